@@ -1,0 +1,1 @@
+"""Meter ⇄ hub protocol: STS prepaid tokens and the SMS frame protocol. Pure: no I/O."""

@@ -1,0 +1,1 @@
+"""SMS transport: AT-command modems, the modem pool, PDUs, SMSC links and the durable spool."""

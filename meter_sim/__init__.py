@@ -1,0 +1,1 @@
+"""Simulated meters, their modems, customers' phones and the simulated SMS network."""

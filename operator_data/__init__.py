@@ -1,0 +1,1 @@
+"""The Operator Data hub: store, registry, workflows, SLA, helpdesk and the `pintar` CLI."""

@@ -1,0 +1,1 @@
+"""The `pintar` command line."""
