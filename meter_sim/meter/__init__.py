@@ -1,0 +1,1 @@
+"""A simulated two-way prepaid meter: STS decoder rules, credit register, household load."""
