@@ -1,0 +1,110 @@
+"""Transport events and outbound SMS as versioned JSON documents.
+
+Used by the gateway's spool (what it keeps on disk) and by the MQTT carrier (what travels on
+the bus), so both agree byte for byte. Version 1: {"v": 1, "kind": ..., fields...}; bytes as
+hex, times as ISO 8601 UTC. A decoder refuses unknown versions and kinds with PayloadError.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from gateway.transport import (
+    DeliveryReport,
+    InboundSms,
+    ModemStateChanged,
+    ModemStatus,
+    OutboundSms,
+    SendResult,
+    SendStatus,
+    TransportEvent,
+)
+
+VERSION = 1
+
+_KINDS: dict[str, type[Any]] = {
+    "inbound": InboundSms,
+    "send-result": SendResult,
+    "delivery-report": DeliveryReport,
+    "modem-state": ModemStateChanged,
+    "outbound": OutboundSms,
+}
+_KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+_TIMES = {"received_at", "smsc_timestamp", "at", "discharge_time"}
+
+
+class PayloadError(ValueError):
+    """A document that is not a valid version-1 payload; the message says which field."""
+
+
+def _encode_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def to_document(item: TransportEvent | OutboundSms) -> dict[str, Any]:
+    document: dict[str, Any] = {"v": VERSION, "kind": _KIND_OF[type(item)]}
+    for spec in fields(item):
+        document[spec.name] = _encode_value(getattr(item, spec.name))
+    return document
+
+
+def dumps(item: TransportEvent | OutboundSms) -> bytes:
+    return json.dumps(to_document(item), separators=(",", ":"), sort_keys=True).encode()
+
+
+def _decode_value(cls: type[Any], name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _TIMES:
+        return datetime.fromisoformat(value)
+    if name == "data":
+        return bytes.fromhex(value)
+    if name in ("message_references", "raw_pdus"):
+        return tuple(value)
+    if name == "status" and cls is SendResult:
+        return SendStatus(value)
+    if name == "status" and cls is ModemStateChanged:
+        return ModemStatus(value)
+    return value
+
+
+def from_document(document: Any) -> TransportEvent | OutboundSms:
+    if not isinstance(document, dict):
+        raise PayloadError("payload is not a JSON object")
+    if document.get("v") != VERSION:
+        raise PayloadError(f"payload version {document.get('v')!r} is not {VERSION}")
+    cls = _KINDS.get(document.get("kind"))  # type: ignore[arg-type]
+    if cls is None:
+        raise PayloadError(f"unknown payload kind {document.get('kind')!r}")
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        if spec.name not in document:
+            continue
+        try:
+            values[spec.name] = _decode_value(cls, spec.name, document[spec.name])
+        except (TypeError, ValueError) as error:
+            raise PayloadError(f"field {spec.name!r}: {error}") from None
+    try:
+        item: TransportEvent | OutboundSms = cls(**values)
+    except (TypeError, ValueError) as error:
+        raise PayloadError(f"{document.get('kind')}: {error}") from None
+    return item
+
+
+def loads(raw: bytes | str) -> TransportEvent | OutboundSms:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PayloadError(f"not JSON: {error}") from None
+    return from_document(document)

@@ -1,0 +1,225 @@
+"""The gateway's durable spool (SQLite): nothing the gateway has taken on is ever lost.
+
+- An inbound event (an SMS read from a SIM, a status report, a send result) is written here
+  before the SIM slot is freed, and stays until the consumer acknowledges it; after a
+  restart every unacknowledged event is delivered again.
+- An outbound SMS is written here when the gateway accepts it and stays until it reaches a
+  final state; one `message_id` is accepted once.
+- The message references a modem got for each sent part are kept, so that a status report
+  (which carries only the reference, 0–255, wrapping) can be matched to its message by
+  (modem, reference, recipient) within a time window.
+
+The spool runs with synchronous=FULL: it is small and slow-moving, and an SMS deleted from a
+SIM after a commit that a power cut then undid would be lost for good.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import aiosqlite
+
+from gateway import payload
+from gateway.transport import OutboundSms, TransportEvent
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    stored_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbound (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbound_state ON outbound (state, seq);
+CREATE TABLE IF NOT EXISTS sent_parts (
+    message_id TEXT NOT NULL,
+    modem TEXT NOT NULL,
+    reference INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    sent_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sent_parts_ref ON sent_parts (modem, reference, recipient, sent_at);
+"""
+
+
+class OutboundState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+_FINAL = (OutboundState.SENT, OutboundState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledOutbound:
+    sms: OutboundSms
+    state: OutboundState
+    attempts: int
+
+
+class Spool:
+    """Use as `async with Spool(path) as spool:`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        self._db = await aiosqlite.connect(self._path, isolation_level=None)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=FULL")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.executescript(_SCHEMA)
+        # A crash while sending leaves SMS in SENDING: offer them to a modem again.
+        await self._db.execute(
+            "UPDATE outbound SET state = ? WHERE state = ?",
+            (OutboundState.QUEUED, OutboundState.SENDING),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("the spool is not open")
+        return self._db
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def record_event(self, event: TransportEvent, now: datetime) -> bool:
+        """Stores an event durably; False if an event with this id is already there."""
+        cursor = await self.db.execute(
+            "INSERT OR IGNORE INTO events (event_id, body, stored_at) VALUES (?, ?, ?)",
+            (event.event_id, payload.dumps(event).decode(), now.isoformat()),
+        )
+        return cursor.rowcount == 1
+
+    async def unacknowledged(self, after_seq: int = 0) -> list[tuple[int, TransportEvent]]:
+        rows = await self.db.execute_fetchall(
+            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
+        )
+        events: list[tuple[int, TransportEvent]] = []
+        for seq, body in rows:
+            item = payload.loads(body)
+            if isinstance(item, OutboundSms):  # never written as an event; a corrupt row
+                continue
+            events.append((seq, item))
+        return events
+
+    async def ack(self, event_id: str) -> None:
+        await self.db.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+
+    # -- outbound -------------------------------------------------------------------------
+
+    async def accept(self, sms: OutboundSms, now: datetime) -> bool:
+        """Takes an SMS on; False if this message_id was accepted before (it is not re-sent)."""
+        try:
+            await self.db.execute(
+                "INSERT INTO outbound (message_id, body, state, updated_at) VALUES (?, ?, ?, ?)",
+                (
+                    sms.message_id,
+                    payload.dumps(sms).decode(),
+                    OutboundState.QUEUED,
+                    now.isoformat(),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    async def pending(self, limit: int = 1000) -> list[SpooledOutbound]:
+        rows = await self.db.execute_fetchall(
+            "SELECT body, state, attempts FROM outbound WHERE state = ? ORDER BY seq LIMIT ?",
+            (OutboundState.QUEUED, limit),
+        )
+        result = []
+        for body, state, attempts in rows:
+            sms = payload.loads(body)
+            assert isinstance(sms, OutboundSms)
+            result.append(SpooledOutbound(sms, OutboundState(state), attempts))
+        return result
+
+    async def mark(
+        self,
+        message_id: str,
+        state: OutboundState,
+        now: datetime,
+        *,
+        error: str | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        await self.db.execute(
+            "UPDATE outbound SET state = ?, error = ?, updated_at = ?, attempts = attempts + ? "
+            "WHERE message_id = ?",
+            (state, error, now.isoformat(), int(count_attempt), message_id),
+        )
+
+    async def outbound_state(self, message_id: str) -> SpooledOutbound | None:
+        rows = list(
+            await self.db.execute_fetchall(
+                "SELECT body, state, attempts FROM outbound WHERE message_id = ?", (message_id,)
+            )
+        )
+        if not rows:
+            return None
+        body, state, attempts = rows[0]
+        sms = payload.loads(body)
+        assert isinstance(sms, OutboundSms)
+        return SpooledOutbound(sms, OutboundState(state), attempts)
+
+    async def record_sent_parts(
+        self, message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
+    ) -> None:
+        await self.db.executemany(
+            "INSERT INTO sent_parts (message_id, modem, reference, recipient, sent_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(message_id, modem, ref, recipient, now.isoformat()) for ref in references],
+        )
+
+    async def match_report(
+        self, modem: str, reference: int, recipient: str, now: datetime, window: timedelta
+    ) -> str | None:
+        """The message a status report belongs to: the newest part with this reference sent
+        by this modem to this recipient within the window (references wrap at 256)."""
+        rows = list(
+            await self.db.execute_fetchall(
+                "SELECT message_id FROM sent_parts WHERE modem = ? AND reference = ? "
+                "AND recipient = ? AND sent_at >= ? ORDER BY sent_at DESC LIMIT 1",
+                (modem, reference, recipient, (now - window).isoformat()),
+            )
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def purge(self, older_than: datetime) -> None:
+        """Forgets final outbound SMS and sent parts older than `older_than`."""
+        cutoff = older_than.isoformat()
+        await self.db.execute(
+            "DELETE FROM outbound WHERE state IN (?, ?) AND updated_at < ?", (*_FINAL, cutoff)
+        )
+        await self.db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))
