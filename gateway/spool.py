@@ -112,13 +112,13 @@ class Spool:
 
     # -- events ---------------------------------------------------------------------------
 
-    async def record_event(self, event: TransportEvent, now: datetime) -> bool:
-        """Stores an event durably; False if an event with this id is already there."""
+    async def record_event(self, event: TransportEvent, now: datetime) -> int | None:
+        """Stores an event durably; its sequence number, or None if it was already there."""
         cursor = await self.db.execute(
             "INSERT OR IGNORE INTO events (event_id, body, stored_at) VALUES (?, ?, ?)",
             (event.event_id, payload.dumps(event).decode(), now.isoformat()),
         )
-        return cursor.rowcount == 1
+        return cursor.lastrowid if cursor.rowcount == 1 else None
 
     async def unacknowledged(self, after_seq: int = 0) -> list[tuple[int, TransportEvent]]:
         rows = await self.db.execute_fetchall(

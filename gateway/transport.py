@@ -58,6 +58,7 @@ class SendResult:
     status: SendStatus
     at: datetime
     message_references: tuple[int, ...] = ()
+    recipient: str = ""
     gateway: str = ""
     modem: str = ""
     attempts: int = 1

@@ -29,7 +29,7 @@ async def test_unacknowledged_events_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
     async with Spool(path) as spool:
         for n in range(5):
-            assert await spool.record_event(inbound(n), NOW)
+            assert await spool.record_event(inbound(n), NOW) == n + 1
         await spool.ack("in-1")
         await spool.ack("in-3")
     async with Spool(path) as spool:
@@ -40,15 +40,17 @@ async def test_unacknowledged_events_survive_a_restart(tmp_path: Path) -> None:
 
 async def test_an_event_is_stored_once(tmp_path: Path) -> None:
     async with Spool(tmp_path / "s.db") as spool:
-        assert await spool.record_event(inbound(1), NOW)
-        assert not await spool.record_event(inbound(1), NOW)
+        assert await spool.record_event(inbound(1), NOW) is not None
+        assert await spool.record_event(inbound(1), NOW) is None
         assert len(await spool.unacknowledged()) == 1
 
 
 async def test_every_event_kind_round_trips(tmp_path: Path) -> None:
     events = [
         inbound(7),
-        SendResult("sr-1", "msg-1", SendStatus.SENT, NOW, (12, 13), "gw", "m1", 2),
+        SendResult(
+            "sr-1", "msg-1", SendStatus.SENT, NOW, (12, 13), "+6281234567890", "gw", "m1", 2
+        ),
         DeliveryReport("dr-1", "msg-1", "+6281234567890", 12, 0, NOW, NOW, "gw", "m1"),
         ModemStateChanged("ms-1", "m1", ModemStatus.HUNG, NOW, "no answer to AT+CMGS"),
     ]

@@ -1,0 +1,132 @@
+"""A gateway node with its spool: nothing accepted or received is lost across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.spool import OutboundState, Spool
+from gateway.spooled import SpooledGateway
+from gateway.transport import (
+    DeliveryReport,
+    InboundSms,
+    OutboundSms,
+    SendResult,
+    SendStatus,
+    TransportEvent,
+)
+
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+METER = "+6281100000001"
+
+
+class LoopbackCarrier:
+    """An in-memory carrier: reports every submitted SMS as sent, with a fresh reference,
+    and lets the test inject what the network would deliver."""
+
+    def __init__(self, *, report_sends: bool = True) -> None:
+        self.submitted: list[OutboundSms] = []
+        self.report_sends = report_sends
+        self._events: asyncio.Queue[TransportEvent] = asyncio.Queue()
+        self._refs = itertools.count(1)
+        self._ids = itertools.count(1)
+
+    async def submit(self, sms: OutboundSms) -> None:
+        self.submitted.append(sms)
+        if self.report_sends:
+            ref = next(self._refs) % 256
+            self.inject(
+                SendResult(
+                    f"sr-{sms.message_id}", sms.message_id, SendStatus.SENT, NOW, (ref,),
+                    sms.to, modem="m1",
+                )
+            )  # fmt: skip
+
+    def inject(self, event: TransportEvent) -> None:
+        self._events.put_nowait(event)
+
+    async def carrier_events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            yield await self._events.get()
+
+
+async def next_events(stream: AsyncIterator[TransportEvent], count: int) -> list[TransportEvent]:
+    return [await anext(stream) for _ in range(count)]
+
+
+async def test_a_sent_sms_is_reported_marked_and_forgotten_after_ack(tmp_path: Path) -> None:
+    carrier = LoopbackCarrier()
+    async with Spool(tmp_path / "s.db") as spool, SpooledGateway("gw1", carrier, spool) as gw:
+        sms = OutboundSms("msg-1", METER, data=b"\x01\x02")
+        assert await gw.send(sms)
+        stream = gw.events()
+        [result] = await next_events(stream, 1)
+        assert isinstance(result, SendResult) and result.gateway == "gw1"
+        assert carrier.submitted == [sms]
+        state = await spool.outbound_state("msg-1")
+        assert state is not None and state.state is OutboundState.SENT
+        await gw.ack(result.event_id)
+        assert await spool.unacknowledged() == []
+
+
+async def test_a_duplicate_message_id_is_sent_once(tmp_path: Path) -> None:
+    carrier = LoopbackCarrier()
+    async with Spool(tmp_path / "s.db") as spool, SpooledGateway("gw1", carrier, spool) as gw:
+        sms = OutboundSms("msg-1", METER, text="halo")
+        assert await gw.send(sms)
+        assert await gw.send(sms)
+        await next_events(gw.events(), 1)
+    assert len(carrier.submitted) == 1
+
+
+async def test_sms_not_yet_sent_are_handed_over_again_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    silent = LoopbackCarrier(report_sends=False)  # the gateway dies before the modem answers
+    async with Spool(path) as spool, SpooledGateway("gw1", silent, spool) as gw:
+        await gw.send(OutboundSms("msg-1", METER, text="a"))
+        await gw.send(OutboundSms("msg-2", METER, text="b"))
+    restarted = LoopbackCarrier()
+    async with Spool(path) as spool, SpooledGateway("gw1", restarted, spool) as gw:
+        events = await next_events(gw.events(), 2)
+    assert [sms.message_id for sms in restarted.submitted] == ["msg-1", "msg-2"]
+    assert {e.message_id for e in events if isinstance(e, SendResult)} == {"msg-1", "msg-2"}
+
+
+async def test_unacknowledged_events_are_replayed_once_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    carrier = LoopbackCarrier()
+    async with Spool(path) as spool, SpooledGateway("gw1", carrier, spool) as gw:
+        stream = gw.events()
+        for n in range(3):
+            carrier.inject(InboundSms(f"in-{n}", METER, NOW, data=bytes([n]), modem="m1"))
+        first = await next_events(stream, 3)
+        await gw.ack(first[0].event_id)
+    carrier = LoopbackCarrier()
+    async with Spool(path) as spool, SpooledGateway("gw1", carrier, spool) as gw:
+        stream = gw.events()
+        replayed = await next_events(stream, 2)
+        carrier.inject(InboundSms("in-3", METER, NOW, data=b"\x03", modem="m1"))
+        carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))  # a duplicate
+        carrier.inject(InboundSms("in-4", METER, NOW, data=b"\x04", modem="m1"))
+        live = await next_events(stream, 2)
+    assert [e.event_id for e in replayed] == ["in-1", "in-2"]
+    assert [e.event_id for e in live] == ["in-3", "in-4"]
+
+
+async def test_status_reports_get_the_message_id_of_the_part_they_report(tmp_path: Path) -> None:
+    carrier = LoopbackCarrier()
+    async with Spool(tmp_path / "s.db") as spool, SpooledGateway("gw1", carrier, spool) as gw:
+        stream = gw.events()
+        await gw.send(OutboundSms("msg-1", METER, text="a"))
+        [sent] = await next_events(stream, 1)
+        assert isinstance(sent, SendResult)
+        carrier.inject(
+            DeliveryReport("dr-1", None, METER, sent.message_references[0], 0, NOW, NOW, modem="m1")
+        )
+        carrier.inject(DeliveryReport("dr-2", None, METER, 200, 0, NOW, NOW, modem="m1"))
+        matched, unmatched = await next_events(stream, 2)
+    assert isinstance(matched, DeliveryReport) and matched.message_id == "msg-1"
+    assert isinstance(unmatched, DeliveryReport) and unmatched.message_id is None
