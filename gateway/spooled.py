@@ -101,6 +101,9 @@ class SpooledGateway:
     async def ack(self, event_id: str) -> None:
         await self._spool.ack(event_id)
 
+    async def unacknowledged_events(self) -> list[TransportEvent]:
+        return [event for _, event in await self._spool.unacknowledged()]
+
     # -- inside ---------------------------------------------------------------------------
 
     async def _handover(self, sms: OutboundSms) -> None:

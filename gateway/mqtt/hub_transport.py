@@ -1,0 +1,134 @@
+"""Hub side of the MQTT bus: a `Transport` whose events come from every gateway.
+
+Hub workers share the event stream through `$share/<group>/...`, so each event goes to one
+worker; a worker that dies before acking loses nothing: the gateway publishes the event again
+after its redelivery interval, and the store deduplicates by event id. Sends go to a gateway
+that is online (retained status), round-robin; with none online `send` returns False and the
+hub's outbox keeps the SMS for a later try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
+
+import aiomqtt
+
+from gateway import payload
+from gateway.mqtt.connection import MqttSettings, reconnecting, stop
+from gateway.mqtt.topics import ONLINE, ack_payload
+from gateway.payload import PayloadError
+from gateway.transport import OutboundSms, TransportEvent
+
+log = logging.getLogger(__name__)
+
+
+class MqttTransport:
+    def __init__(
+        self, settings: MqttSettings, *, group: str = "hub", worker: str | None = None
+    ) -> None:
+        self._settings = settings
+        self._topics = settings.topics
+        self._group = group
+        self.worker = worker or uuid.uuid4().hex[:8]
+        self._client: aiomqtt.Client | None = None
+        self._events: asyncio.Queue[TransportEvent] = asyncio.Queue(maxsize=10_000)
+        self._origin: dict[str, str] = {}  # event id → gateway, until acked
+        self._online: dict[str, bool] = {}
+        self._round_robin = itertools.count()
+        self.connected = asyncio.Event()
+        self._status_changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(
+            reconnecting(
+                f"hub worker {self.worker}",
+                self._session,
+                self._settings.max_backoff,
+                self.connected,
+            )
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await stop(self._task)
+
+    @property
+    def online_gateways(self) -> list[str]:
+        return sorted(name for name, online in self._online.items() if online)
+
+    async def _session(self) -> None:
+        client = self._settings.client(f"pintar-hub-{self.worker}", persistent=False)
+        async with client:
+            await client.subscribe(self._topics.all_status(), qos=1)
+            await client.subscribe(self._topics.shared_events(self._group), qos=1)
+            self._client = client
+            self.connected.set()
+            try:
+                async for message in client.messages:
+                    if self._route(message):
+                        async with self._status_changed:
+                            self._status_changed.notify_all()
+            finally:
+                self._client = None
+
+    async def wait_for_gateway(self, gateway: str) -> None:
+        """Returns once `gateway` is known to be online."""
+        async with self._status_changed:
+            await self._status_changed.wait_for(lambda: self._online.get(gateway, False))
+
+    def _route(self, message: aiomqtt.Message) -> bool:
+        """Queues an event, or records a gateway status (then returns True)."""
+        topic = message.topic.value
+        gateway = self._topics.gateway_of(topic)
+        raw = message.payload if isinstance(message.payload, bytes) else b""
+        if gateway is None:
+            return False
+        if topic == self._topics.status(gateway):
+            self._online[gateway] = raw == ONLINE
+            return True
+        try:
+            item = payload.loads(raw)
+        except PayloadError as error:
+            log.error("event from gateway %s is not a payload: %s", gateway, error)
+            return False
+        if not isinstance(item, OutboundSms):
+            self._origin[item.event_id] = gateway
+            self._events.put_nowait(item)
+        return False
+
+    async def send(self, sms: OutboundSms) -> bool:
+        client, gateways = self._client, self.online_gateways
+        if client is None or not gateways:
+            return False
+        gateway = gateways[next(self._round_robin) % len(gateways)]
+        try:
+            await client.publish(self._topics.send(gateway), payload.dumps(sms), qos=1)
+        except aiomqtt.MqttError:
+            return False
+        return True
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        while True:
+            yield await self._events.get()
+
+    async def ack(self, event_id: str) -> None:
+        gateway = self._origin.pop(event_id, None)
+        client = self._client
+        if gateway is None or client is None:
+            return  # not acked now: the gateway publishes it again and the store dedups
+        try:
+            await client.publish(self._topics.ack(gateway), ack_payload([event_id]), qos=1)
+        except aiomqtt.MqttError:
+            log.warning("ack of %s to %s lost; it will be redelivered", event_id, gateway)

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `pintar db upgrade` can run them."""

@@ -1,0 +1,817 @@
+"""`Registry`: customers, meters, SIMs, phones and PINs, over the Store.
+
+Every method is one database transaction. Methods that workflows compose into larger
+units of work take an optional `conn` and then run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.msisdn import MsisdnError, normalise
+from operator_data.crypto.master_key import MasterKey
+from operator_data.crypto.pins import PinFormatError, check_pin_format, hash_pin, verify_pin
+from operator_data.crypto.sealing import SealError, open_sealed, seal
+from operator_data.registry.models import (
+    CommsKey,
+    Conflict,
+    Customer,
+    CustomerIn,
+    CustomerStatus,
+    FrameCounters,
+    Meter,
+    MeterIn,
+    Phone,
+    PinLocked,
+    PinOk,
+    PinResult,
+    PinWrong,
+    RegistryError,
+    Sender,
+    SenderCustomer,
+    SenderMeter,
+    Sim,
+    SimIn,
+    SimSwap,
+    check_customer_id,
+    check_iccid,
+    check_meter_number,
+)
+from operator_data.settings import PinPolicy
+from operator_data.store import schema
+from operator_data.store.engine import Store
+from operator_data.store.states import SIM_SWAP_MACHINE, MeterState, SimSwapState
+from operator_data.store.transitions import METERS, NotFound, StateStamp, history, start, transition
+from operator_data.store.types import utcnow
+
+c = schema.customers
+m = schema.meters
+s = schema.sims
+w = schema.sim_swaps
+p = schema.customer_phones
+
+COMMS_KEY_BYTES = 16  # AES-128-GCM frame key (DLMS security suite 0 practice)
+
+
+def msisdn(text: str) -> str:
+    try:
+        return normalise(text)
+    except MsisdnError as error:
+        raise RegistryError(str(error)) from None
+
+
+class Registry:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        master_key: MasterKey | None,
+        pin_policy: PinPolicy,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._master = master_key
+        self._pin = pin_policy
+        self._clock = clock
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @asynccontextmanager
+    async def _tx(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        if conn is not None:
+            yield conn
+        else:
+            async with self._store.begin() as own:
+                yield own
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def require_master_key(self) -> MasterKey:
+        if self._master is None:
+            raise RegistryError(
+                "no master key configured (PINTAR_SECURITY__MASTER_KEY or master_key_file)"
+            )
+        return self._master
+
+    async def audit(
+        self,
+        conn: AsyncConnection,
+        actor: str,
+        action: str,
+        subject_type: str | None,
+        subject_id: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await conn.execute(
+            insert(schema.audit_log).values(
+                at=self._clock(),
+                actor=actor,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                detail=detail,
+            )
+        )
+
+    # -- customers ---------------------------------------------------------------------
+
+    async def create_customer(
+        self, customer: CustomerIn, *, conn: AsyncConnection | None = None
+    ) -> Customer:
+        now = self._clock()
+        async with self._tx(conn) as tx:
+            exists = await tx.scalar(
+                select(c.c.customer_id).where(c.c.customer_id == customer.customer_id)
+            )
+            if exists is not None:
+                raise Conflict(f"customer {customer.customer_id} is already registered")
+            await tx.execute(
+                insert(c).values(
+                    customer_id=customer.customer_id,
+                    name=customer.name,
+                    tariff_segment=customer.tariff_segment,
+                    power_va=customer.power_va,
+                    status=CustomerStatus.ACTIVE.value,
+                    opted_out=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return await self._customer(tx, customer.customer_id)
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        async with self._store.read() as conn:
+            return await self._customer(conn, customer_id)
+
+    async def _customer(self, conn: AsyncConnection, customer_id: str) -> Customer:
+        row = (await conn.execute(select(c).where(c.c.customer_id == customer_id))).first()
+        if row is None:
+            raise NotFound(f"customer {customer_id} is not registered")
+        return Customer.from_row(row)
+
+    async def update_customer(
+        self,
+        customer_id: str,
+        *,
+        name: str | None = None,
+        tariff_segment: str | None = None,
+        power_va: int | None = None,
+        status: CustomerStatus | None = None,
+    ) -> Customer:
+        async with self._store.begin() as conn:
+            current = await self._customer(conn, customer_id)
+            merged = CustomerIn(
+                customer_id=customer_id,
+                name=current.name if name is None else name,
+                tariff_segment=current.tariff_segment if tariff_segment is None else tariff_segment,
+                power_va=current.power_va if power_va is None else power_va,
+            )
+            now = self._clock()
+            values: dict[str, Any] = {
+                "name": merged.name,
+                "tariff_segment": merged.tariff_segment,
+                "power_va": merged.power_va,
+                "updated_at": now,
+            }
+            if status is not None and status is not current.status:
+                values["status"] = status.value
+                # The retention clock for customer data starts when the customer leaves.
+                values["inactive_since"] = now if status is CustomerStatus.INACTIVE else None
+            await conn.execute(update(c).where(c.c.customer_id == customer_id).values(**values))
+            return await self._customer(conn, customer_id)
+
+    async def set_opt_out(self, customer_id: str, opted_out: bool, *, actor: str) -> Customer:
+        """Record consent: STOP (opted_out=True) or START; the time is kept."""
+        async with self._store.begin() as conn:
+            await self._customer(conn, customer_id)
+            now = self._clock()
+            await conn.execute(
+                update(c)
+                .where(c.c.customer_id == customer_id)
+                .values(
+                    opted_out=opted_out, opted_out_at=now if opted_out else None, updated_at=now
+                )
+            )
+            await self.audit(
+                conn,
+                actor,
+                "consent.opt_out" if opted_out else "consent.opt_in",
+                "customer",
+                customer_id,
+            )
+            return await self._customer(conn, customer_id)
+
+    # -- meters ------------------------------------------------------------------------
+
+    async def create_meter(
+        self,
+        meter: MeterIn,
+        *,
+        comms_key: bytes | None = None,
+        comms_key_id: str | None = None,
+        state: MeterState = MeterState.REQUESTED,
+        actor: str = "system",
+        conn: AsyncConnection | None = None,
+    ) -> Meter:
+        """Register a meter in `state` (REQUESTED unless importing an existing fleet)."""
+        now = self._clock()
+        sealed = master_id = None
+        if comms_key is not None:
+            if len(comms_key) != COMMS_KEY_BYTES:
+                raise RegistryError(f"comms key must be {COMMS_KEY_BYTES} bytes")
+            if not comms_key_id:
+                raise RegistryError("a comms key needs a comms_key_id")
+            master = self.require_master_key()
+            sealed, master_id = seal(master, comms_key, aad=meter.meter_number), master.key_id
+        async with self._tx(conn) as tx:
+            await self._customer(tx, meter.customer_id)
+            exists = await tx.scalar(
+                select(m.c.meter_number).where(m.c.meter_number == meter.meter_number)
+            )
+            if exists is not None:
+                raise Conflict(f"meter {meter.meter_number} is already registered")
+            await tx.execute(
+                insert(m).values(
+                    meter_number=meter.meter_number,
+                    customer_id=meter.customer_id,
+                    supply_group_code=meter.supply_group_code,
+                    tariff_index=meter.tariff_index,
+                    key_revision=meter.key_revision,
+                    key_type=meter.key_type,
+                    base_date=meter.base_date,
+                    comms_key_sealed=sealed,
+                    comms_key_master_id=master_id,
+                    comms_key_id=comms_key_id if comms_key is not None else None,
+                    tx_counter=0,
+                    rx_counter=0,
+                    replay_window=b"",
+                    state=state.value,
+                    state_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if state is MeterState.REQUESTED:
+                await start(
+                    tx, METERS, meter.meter_number, state, at=now, history_values={"actor": actor}
+                )
+            else:
+                # An imported meter enters the machine mid-way; say so in its history.
+                await tx.execute(
+                    insert(schema.meter_states).values(
+                        meter_number=meter.meter_number,
+                        state=state.value,
+                        at=now,
+                        actor=actor,
+                        detail="imported",
+                    )
+                )
+            return await self._meter(tx, meter.meter_number)
+
+    async def get_meter(self, meter_number: str) -> Meter:
+        async with self._store.read() as conn:
+            return await self._meter(conn, meter_number)
+
+    async def meters_of(self, customer_id: str) -> list[Meter]:
+        async with self._store.read() as conn:
+            rows = await conn.execute(
+                select(m).where(m.c.customer_id == customer_id).order_by(m.c.meter_number)
+            )
+            return [Meter.from_row(r) for r in rows]
+
+    async def _meter(self, conn: AsyncConnection, meter_number: str) -> Meter:
+        row = (await conn.execute(select(m).where(m.c.meter_number == meter_number))).first()
+        if row is None:
+            raise NotFound(f"meter {meter_number} is not registered")
+        return Meter.from_row(row)
+
+    async def update_meter(
+        self,
+        meter_number: str,
+        *,
+        supply_group_code: str | None = None,
+        tariff_index: str | None = None,
+        key_revision: int | None = None,
+        key_type: int | None = None,
+        base_date: int | None = None,
+        actor: str,
+    ) -> Meter:
+        """Change STS key data (after a key-change token set has been accepted)."""
+        async with self._store.begin() as conn:
+            current = await self._meter(conn, meter_number)
+            merged = MeterIn(
+                meter_number=meter_number,
+                customer_id=current.customer_id,
+                supply_group_code=supply_group_code or current.supply_group_code,
+                tariff_index=tariff_index or current.tariff_index,
+                key_revision=current.key_revision if key_revision is None else key_revision,
+                key_type=current.key_type if key_type is None else key_type,
+                base_date=current.base_date if base_date is None else base_date,
+            )
+            await conn.execute(
+                update(m)
+                .where(m.c.meter_number == meter_number)
+                .values(
+                    supply_group_code=merged.supply_group_code,
+                    tariff_index=merged.tariff_index,
+                    key_revision=merged.key_revision,
+                    key_type=merged.key_type,
+                    base_date=merged.base_date,
+                    updated_at=self._clock(),
+                )
+            )
+            await self.audit(conn, actor, "meter.key_data.update", "meter", meter_number)
+            return await self._meter(conn, meter_number)
+
+    async def set_comms_key(
+        self, meter_number: str, key: bytes, key_id: str, *, actor: str
+    ) -> Meter:
+        """Seal and store a (new) comms key; frame counters restart with the new key."""
+        if len(key) != COMMS_KEY_BYTES:
+            raise RegistryError(f"comms key must be {COMMS_KEY_BYTES} bytes")
+        master = self.require_master_key()
+        sealed = seal(master, key, aad=meter_number)
+        async with self._store.begin() as conn:
+            await self._meter(conn, meter_number)
+            await conn.execute(
+                update(m)
+                .where(m.c.meter_number == meter_number)
+                .values(
+                    comms_key_sealed=sealed,
+                    comms_key_master_id=master.key_id,
+                    comms_key_id=key_id,
+                    tx_counter=0,
+                    rx_counter=0,
+                    replay_window=b"",
+                    updated_at=self._clock(),
+                )
+            )
+            await self.audit(
+                conn, actor, "meter.comms_key.set", "meter", meter_number, {"comms_key_id": key_id}
+            )
+            return await self._meter(conn, meter_number)
+
+    async def comms_key(self, meter_number: str) -> CommsKey:
+        """The meter's comms key in clear. Raises NotFound, SealError (wrong master key or
+        a sealed value moved to another meter)."""
+        master = self.require_master_key()
+        async with self._store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(m.c.comms_key_sealed, m.c.comms_key_master_id, m.c.comms_key_id).where(
+                        m.c.meter_number == meter_number
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"meter {meter_number} is not registered")
+        if row.comms_key_sealed is None:
+            raise NotFound(f"meter {meter_number} has no comms key")
+        if row.comms_key_master_id != master.key_id:
+            raise SealError(
+                f"comms key of meter {meter_number} was sealed under {row.comms_key_master_id}, "
+                f"not the configured {master.key_id}"
+            )
+        key = open_sealed(master, row.comms_key_sealed, aad=meter_number)
+        return CommsKey(meter_number, row.comms_key_id, key)
+
+    async def transition_meter(
+        self,
+        meter_number: str,
+        target: MeterState,
+        *,
+        actor: str,
+        reason: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Meter:
+        """Move the meter along its lifecycle; raises IllegalTransition / NotFound."""
+        now = self._clock()
+        async with self._tx(conn) as tx:
+            await transition(
+                tx,
+                METERS,
+                meter_number,
+                target,
+                at=now,
+                detail=reason,
+                extra_values={"updated_at": now},
+                history_values={"actor": actor},
+            )
+            return await self._meter(tx, meter_number)
+
+    async def meter_history(self, meter_number: str) -> list[StateStamp]:
+        async with self._store.read() as conn:
+            return await history(conn, METERS, meter_number)
+
+    async def reserve_tx_counter(
+        self, meter_number: str, *, conn: AsyncConnection | None = None
+    ) -> int:
+        """The next frame counter for hub -> meter frames, never handed out twice."""
+        async with self._tx(conn) as tx:
+            result = await tx.execute(
+                update(m)
+                .where(m.c.meter_number == meter_number)
+                .values(tx_counter=m.c.tx_counter + 1)
+                .returning(m.c.tx_counter)
+            )
+            value = result.scalar()
+            if value is None:
+                raise NotFound(f"meter {meter_number} is not registered")
+            return int(value) - 1
+
+    async def frame_counters(
+        self, meter_number: str, *, conn: AsyncConnection | None = None
+    ) -> FrameCounters:
+        async with self._tx(conn) as tx:
+            row = (
+                await tx.execute(
+                    select(m.c.tx_counter, m.c.rx_counter, m.c.replay_window).where(
+                        m.c.meter_number == meter_number
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"meter {meter_number} is not registered")
+        return FrameCounters(row.tx_counter, row.rx_counter, bytes(row.replay_window))
+
+    async def save_rx_state(
+        self,
+        meter_number: str,
+        *,
+        expected: FrameCounters,
+        rx_counter: int,
+        replay_window: bytes,
+        conn: AsyncConnection | None = None,
+    ) -> bool:
+        """Compare-and-set of the meter -> hub replay state: False if someone else moved it
+        since `expected` was read (re-read and re-check the frame then)."""
+        async with self._tx(conn) as tx:
+            result = await tx.execute(
+                update(m)
+                .where(
+                    m.c.meter_number == meter_number,
+                    m.c.rx_counter == expected.rx_counter,
+                    m.c.replay_window == expected.replay_window,
+                )
+                .values(rx_counter=rx_counter, replay_window=replay_window)
+            )
+            return result.rowcount == 1
+
+    # -- SIMs --------------------------------------------------------------------------
+
+    async def create_sim(self, sim: SimIn, *, conn: AsyncConnection | None = None) -> Sim:
+        number = msisdn(sim.msisdn)
+        check_iccid(sim.iccid)
+        if not sim.operator.strip() or not sim.responsible_person.strip():
+            raise RegistryError("a SIM needs its operator and responsible person")
+        now = self._clock()
+        async with self._tx(conn) as tx:
+            clash = await tx.scalar(
+                select(s.c.sim_id).where(or_(s.c.msisdn == number, s.c.iccid == sim.iccid))
+            )
+            if clash is not None:
+                raise Conflict(f"a SIM with MSISDN {number} or ICCID {sim.iccid} exists")
+            result = await tx.execute(
+                insert(s)
+                .values(
+                    msisdn=number,
+                    iccid=sim.iccid,
+                    operator=sim.operator,
+                    m2m=sim.m2m,
+                    responsible_person=sim.responsible_person,
+                    meter_number=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(s.c.sim_id)
+            )
+            sim_id = int(result.scalar_one())
+            return await self._sim_by_id(tx, sim_id)
+
+    async def get_sim(self, number: str) -> Sim:
+        async with self._store.read() as conn:
+            row = (await conn.execute(select(s).where(s.c.msisdn == msisdn(number)))).first()
+        if row is None:
+            raise NotFound(f"SIM {number} is not registered")
+        return Sim.from_row(row)
+
+    async def sim_of_meter(self, meter_number: str) -> Sim | None:
+        async with self._store.read() as conn:
+            row = (await conn.execute(select(s).where(s.c.meter_number == meter_number))).first()
+        return None if row is None else Sim.from_row(row)
+
+    async def _sim_by_id(self, conn: AsyncConnection, sim_id: int) -> Sim:
+        row = (await conn.execute(select(s).where(s.c.sim_id == sim_id))).first()
+        if row is None:
+            raise NotFound(f"SIM #{sim_id} does not exist")
+        return Sim.from_row(row)
+
+    async def bind_sim(self, number: str, meter_number: str, *, actor: str) -> Sim:
+        """First binding of a SIM to a meter that has none. Re-binding a meter that already
+        has a SIM goes through request/approve_sim_swap."""
+        number = msisdn(number)
+        async with self._store.begin() as conn:
+            await self._meter(conn, meter_number)
+            current = await conn.scalar(select(s.c.msisdn).where(s.c.meter_number == meter_number))
+            if current is not None:
+                raise Conflict(
+                    f"meter {meter_number} already has SIM {current}: request a SIM swap"
+                )
+            result = await conn.execute(
+                update(s)
+                .where(s.c.msisdn == number, s.c.meter_number.is_(None))
+                .values(meter_number=meter_number, updated_at=self._clock())
+                .returning(s.c.sim_id)
+            )
+            sim_id = result.scalar()
+            if sim_id is None:
+                bound = await conn.scalar(select(s.c.meter_number).where(s.c.msisdn == number))
+                if bound is None:
+                    raise NotFound(f"SIM {number} is not registered")
+                raise Conflict(f"SIM {number} is already bound to meter {bound}")
+            await self.audit(conn, actor, "sim.bind", "meter", meter_number, {"msisdn": number})
+            return await self._sim_by_id(conn, int(sim_id))
+
+    async def request_sim_swap(
+        self, meter_number: str, new_msisdn: str, *, requested_by: str, reason: str | None = None
+    ) -> SimSwap:
+        """Ask to move the meter to another (registered, unbound) SIM; nothing is re-bound
+        until someone else approves."""
+        number = msisdn(new_msisdn)
+        now = self._clock()
+        async with self._store.begin() as conn:
+            await self._meter(conn, meter_number)
+            new = (await conn.execute(select(s).where(s.c.msisdn == number))).first()
+            if new is None:
+                raise NotFound(f"SIM {number} is not registered")
+            if new.meter_number is not None:
+                raise Conflict(f"SIM {number} is already bound to meter {new.meter_number}")
+            pending = await conn.scalar(
+                select(w.c.swap_id).where(
+                    w.c.meter_number == meter_number, w.c.state == SimSwapState.REQUESTED.value
+                )
+            )
+            if pending is not None:
+                raise Conflict(f"meter {meter_number} already has SIM swap #{pending} pending")
+            old_id = await conn.scalar(select(s.c.sim_id).where(s.c.meter_number == meter_number))
+            result = await conn.execute(
+                insert(w)
+                .values(
+                    meter_number=meter_number,
+                    old_sim_id=old_id,
+                    new_sim_id=new.sim_id,
+                    state=SimSwapState.REQUESTED.value,
+                    reason=reason,
+                    requested_by=requested_by,
+                    requested_at=now,
+                )
+                .returning(w.c.swap_id)
+            )
+            swap_id = int(result.scalar_one())
+            await self.audit(
+                conn,
+                requested_by,
+                "sim_swap.request",
+                "meter",
+                meter_number,
+                {"swap_id": swap_id, "new_msisdn": number},
+            )
+            return await self._swap(conn, swap_id)
+
+    async def _swap(self, conn: AsyncConnection, swap_id: int) -> SimSwap:
+        row = (await conn.execute(select(w).where(w.c.swap_id == swap_id))).first()
+        if row is None:
+            raise NotFound(f"SIM swap #{swap_id} does not exist")
+        return SimSwap.from_row(row)
+
+    async def get_sim_swap(self, swap_id: int) -> SimSwap:
+        async with self._store.read() as conn:
+            return await self._swap(conn, swap_id)
+
+    async def _decide(
+        self, conn: AsyncConnection, swap_id: int, target: SimSwapState, by: str, note: str | None
+    ) -> SimSwap:
+        swap = await self._swap(conn, swap_id)
+        SIM_SWAP_MACHINE.check(f"#{swap_id}", swap.state, target)
+        result = await conn.execute(
+            update(w)
+            .where(w.c.swap_id == swap_id, w.c.state == SimSwapState.REQUESTED.value)
+            .values(state=target.value, decided_by=by, decided_at=self._clock(), decision_note=note)
+        )
+        if result.rowcount != 1:  # decided concurrently
+            SIM_SWAP_MACHINE.check(f"#{swap_id}", (await self._swap(conn, swap_id)).state, target)
+        return swap
+
+    async def approve_sim_swap(
+        self, swap_id: int, *, approved_by: str, note: str | None = None
+    ) -> SimSwap:
+        """Approve and re-bind: the old SIM is unbound and the new one bound, atomically.
+        Four eyes: the requester cannot approve their own request."""
+        async with self._store.begin() as conn:
+            swap = await self._swap(conn, swap_id)
+            if swap.state is SimSwapState.REQUESTED and approved_by == swap.requested_by:
+                raise RegistryError(
+                    "a SIM swap must be approved by someone other than its requester"
+                )
+            swap = await self._decide(conn, swap_id, SimSwapState.APPROVED, approved_by, note)
+            now = self._clock()
+            await conn.execute(
+                update(s)
+                .where(s.c.meter_number == swap.meter_number)
+                .values(meter_number=None, updated_at=now)
+            )
+            result = await conn.execute(
+                update(s)
+                .where(s.c.sim_id == swap.new_sim_id, s.c.meter_number.is_(None))
+                .values(meter_number=swap.meter_number, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise Conflict(f"the new SIM of swap #{swap_id} was bound elsewhere meanwhile")
+            await self.audit(
+                conn,
+                approved_by,
+                "sim_swap.approve",
+                "meter",
+                swap.meter_number,
+                {"swap_id": swap_id},
+            )
+            return await self._swap(conn, swap_id)
+
+    async def reject_sim_swap(
+        self, swap_id: int, *, rejected_by: str, note: str | None = None
+    ) -> SimSwap:
+        async with self._store.begin() as conn:
+            swap = await self._decide(conn, swap_id, SimSwapState.REJECTED, rejected_by, note)
+            await self.audit(
+                conn,
+                rejected_by,
+                "sim_swap.reject",
+                "meter",
+                swap.meter_number,
+                {"swap_id": swap_id},
+            )
+            return await self._swap(conn, swap_id)
+
+    # -- phones and PINs ---------------------------------------------------------------
+
+    async def register_phone(
+        self, number: str, customer_id: str, *, conn: AsyncConnection | None = None
+    ) -> Phone:
+        number = msisdn(number)
+        now = self._clock()
+        async with self._tx(conn) as tx:
+            await self._customer(tx, customer_id)
+            owner = await tx.scalar(select(p.c.customer_id).where(p.c.msisdn == number))
+            if owner is not None:
+                raise Conflict(f"phone {number} is already registered to customer {owner}")
+            is_sim = await tx.scalar(select(s.c.sim_id).where(s.c.msisdn == number))
+            if is_sim is not None:
+                raise Conflict(f"{number} is a meter SIM, not a customer phone")
+            await tx.execute(
+                insert(p).values(
+                    msisdn=number,
+                    customer_id=customer_id,
+                    pin_hash=None,
+                    failed_attempts=0,
+                    locked_until=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return await self._phone(tx, number)
+
+    async def get_phone(self, number: str) -> Phone:
+        async with self._store.read() as conn:
+            return await self._phone(conn, msisdn(number))
+
+    async def phones_of(self, customer_id: str) -> list[Phone]:
+        async with self._store.read() as conn:
+            rows = await conn.execute(
+                select(p).where(p.c.customer_id == customer_id).order_by(p.c.msisdn)
+            )
+            return [Phone.from_row(r) for r in rows]
+
+    async def _phone(self, conn: AsyncConnection, number: str) -> Phone:
+        row = (await conn.execute(select(p).where(p.c.msisdn == number))).first()
+        if row is None:
+            raise NotFound(f"phone {number} is not registered")
+        return Phone.from_row(row)
+
+    async def set_pin(self, number: str, pin: str, *, actor: str) -> Phone:
+        """Set (or reset) the PIN; clears failed attempts and any lock-out."""
+        number = msisdn(number)
+        try:
+            check_pin_format(pin, self._pin.length)
+        except PinFormatError as error:
+            raise RegistryError(str(error)) from None
+        hashed = await asyncio.to_thread(hash_pin, pin)  # scrypt is deliberately slow
+        async with self._store.begin() as conn:
+            result = await conn.execute(
+                update(p)
+                .where(p.c.msisdn == number)
+                .values(
+                    pin_hash=hashed, failed_attempts=0, locked_until=None, updated_at=self._clock()
+                )
+            )
+            if result.rowcount != 1:
+                raise NotFound(f"phone {number} is not registered")
+            await self.audit(conn, actor, "pin.set", "phone", number)
+            return await self._phone(conn, number)
+
+    async def verify_pin(self, number: str, pin: str) -> PinResult:
+        """Check a PIN with attempt counting: PinOk, PinWrong(attempts_left) or
+        PinLocked(until). While locked, even the right PIN is refused."""
+        number = msisdn(number)
+        now = self._clock()
+        async with self._store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(p.c.pin_hash, p.c.locked_until).where(p.c.msisdn == number)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"phone {number} is not registered")
+        if row.pin_hash is None:
+            raise RegistryError(f"phone {number} has no PIN set")
+        if row.locked_until is not None and row.locked_until > now:
+            return PinLocked(row.locked_until)
+        good = await asyncio.to_thread(verify_pin, pin, row.pin_hash)
+        not_locked = or_(p.c.locked_until.is_(None), p.c.locked_until <= now)
+        async with self._store.begin() as conn:
+            if good:
+                result = await conn.execute(
+                    update(p)
+                    .where(p.c.msisdn == number, not_locked)
+                    .values(failed_attempts=0, locked_until=None)
+                )
+                if result.rowcount == 1:
+                    return PinOk()
+                return PinLocked(await self._locked_until(conn, number))
+            # Count atomically so concurrent wrong guesses cannot share one attempt.
+            result = await conn.execute(
+                update(p)
+                .where(p.c.msisdn == number, not_locked)
+                .values(failed_attempts=p.c.failed_attempts + 1)
+                .returning(p.c.failed_attempts)
+            )
+            failed = result.scalar()
+            if failed is None:
+                return PinLocked(await self._locked_until(conn, number))
+            if failed >= self._pin.max_attempts:
+                until = now + timedelta(minutes=self._pin.lockout_minutes)
+                await conn.execute(
+                    update(p)
+                    .where(p.c.msisdn == number)
+                    .values(failed_attempts=0, locked_until=until, updated_at=now)
+                )
+                await self.audit(
+                    conn, "system", "pin.locked", "phone", number, {"until": until.isoformat()}
+                )
+                return PinLocked(until)
+            return PinWrong(self._pin.max_attempts - int(failed))
+
+    async def _locked_until(self, conn: AsyncConnection, number: str) -> datetime:
+        until = await conn.scalar(select(p.c.locked_until).where(p.c.msisdn == number))
+        assert until is not None
+        return until  # type: ignore[no-any-return]
+
+    # -- sender lookup -----------------------------------------------------------------
+
+    async def resolve_sender(self, number: str) -> Sender | None:
+        """Who an SMS came from: a meter's bound SIM, a registered phone, or None."""
+        try:
+            number = normalise(number)
+        except MsisdnError:
+            return None
+        async with self._store.read() as conn:
+            meter = (
+                await conn.execute(
+                    select(m.c.meter_number, m.c.customer_id)
+                    .join(s, s.c.meter_number == m.c.meter_number)
+                    .where(s.c.msisdn == number)
+                )
+            ).first()
+            if meter is not None:
+                return SenderMeter(meter.meter_number, meter.customer_id)
+            owner = await conn.scalar(select(p.c.customer_id).where(p.c.msisdn == number))
+        return None if owner is None else SenderCustomer(owner, number)
+
+    async def counts(self) -> dict[str, int]:
+        async with self._store.read() as conn:
+            result = {}
+            for name, table in (("customers", c), ("meters", m), ("sims", s), ("phones", p)):
+                result[name] = int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+            return result
+
+
+__all__ = ["COMMS_KEY_BYTES", "Registry", "check_customer_id", "check_meter_number", "msisdn"]

@@ -1,0 +1,299 @@
+"""One validated settings model for the hub, from a TOML file and `PINTAR_*` environment.
+
+Precedence: explicit arguments > environment (`PINTAR_`, nested with `__`, e.g.
+`PINTAR_DATABASE__URL`) > TOML file (`--config FILE` or `PINTAR_CONFIG`) > defaults.
+Secrets (the master key) come only from the environment or from a file that only its
+owner can read; a master key written into the TOML file is refused.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.msisdn import is_short_code
+from operator_data.crypto.master_key import (
+    MasterKey,
+    MasterKeyError,
+    load_master_key_file,
+    parse_master_key,
+)
+from operator_data.store.states import Flow
+
+# Numbers that must never be a service code (5/2021): police, emergency, fire, SAR, ...
+EMERGENCY_NUMBERS = frozenset({"110", "112", "113", "115", "117", "119"})
+
+# Legal minimum retention (see docs/store.md for the citations).
+MIN_USAGE_RECORDS_MONTHS = 3  # every SMS, per customer: 5/2021 art. 222(m)
+MIN_CUSTOMER_DATA_MONTHS_AFTER_INACTIVE = 3  # 5/2021 art. 168
+MIN_SLA_YEARS_AFTER_FINANCIAL_YEAR = 1  # kept through the next financial year: art. 222(m)
+MIN_COMPLAINT_MONTHS = 3  # QoS standard art. 4(6)
+
+
+class SettingsError(ValueError):
+    """The configuration is unusable; the message lists every offending field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file pintar.db under data_dir.",
+    )
+    echo: bool = False
+    busy_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 10_000
+    pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite and postgresql URLs are supported")
+        return value
+
+    def effective_url(self, data_dir: Path) -> str:
+        if self.url is not None:
+            return self.url
+        return f"sqlite+aiosqlite:///{(data_dir / 'pintar.db').resolve()}"
+
+
+class SecuritySettings(_Section):
+    master_key: SecretStr | None = Field(
+        default=None, description="64 hex digits; environment only (PINTAR_SECURITY__MASTER_KEY)."
+    )
+    master_key_file: Path | None = Field(
+        default=None, description="File holding the 64 hex digits; must be mode 0600 or 0400."
+    )
+
+    @model_validator(mode="after")
+    def _one_valid_source(self) -> Self:
+        if self.master_key is not None and self.master_key_file is not None:
+            raise ValueError("give master_key or master_key_file, not both")
+        try:
+            self.load_master_key()
+        except MasterKeyError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def load_master_key(self) -> MasterKey | None:
+        """The master key, or None when none is configured (then nothing can be sealed)."""
+        if self.master_key is not None:
+            return parse_master_key(self.master_key.get_secret_value())
+        if self.master_key_file is not None:
+            return load_master_key_file(self.master_key_file)
+        return None
+
+
+class ServiceSettings(_Section):
+    short_code: str = Field(default="87000", description="Customers' SMS access code, 8ABCD.")
+    default_language: str = Field(default="id", pattern="^(id|en)$")
+
+    @field_validator("short_code")
+    @classmethod
+    def _short_code(cls, value: str) -> str:
+        if value in EMERGENCY_NUMBERS:
+            raise ValueError(f"{value} is a reserved emergency number")
+        if not is_short_code(value):
+            raise ValueError(f"{value!r} is not a legal-entity access code 8ABCD (5/2021 art. 139)")
+        return value
+
+
+class PinPolicy(_Section):
+    length: Annotated[int, Field(ge=4, le=8)] = 6
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    lockout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 30
+
+
+class SlaTargets(_Section):
+    report_to_p2apst_s: Annotated[float, Field(gt=0)] = 5.0  # after the meter's answer
+    token_to_network_s: Annotated[float, Field(gt=0)] = 10.0  # token SMS handed over
+    meter_answer_s: Annotated[float, Field(gt=0)] = 300.0  # meter answers the token SMS
+    # Non-transaction data to AP2T at least once a day (0066 art. 4(2)): never less often.
+    ap2t_batch_interval_h: Annotated[float, Field(gt=0, le=24)] = 24.0
+
+
+class RetentionPolicy(_Section):
+    usage_records_months: int = MIN_USAGE_RECORDS_MONTHS
+    customer_data_months_after_inactive: int = MIN_CUSTOMER_DATA_MONTHS_AFTER_INACTIVE
+    sla_financial_years_after: int = MIN_SLA_YEARS_AFTER_FINANCIAL_YEAR
+    complaint_months: int = MIN_COMPLAINT_MONTHS
+
+    @model_validator(mode="after")
+    def _legal_minimums(self) -> Self:
+        minimums = {
+            "usage_records_months": (MIN_USAGE_RECORDS_MONTHS, "5/2021 art. 222(m)"),
+            "customer_data_months_after_inactive": (
+                MIN_CUSTOMER_DATA_MONTHS_AFTER_INACTIVE,
+                "5/2021 art. 168",
+            ),
+            "sla_financial_years_after": (
+                MIN_SLA_YEARS_AFTER_FINANCIAL_YEAR,
+                "5/2021 art. 222(m)",
+            ),
+            "complaint_months": (MIN_COMPLAINT_MONTHS, "QoS standard art. 4(6)"),
+        }
+        problems = [
+            f"{name}={getattr(self, name)} is below the legal minimum {minimum} ({source})"
+            for name, (minimum, source) in minimums.items()
+            if getattr(self, name) < minimum
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class PriceVersion(_Section):
+    """What one SMS of each flow costs the customer from `effective_from` on (IDR)."""
+
+    version: Annotated[str, Field(min_length=1, max_length=32)]
+    effective_from: datetime
+    prices_idr: dict[Flow, Annotated[int, Field(ge=0)]]
+
+    @field_validator("effective_from")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("effective_from needs a timezone (e.g. 2025-01-01T00:00:00+07:00)")
+        return value.astimezone(UTC)
+
+    @field_validator("prices_idr")
+    @classmethod
+    def _every_flow(cls, value: dict[Flow, int]) -> dict[Flow, int]:
+        missing = [flow.value for flow in Flow if flow not in value]
+        if missing:
+            raise ValueError(f"no price for flow(s) {', '.join(missing)}")
+        return value
+
+
+def _default_prices() -> list[PriceVersion]:
+    # Placeholder: the real figures come from the operator agreement (configuration).
+    return [
+        PriceVersion(
+            version="v0",
+            effective_from=datetime(2014, 1, 1, tzinfo=UTC),
+            prices_idr=dict.fromkeys(Flow, 0),
+        )
+    ]
+
+
+class PriceTable(_Section):
+    versions: Annotated[list[PriceVersion], Field(min_length=1)] = Field(
+        default_factory=_default_prices
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        names = [v.version for v in self.versions]
+        if len(set(names)) != len(names):
+            raise ValueError("price versions must have distinct names")
+        starts = [v.effective_from for v in self.versions]
+        if any(a >= b for a, b in pairwise(starts)):
+            raise ValueError("price versions must be in strictly increasing effective_from order")
+        return self
+
+    def at(self, when: datetime) -> PriceVersion:
+        """The price version in force at `when` (an aware datetime)."""
+        current = None
+        for version in self.versions:
+            if version.effective_from <= when:
+                current = version
+        if current is None:
+            raise LookupError(f"no price version in force at {when.isoformat()}")
+        return current
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PINTAR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("pintar-data")
+    database: DatabaseSettings = DatabaseSettings()
+    security: SecuritySettings = SecuritySettings()
+    service: ServiceSettings = ServiceSettings()
+    pin: PinPolicy = PinPolicy()
+    sla: SlaTargets = SlaTargets()
+    retention: RetentionPolicy = RetentionPolicy()
+    prices: PriceTable = PriceTable()
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SettingsError(f"config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"config file {path}: {error}") from None
+    security = data.get("security")
+    if isinstance(security, dict) and "master_key" in security:
+        raise SettingsError(
+            f"config file {path}: security.master_key must not be written in the config file; "
+            "use PINTAR_SECURITY__MASTER_KEY or security.master_key_file (mode 0600)"
+        )
+    return data
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "settings"
+        lines.append(f"{where}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, the TOML file, the environment and `overrides`, validated.
+
+    Raises SettingsError naming every bad field.
+    """
+    data = _read_toml(config_file) if config_file is not None else {}
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _TomlSource(settings_cls, data))
+
+    try:
+        return _FromFile(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None

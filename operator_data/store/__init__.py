@@ -1,0 +1,60 @@
+"""The hub's database: engine lifetime, schema, state machines, message log and outbox."""
+
+from operator_data.store import schema
+from operator_data.store.engine import Store, StoreError
+from operator_data.store.states import (
+    CHARGEABLE_MESSAGE_STATES,
+    MESSAGE_MACHINE,
+    METER_MACHINE,
+    SIM_SWAP_MACHINE,
+    TRANSACTION_MACHINE,
+    Direction,
+    Flow,
+    IllegalTransition,
+    MessageState,
+    MeterState,
+    SimSwapState,
+    StateMachine,
+    TransactionState,
+)
+from operator_data.store.transitions import (
+    MESSAGES,
+    METERS,
+    TRANSACTIONS,
+    NotFound,
+    StateStamp,
+    Tracked,
+    history,
+    transition,
+)
+from operator_data.store.types import UTCDateTime, new_ulid, utcnow
+
+__all__ = [
+    "CHARGEABLE_MESSAGE_STATES",
+    "MESSAGES",
+    "MESSAGE_MACHINE",
+    "METERS",
+    "METER_MACHINE",
+    "SIM_SWAP_MACHINE",
+    "TRANSACTIONS",
+    "TRANSACTION_MACHINE",
+    "Direction",
+    "Flow",
+    "IllegalTransition",
+    "MessageState",
+    "MeterState",
+    "NotFound",
+    "SimSwapState",
+    "StateMachine",
+    "StateStamp",
+    "Store",
+    "StoreError",
+    "Tracked",
+    "TransactionState",
+    "UTCDateTime",
+    "history",
+    "new_ulid",
+    "schema",
+    "transition",
+    "utcnow",
+]

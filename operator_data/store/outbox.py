@@ -1,0 +1,111 @@
+"""The outbox: durable queue of SMS to hand to a gateway, claimed with a lease.
+
+One statement claims a batch: `UPDATE outbox ... WHERE id IN (SELECT ... FOR UPDATE SKIP
+LOCKED) RETURNING ...`. On PostgreSQL SKIP LOCKED lets concurrent claimers pass over each
+other's rows; on SQLite the clause is not rendered and the single UPDATE is atomic under
+the database write lock (Store.begin() takes it up front with BEGIN IMMEDIATE). A worker
+that dies leaves its rows to be re-claimed when the lease runs out; the message log's
+idempotency key makes the re-send safe to deduplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from operator_data.store import schema
+from operator_data.store.types import utcnow
+
+o = schema.outbox
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    message_id: str
+    destination: str
+    payload: bytes
+    gateway_hint: str | None
+    priority: int
+    attempts: int
+    lease_until: datetime
+
+
+async def claim(
+    conn: AsyncConnection,
+    worker: str,
+    *,
+    limit: int = 10,
+    lease: timedelta = timedelta(seconds=60),
+    now: datetime | None = None,
+) -> list[OutboxItem]:
+    """Claim up to `limit` due, unleased rows for `worker` (priority, then age, first)."""
+    when = now or utcnow()
+    until = when + lease
+    due = (
+        select(o.c.id)
+        .where(
+            o.c.available_at <= when,
+            or_(o.c.lease_until.is_(None), o.c.lease_until < when),
+        )
+        .order_by(o.c.priority, o.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await conn.execute(
+        update(o)
+        .where(o.c.id.in_(due.scalar_subquery()))
+        .values(claimed_by=worker, lease_until=until, attempts=o.c.attempts + 1)
+        .returning(
+            o.c.id,
+            o.c.message_id,
+            o.c.destination,
+            o.c.payload,
+            o.c.gateway_hint,
+            o.c.priority,
+            o.c.attempts,
+            o.c.lease_until,
+        )
+    )
+    items = [
+        OutboxItem(
+            id=r.id,
+            message_id=r.message_id,
+            destination=r.destination,
+            payload=r.payload,
+            gateway_hint=r.gateway_hint,
+            priority=r.priority,
+            attempts=r.attempts,
+            lease_until=until,
+        )
+        for r in result
+    ]
+    items.sort(key=lambda item: (item.priority, item.id))
+    return items
+
+
+async def complete(conn: AsyncConnection, outbox_id: int, worker: str) -> bool:
+    """The gateway accepted the SMS: drop the row. False if the lease was lost meanwhile."""
+    result = await conn.execute(delete(o).where(o.c.id == outbox_id, o.c.claimed_by == worker))
+    return result.rowcount == 1
+
+
+async def release(
+    conn: AsyncConnection, outbox_id: int, worker: str, *, retry_at: datetime
+) -> bool:
+    """Give a claimed row back, to be tried again at `retry_at`."""
+    result = await conn.execute(
+        update(o)
+        .where(o.c.id == outbox_id, o.c.claimed_by == worker)
+        .values(claimed_by=None, lease_until=None, available_at=retry_at)
+    )
+    return result.rowcount == 1
+
+
+async def pending_count(conn: AsyncConnection) -> int:
+    from sqlalchemy import func
+
+    return int(await conn.scalar(select(func.count()).select_from(o)) or 0)

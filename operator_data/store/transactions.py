@@ -1,0 +1,185 @@
+"""Purchases and token deliveries: recorded before the 2200 goes out, idempotent by key.
+
+The token is sealed at rest (AES-GCM, AAD = transaction id); views use `token_masked`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from operator_data.crypto.master_key import MasterKey
+from operator_data.crypto.sealing import SealError, open_sealed, seal
+from operator_data.store import schema
+from operator_data.store.states import TransactionState
+from operator_data.store.transitions import TRANSACTIONS, NotFound, start, transition
+from operator_data.store.types import new_ulid, utcnow
+
+t = schema.transactions
+
+
+def mask_token(token: str) -> str:
+    """'12345678901234567890' -> '1234 **** **** **** 7890' (first and last four digits)."""
+    digits = "".join(ch for ch in token if ch.isdigit())
+    if len(digits) != 20:
+        raise ValueError("an STS token has 20 digits")
+    return f"{digits[:4]} **** **** **** {digits[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    id: str
+    idempotency_key: str
+    meter_number: str
+    customer_id: str
+    phone_msisdn: str | None
+    amount_idr: int
+    kwh: str | None
+    token_masked: str | None
+    has_token: bool
+    pln_ref: str | None
+    switcher_ref: str | None
+    stan: str | None
+    response_code: str | None
+    meter_outcome: str | None
+    state: TransactionState
+    state_at: datetime
+    request_message_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Transaction:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            idempotency_key=m["idempotency_key"],
+            meter_number=m["meter_number"],
+            customer_id=m["customer_id"],
+            phone_msisdn=m["phone_msisdn"],
+            amount_idr=m["amount_idr"],
+            kwh=m["kwh"],
+            token_masked=m["token_masked"],
+            has_token=m["token_sealed"] is not None,
+            pln_ref=m["pln_ref"],
+            switcher_ref=m["switcher_ref"],
+            stan=m["stan"],
+            response_code=m["response_code"],
+            meter_outcome=m["meter_outcome"],
+            state=TransactionState(m["state"]),
+            state_at=m["state_at"],
+            request_message_id=m["request_message_id"],
+            created_at=m["created_at"],
+        )
+
+
+async def get_transaction(conn: AsyncConnection, transaction_id: str) -> Transaction:
+    row = (await conn.execute(select(t).where(t.c.id == transaction_id))).first()
+    if row is None:
+        raise NotFound(f"transaction {transaction_id} does not exist")
+    return Transaction.from_row(row)
+
+
+async def create_transaction(
+    conn: AsyncConnection,
+    *,
+    idempotency_key: str,
+    meter_number: str,
+    customer_id: str,
+    amount_idr: int,
+    phone_msisdn: str | None = None,
+    request_message_id: str | None = None,
+    at: datetime | None = None,
+) -> tuple[Transaction, bool]:
+    """Record a purchase in state `requested`; (existing, False) for a repeated key."""
+    if amount_idr <= 0:
+        raise ValueError("amount_idr must be positive")
+    row = (await conn.execute(select(t).where(t.c.idempotency_key == idempotency_key))).first()
+    if row is not None:
+        return Transaction.from_row(row), False
+    when = at or utcnow()
+    transaction_id = new_ulid(when)
+    try:
+        # The savepoint keeps the caller's transaction usable if a concurrent writer with
+        # the same key wins the unique index; then that writer's purchase is returned.
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(t).values(
+                    id=transaction_id,
+                    idempotency_key=idempotency_key,
+                    meter_number=meter_number,
+                    customer_id=customer_id,
+                    phone_msisdn=phone_msisdn,
+                    amount_idr=amount_idr,
+                    state=TransactionState.REQUESTED.value,
+                    state_at=when,
+                    request_message_id=request_message_id,
+                    created_at=when,
+                )
+            )
+    except IntegrityError:
+        row = (await conn.execute(select(t).where(t.c.idempotency_key == idempotency_key))).first()
+        if row is None:
+            raise
+        return Transaction.from_row(row), False
+    await start(conn, TRANSACTIONS, transaction_id, TransactionState.REQUESTED, at=when)
+    return await get_transaction(conn, transaction_id), True
+
+
+async def set_transaction_state(
+    conn: AsyncConnection,
+    transaction_id: str,
+    target: TransactionState,
+    *,
+    at: datetime | None = None,
+    detail: str | None = None,
+    **columns: Any,
+) -> TransactionState:
+    """Move along the transaction machine, optionally setting columns (pln_ref,
+    switcher_ref, stan, response_code, meter_outcome, kwh) in the same UPDATE."""
+    allowed = {"pln_ref", "switcher_ref", "stan", "response_code", "meter_outcome", "kwh"}
+    unknown = set(columns) - allowed
+    if unknown:
+        raise ValueError(f"cannot set {', '.join(sorted(unknown))} through a transition")
+    return await transition(
+        conn, TRANSACTIONS, transaction_id, target, at=at, detail=detail, extra_values=columns
+    )
+
+
+async def store_token(
+    conn: AsyncConnection, transaction_id: str, token: str, master: MasterKey
+) -> None:
+    """Seal the 20-digit token onto the transaction (and keep its masked form)."""
+    masked = mask_token(token)
+    sealed = seal(master, token.encode("ascii"), aad=transaction_id)
+    result = await conn.execute(
+        update(t)
+        .where(t.c.id == transaction_id)
+        .values(token_sealed=sealed, token_master_id=master.key_id, token_masked=masked)
+    )
+    if result.rowcount != 1:
+        raise NotFound(f"transaction {transaction_id} does not exist")
+
+
+async def reveal_token(conn: AsyncConnection, transaction_id: str, master: MasterKey) -> str:
+    """The token in clear: only for sending it to the meter/customer. Raises SealError."""
+    row = (
+        await conn.execute(
+            select(t.c.token_sealed, t.c.token_master_id).where(t.c.id == transaction_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"transaction {transaction_id} does not exist")
+    if row.token_sealed is None:
+        raise NotFound(f"transaction {transaction_id} has no token yet")
+    if row.token_master_id != master.key_id:
+        raise SealError(
+            f"token of {transaction_id} was sealed under {row.token_master_id}, "
+            f"not the configured {master.key_id}"
+        )
+    return open_sealed(master, row.token_sealed, aad=transaction_id).decode("ascii")

@@ -1,0 +1,158 @@
+"""State transitions that refuse illegal moves and stamp the history row atomically.
+
+The move is one conditional UPDATE (`WHERE state IN (legal predecessors)`), so two
+workers racing on the same subject cannot both win; the history row is written on the
+same connection, i.e. in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Column, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from operator_data.store import schema
+from operator_data.store.states import (
+    MESSAGE_MACHINE,
+    METER_MACHINE,
+    TRANSACTION_MACHINE,
+    IllegalTransition,
+    MessageState,
+    MeterState,
+    StateMachine,
+    TransactionState,
+)
+from operator_data.store.types import utcnow
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class NotFound(LookupError):
+    """No row with that key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked(Generic[S]):
+    """Where a machine's subjects live: main table, its key, and the history table."""
+
+    machine: StateMachine[S]
+    table: Table
+    key: Column[Any]
+    history: Table
+    history_key: Column[Any]
+
+
+MESSAGES: Tracked[MessageState] = Tracked(
+    MESSAGE_MACHINE,
+    schema.messages,
+    schema.messages.c.id,
+    schema.message_states,
+    schema.message_states.c.message_id,
+)
+TRANSACTIONS: Tracked[TransactionState] = Tracked(
+    TRANSACTION_MACHINE,
+    schema.transactions,
+    schema.transactions.c.id,
+    schema.transaction_states,
+    schema.transaction_states.c.transaction_id,
+)
+METERS: Tracked[MeterState] = Tracked(
+    METER_MACHINE,
+    schema.meters,
+    schema.meters.c.meter_number,
+    schema.meter_states,
+    schema.meter_states.c.meter_number,
+)
+
+
+async def transition(
+    conn: AsyncConnection,
+    tracked: Tracked[S],
+    subject: str,
+    target: S,
+    *,
+    at: datetime | None = None,
+    detail: str | None = None,
+    extra_values: dict[str, Any] | None = None,
+    history_values: dict[str, Any] | None = None,
+) -> S:
+    """Move `subject` to `target`; return the state it left. Raises IllegalTransition
+    (naming the current state) or NotFound. `extra_values` are set on the main row in the
+    same UPDATE (e.g. a reject reason)."""
+    when = at or utcnow()
+    machine = tracked.machine
+    predecessors = machine.predecessors(target)
+    state_col = tracked.table.c.state
+    if not predecessors:
+        current = await _current(conn, tracked, subject)
+        raise IllegalTransition(machine.name, subject, current, target)
+    # Read first so the caller learns the state it left; the conditional UPDATE below is
+    # what makes the move safe against a concurrent transition.
+    current_state = await _current(conn, tracked, subject)
+    values: dict[str, Any] = {"state": target.value, "state_at": when}
+    if extra_values:
+        values.update(extra_values)
+    result = await conn.execute(
+        update(tracked.table)
+        .where(tracked.key == subject, state_col.in_([s.value for s in predecessors]))
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        current = await _current(conn, tracked, subject)
+        raise IllegalTransition(machine.name, subject, current, target)
+    row: dict[str, Any] = {tracked.history_key.name: subject, "state": target.value, "at": when}
+    if "detail" in tracked.history.c:
+        row["detail"] = detail
+    if history_values:
+        row.update(history_values)
+    await conn.execute(insert(tracked.history).values(**row))
+    return machine.states(current_state)
+
+
+async def start(
+    conn: AsyncConnection,
+    tracked: Tracked[S],
+    subject: str,
+    state: S,
+    *,
+    at: datetime,
+    detail: str | None = None,
+    history_values: dict[str, Any] | None = None,
+) -> None:
+    """Write the first history row of a subject just inserted in `state` (must be initial)."""
+    tracked.machine.check(subject, None, state)
+    row: dict[str, Any] = {tracked.history_key.name: subject, "state": state.value, "at": at}
+    if "detail" in tracked.history.c:
+        row["detail"] = detail
+    if history_values:
+        row.update(history_values)
+    await conn.execute(insert(tracked.history).values(**row))
+
+
+async def _current(conn: AsyncConnection, tracked: Tracked[S], subject: str) -> str:
+    state = await conn.scalar(select(tracked.table.c.state).where(tracked.key == subject))
+    if state is None:
+        raise NotFound(f"{tracked.machine.name} {subject} does not exist")
+    return str(state)
+
+
+@dataclass(frozen=True, slots=True)
+class StateStamp:
+    state: str
+    at: datetime
+    detail: str | None
+
+
+async def history(conn: AsyncConnection, tracked: Tracked[S], subject: str) -> list[StateStamp]:
+    """Every state the subject has been in, oldest first."""
+    h = tracked.history
+    rows = await conn.execute(
+        select(h.c.state, h.c.at, h.c.detail)
+        .where(tracked.history_key == subject)
+        .order_by(h.c.at, h.c.id)
+    )
+    return [StateStamp(r.state, r.at, r.detail) for r in rows]

@@ -1,0 +1,374 @@
+"""The long-lived P2APST client: sign-on, keep-alive, reconnect, purchases that are never
+lost or bought twice, and durable token reports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from p2apst_adapter import messages
+from p2apst_adapter.client.journal import JournalEntry, PurchaseJournal, ReportOutbox
+from p2apst_adapter.client.link import Link, LinkLost
+from p2apst_adapter.client.stan import StanSource
+from p2apst_adapter.dialect import Framing, IsoError, IsoMessage, NetworkCode, ResponseCode
+from p2apst_adapter.model import (
+    WIB,
+    InquiryResult,
+    LinkIdentity,
+    PurchaseRequest,
+    PurchaseResult,
+    TokenReport,
+)
+
+log = logging.getLogger(__name__)
+RC = ResponseCode
+
+#: Answers to a 2200 that do not settle the purchase: ask for its result with advices.
+_ASK_AGAIN = frozenset({RC.TIMEOUT, RC.ALREADY_PAID, RC.SIGN_ON_NEEDED, RC.OTHER_ERROR})
+#: Answers to an advice that mean "not yet": repeat the advice.
+_STILL_OPEN = frozenset({RC.TIMEOUT, RC.SIGN_ON_NEEDED, RC.OTHER_ERROR})
+
+
+class P2apstUnavailable(ConnectionError):
+    """No answer from P2APST for a request that has no durable follow-up (inquiry, echo)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    framing: Framing = Framing.LENGTH_PREFIX
+    connect_timeout: float = 10.0
+    response_timeout: float = 30.0  # for a 2200, inquiry, echo
+    advice_timeout: float = 30.0  # for each 2220 / 2221 and 2620 / 2621
+    advice_interval: float = 5.0  # pause between an unanswered advice and its repeat
+    echo_interval: float = 60.0  # keep-alive on an idle link
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 60.0
+    report_retry_interval: float = 5.0
+
+
+def _now() -> datetime:
+    return datetime.now(WIB)
+
+
+class P2apstClient:
+    """`async with P2apstClient(host, port, journal=..., outbox=...) as client:`.
+
+    Entering starts a connection supervisor (connect, sign on, echo, reconnect with
+    exponential back-off), resumes every PENDING purchase in the journal with an advice,
+    and starts delivering unacknowledged token reports. Leaving cancels all of it; whatever
+    was not finished stays PENDING/unacknowledged in storage and resumes next time.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        journal: PurchaseJournal,
+        outbox: ReportOutbox | None = None,
+        identity: LinkIdentity | None = None,
+        settings: ClientSettings | None = None,
+        stan: StanSource | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._journal = journal
+        self._outbox = outbox
+        self.identity = identity or LinkIdentity()
+        self.settings = settings or ClientSettings()
+        self._stan = stan or StanSource()
+        self._clock = clock
+        self._link: Link | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._inflight: dict[str, asyncio.Task[PurchaseResult]] = {}
+        self._reports_wake = asyncio.Event()
+        self._reports_changed = asyncio.Condition()
+        self._resumed: asyncio.Task[list[PurchaseResult]] | None = None
+        self.sign_ons = 0  # successful sign-ons, one per (re)connection
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._spawn(self._supervise())
+        self._resumed = asyncio.create_task(self._resume_pending())
+        if self._outbox is not None:
+            self._spawn(self._deliver_reports(self._outbox))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        tasks: list[asyncio.Task[object]] = [*self._tasks, *self._inflight.values()]
+        if self._resumed is not None:
+            tasks.append(self._resumed)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._link is not None:
+            await self._link.close()
+            self._link = None
+
+    def _spawn(self, coroutine: Coroutine[object, object, object]) -> None:
+        task: asyncio.Task[object] = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def wait_resumed(self) -> list[PurchaseResult]:
+        """The results of the purchases that were PENDING when the client started."""
+        assert self._resumed is not None, "use the client as an async context manager"
+        return await asyncio.shield(self._resumed)
+
+    # --- connection supervision ------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        delay = self.settings.reconnect_initial
+        while not self._closing:
+            try:
+                link = await Link.open(
+                    self._host, self._port, self.settings.framing, self.settings.connect_timeout
+                )
+            except (OSError, TimeoutError) as error:
+                log.info("p2apst: connect failed (%s); retry in %.2fs", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.reconnect_max)
+                continue
+            try:
+                await self._sign_on(link)
+            except (LinkLost, TimeoutError, P2apstUnavailable) as error:
+                log.info("p2apst: sign-on failed (%s); retry in %.2fs", error, delay)
+                await link.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.reconnect_max)
+                continue
+            delay = self.settings.reconnect_initial
+            self._link = link
+            self.sign_ons += 1
+            self._connected.set()
+            self._reports_wake.set()
+            try:
+                await self._keep_alive(link)
+            finally:
+                self._connected.clear()
+                self._link = None
+                await link.close()
+
+    async def _sign_on(self, link: Link) -> None:
+        message = messages.network_request(NetworkCode.SIGN_ON, self._stan.next(), self._clock())
+        answer = await link.request(message, self.settings.response_timeout)
+        if answer.response_code != RC.SUCCESS:
+            raise P2apstUnavailable(f"sign-on refused with {answer.response_code}")
+
+    async def _keep_alive(self, link: Link) -> None:
+        while not link.closed.is_set():
+            try:
+                await asyncio.wait_for(link.closed.wait(), self.settings.echo_interval)
+            except TimeoutError:
+                message = messages.network_request(
+                    NetworkCode.ECHO, self._stan.next(), self._clock()
+                )
+                try:
+                    await link.request(message, self.settings.response_timeout)
+                except (TimeoutError, LinkLost):
+                    log.warning("p2apst: echo test unanswered; reconnecting")
+                    return
+
+    async def _request(self, message: IsoMessage, within: float) -> IsoMessage:
+        """Sends on the current link, waiting for one to exist. TimeoutError / LinkLost."""
+        await self._connected.wait()
+        link = self._link
+        if link is None:
+            raise LinkLost("the link went down")
+        return await link.request(message, within)
+
+    # --- simple requests -------------------------------------------------------------------
+
+    async def echo(self) -> None:
+        message = messages.network_request(NetworkCode.ECHO, self._stan.next(), self._clock())
+        answer = await self._unretried(message)
+        if answer.response_code != RC.SUCCESS:
+            raise P2apstUnavailable(f"echo answered {answer.response_code}")
+
+    async def inquiry(
+        self, *, meter_number: str | None = None, customer_id: str | None = None
+    ) -> InquiryResult:
+        """Looks a customer up (2100/2110). Has no effect at P2APST, so it is not retried:
+        raises P2apstUnavailable when there is no link or no answer in time."""
+        message = messages.inquiry_request(
+            self.identity,
+            self._stan.next(),
+            self._clock(),
+            meter_number=meter_number,
+            customer_id=customer_id,
+        )
+        return messages.read_inquiry_response(await self._unretried(message))
+
+    async def _unretried(self, message: IsoMessage) -> IsoMessage:
+        timeout = self.settings.response_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._request(message, timeout)
+        except (TimeoutError, LinkLost) as error:
+            raise P2apstUnavailable(f"{message.mti} unanswered: {error!r}") from error
+
+    # --- purchases ---------------------------------------------------------------------------
+
+    async def purchase(self, request: PurchaseRequest) -> PurchaseResult:
+        """Buys a token; returns when P2APST has given a final answer.
+
+        The same `switcher_reference` always yields the same result and at most one 2200:
+        a finished purchase is answered from the journal, one in progress is joined. Link
+        trouble never surfaces here: the purchase is chased with advices until answered.
+        Cancelling the caller does not cancel the purchase.
+        """
+        key = request.switcher_reference
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._purchase(request))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _purchase(self, request: PurchaseRequest) -> PurchaseResult:
+        existing = await self._journal.get(request.switcher_reference)
+        if existing is not None:
+            if existing.request != request:
+                log.warning("p2apst: key %s reused with other details", existing.key)
+            if existing.result is not None:
+                return existing.result
+            return await self._chase(existing)
+        entry = JournalEntry(request, self._stan.next(), self._clock())
+        stored = await self._journal.begin(entry)
+        if stored.result is not None:
+            return stored.result
+        if stored.stan != entry.stan:  # another process recorded it first
+            return await self._chase(stored)
+        message = messages.purchase_request(self.identity, request, entry.stan, entry.sent_at)
+        try:
+            answer = await self._request(message, self.settings.response_timeout)
+        except (TimeoutError, LinkLost) as error:
+            log.info("p2apst: 2200 %s unanswered (%r); sending advice", entry.stan, error)
+            return await self._chase(stored)
+        if answer.response_code in _ASK_AGAIN:
+            return await self._chase(stored)
+        return await self._settle(stored, answer, via_advice=False)
+
+    async def _settle(
+        self, entry: JournalEntry, answer: IsoMessage, *, via_advice: bool
+    ) -> PurchaseResult:
+        result = messages.read_purchase_response(answer, entry.request, via_advice=via_advice)
+        await self._journal.complete(entry.key, result)
+        return result
+
+    async def _chase(self, entry: JournalEntry) -> PurchaseResult:
+        """Advice (2220), then repeat advices (2221), until P2APST says how it ended."""
+        repeat = False
+        while True:
+            message = messages.advice(
+                self.identity,
+                entry.request,
+                repeat=repeat,
+                stan=self._stan.next(),
+                when=self._clock(),
+                original_stan=entry.stan,
+                original_time=entry.sent_at,
+            )
+            repeat = True
+            try:
+                answer = await self._request(message, self.settings.advice_timeout)
+            except (TimeoutError, LinkLost) as error:
+                log.info("p2apst: advice for %s unanswered (%r)", entry.key, error)
+                await asyncio.sleep(self.settings.advice_interval)
+                continue
+            code = answer.response_code
+            if code in _STILL_OPEN:
+                await asyncio.sleep(self.settings.advice_interval)
+                continue
+            try:
+                return await self._settle(entry, answer, via_advice=True)
+            except IsoError as error:
+                log.error("p2apst: unreadable advice answer for %s: %s", entry.key, error)
+                await asyncio.sleep(self.settings.advice_interval)
+
+    async def _resume_pending(self) -> list[PurchaseResult]:
+        pending = await self._journal.pending()
+        if pending:
+            log.info("p2apst: resuming %d pending purchase(s) with advices", len(pending))
+        return list(await asyncio.gather(*(self.purchase(entry.request) for entry in pending)))
+
+    # --- token reports ------------------------------------------------------------------------
+
+    async def report_token_result(self, report: TokenReport) -> None:
+        """Records the report in the outbox and returns; delivery (2620, then 2621 repeats
+        until a 2630/2631 with 0000) happens in the background."""
+        if self._outbox is None:
+            raise RuntimeError("this client was created without a report outbox")
+        await self._outbox.add(report)
+        self._reports_wake.set()
+
+    async def drain_reports(self) -> None:
+        """Waits until P2APST has acknowledged every report in the outbox."""
+        if self._outbox is None:
+            return
+        outbox = self._outbox
+        async with self._reports_changed:
+            while await outbox.unacknowledged():
+                await self._reports_changed.wait()
+
+    async def _deliver_reports(self, outbox: ReportOutbox) -> None:
+        attempted: set[str] = set()
+        while True:
+            await self._reports_wake.wait()
+            self._reports_wake.clear()
+            failed = False
+            for report in await outbox.unacknowledged():
+                if not await self._send_report(report, repeat=report.report_id in attempted):
+                    attempted.add(report.report_id)
+                    failed = True
+                    break
+                attempted.discard(report.report_id)
+                await outbox.acknowledge(report.report_id)
+                async with self._reports_changed:
+                    self._reports_changed.notify_all()
+            if failed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._reports_wake.wait(), self.settings.report_retry_interval
+                    )
+                self._reports_wake.set()
+
+    async def _send_report(self, report: TokenReport, *, repeat: bool) -> bool:
+        message = messages.token_report(
+            self.identity, report, repeat=repeat, stan=self._stan.next(), when=self._clock()
+        )
+        try:
+            answer = await self._request(message, self.settings.advice_timeout)
+        except (TimeoutError, LinkLost) as error:
+            log.info("p2apst: report %s unanswered (%r)", report.report_id, error)
+            return False
+        return answer.response_code == RC.SUCCESS
+
+
+__all__ = ["ClientSettings", "P2apstClient", "P2apstUnavailable"]

@@ -1,0 +1,197 @@
+"""The transport API over a real Mosquitto: sends, events, acks, shared workers, drops."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import aiomqtt
+import pytest
+
+from gateway.mqtt import GatewayBridge, MqttSettings, MqttTransport, Topics
+from gateway.spool import Spool
+from gateway.spooled import SpooledGateway
+from gateway.transport import InboundSms, OutboundSms, SendResult, TransportEvent
+from tests.gateway.loopback import LoopbackCarrier
+
+T = TypeVar("T")
+pytestmark = [pytest.mark.services, pytest.mark.timeout(20)]
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+METER = "+6281100000001"
+
+
+@pytest.fixture
+def settings(mosquitto_url: str) -> MqttSettings:
+    # A topic root of its own keeps this test apart from anything else on the broker.
+    return MqttSettings(topics=Topics(root=f"pintar-test-{uuid.uuid4().hex[:10]}/v1"))
+
+
+@dataclass
+class GatewayNode:
+    name: str
+    carrier: LoopbackCarrier
+    gateway: SpooledGateway
+    bridge: GatewayBridge
+    spool: Spool
+
+
+@asynccontextmanager
+async def gateway_node(
+    settings: MqttSettings, path: Path, name: str, redeliver_after: float = 30.0
+) -> AsyncIterator[GatewayNode]:
+    carrier = LoopbackCarrier()
+    async with AsyncExitStack() as stack:
+        spool = await stack.enter_async_context(Spool(path / f"{name}.db"))
+        gateway = await stack.enter_async_context(SpooledGateway(name, carrier, spool))
+        bridge = await stack.enter_async_context(
+            GatewayBridge(name, gateway, settings, redeliver_after=redeliver_after)
+        )
+        await bridge.connected.wait()
+        yield GatewayNode(name, carrier, gateway, bridge, spool)
+
+
+async def take(stream: AsyncIterator[TransportEvent], count: int) -> list[TransportEvent]:
+    return [await anext(stream) for _ in range(count)]
+
+
+async def test_a_send_reaches_the_gateway_and_its_result_comes_back(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with (
+        MqttTransport(settings) as hub,
+        gateway_node(settings, tmp_path, "gw-a") as node,
+    ):
+        await hub.wait_for_gateway("gw-a")
+        assert await hub.send(OutboundSms("msg-1", METER, data=b"\x01"))
+        [result] = await take(hub.events(), 1)
+        assert isinstance(result, SendResult) and result.message_id == "msg-1"
+        assert result.gateway == "gw-a"
+        assert [sms.message_id for sms in node.carrier.submitted] == ["msg-1"]
+        await hub.ack(result.event_id)
+        # The ack travels back and empties the gateway's spool; a fresh inbound SMS after it
+        # proves the ack was processed (one subscription, in order).
+        node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x02", modem="m1"))
+        [inbound] = await take(hub.events(), 1)
+        assert inbound.event_id == "in-1"
+        assert [e.event_id for e in await node.gateway.unacknowledged_events()] == ["in-1"]
+
+
+async def test_with_no_gateway_online_send_says_no(settings: MqttSettings) -> None:
+    async with MqttTransport(settings) as hub:
+        await hub.connected.wait()
+        assert not await hub.send(OutboundSms("msg-1", METER, text="x"))
+
+
+async def test_two_hub_workers_share_the_inbound_stream(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with (
+        MqttTransport(settings, worker="w1") as one,
+        MqttTransport(settings, worker="w2") as two,
+        gateway_node(settings, tmp_path, "gw-a") as node,
+    ):
+        await one.connected.wait()
+        await two.connected.wait()
+        seen: dict[str, list[str]] = {"w1": [], "w2": []}
+        done = asyncio.Event()
+
+        async def consume(worker: MqttTransport) -> None:
+            async for event in worker.events():
+                seen[worker.worker].append(event.event_id)
+                await worker.ack(event.event_id)
+                if len(seen["w1"]) + len(seen["w2"]) == 20:
+                    done.set()
+
+        tasks = [asyncio.create_task(consume(w)) for w in (one, two)]
+        for n in range(20):
+            node.carrier.inject(InboundSms(f"in-{n}", METER, NOW, data=bytes([n]), modem="m1"))
+        await done.wait()
+        for task in tasks:
+            task.cancel()
+        assert seen["w1"] and seen["w2"], "both workers must get a share"
+        assert sorted(seen["w1"] + seen["w2"]) == sorted(f"in-{n}" for n in range(20))
+
+
+async def test_a_worker_that_dies_before_acking_loses_nothing(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with gateway_node(settings, tmp_path, "gw-a", redeliver_after=0.3) as node:
+        async with MqttTransport(settings, worker="doomed") as doomed:
+            await doomed.connected.wait()
+            node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
+            [event] = await take(doomed.events(), 1)
+            assert event.event_id == "in-1"
+        # The worker is gone without an ack; a new one gets the event again.
+        async with MqttTransport(settings, worker="heir") as heir:
+            await heir.connected.wait()
+            [again] = await take(heir.events(), 1)
+            assert again.event_id == "in-1"
+            await heir.ack("in-1")
+
+
+async def test_the_gateway_survives_losing_its_broker_connection(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with (
+        MqttTransport(settings) as hub,
+        gateway_node(settings, tmp_path, "gw-a") as node,
+    ):
+        await hub.wait_for_gateway("gw-a")
+        # Another client taking the gateway's client id makes the broker drop the gateway.
+        node.bridge.connected.clear()
+        async with settings.client(node.bridge.client_id, persistent=False):
+            pass
+        node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
+        await node.bridge.connected.wait()
+        [event] = await take(hub.events(), 1)
+        assert event.event_id == "in-1"
+        await hub.wait_for_gateway("gw-a")
+        assert await hub.send(OutboundSms("msg-1", METER, text="after the drop"))
+        results = [e for e in await take(hub.events(), 1) if isinstance(e, SendResult)]
+        assert results and results[0].message_id == "msg-1"
+
+
+async def within(label: str, step: Awaitable[T], limit: float = 10.0) -> T:
+    """A hang guard (not a timing assertion): a step that never ends fails with its name
+    and the stacks of every task, instead of stalling the suite."""
+    try:
+        return await asyncio.wait_for(step, limit)
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=8, file=sys.stderr)
+        pytest.fail(f"step {label!r} did not finish")
+
+
+async def test_malformed_payloads_on_the_bus_are_ignored(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    hub = MqttTransport(settings)
+    await within("hub start", hub.__aenter__())
+    node_cm = gateway_node(settings, tmp_path, "gw-a")
+    node = await within("gateway start", node_cm.__aenter__())
+    try:
+        await within("gateway online", hub.wait_for_gateway("gw-a"))
+        rogue = settings.client("intruder", persistent=False)
+        await within("rogue connect", rogue.__aenter__())
+        events, send = settings.topics.events("gw-a"), settings.topics.send("gw-a")
+        await within("garbage event", rogue.publish(events, b"\xff not json", qos=1))
+        await within("garbage send", rogue.publish(send, b'{"v": 9}', qos=1))
+        await within("rogue disconnect", rogue.__aexit__(None, None, None))
+        node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
+        [event] = await within("next event", take(hub.events(), 1))
+        assert event.event_id == "in-1"
+        assert node.carrier.submitted == []
+    finally:
+        await within("gateway stop", node_cm.__aexit__(None, None, None))
+        await within("hub stop", hub.__aexit__(None, None, None))
+
+
+def test_aiomqtt_is_v2() -> None:
+    assert aiomqtt.__version__.startswith("2.")
