@@ -49,7 +49,7 @@ async def _current(settings: Settings) -> dict[str, object]:
 @app.command("upgrade")
 def upgrade(
     config: ConfigOption = None,
-    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "heads",
 ) -> None:
     """Apply the shipped migrations up to REVISION (default: the newest)."""
     emit(asyncio.run(_upgrade(settings_or_fail(config), revision)))

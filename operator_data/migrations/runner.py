@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,10 +31,18 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) if heads else None
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+def shipped_heads() -> str:
+    """The revision(s) a fully migrated database is at. Features add their own branch off
+    an earlier revision, so there can be several heads; they are upgraded together."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return ",".join(sorted(script.get_heads()))
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade, revision)
 

@@ -138,7 +138,7 @@ class Store:
         async with self.engine.connect() as connection, connection.begin():
             yield connection
 
-    async def migrate(self, revision: str = "head") -> None:
+    async def migrate(self, revision: str = "heads") -> None:
         """Bring the schema up to `revision` with the shipped Alembic migrations."""
         from operator_data.migrations.runner import upgrade
 
