@@ -59,6 +59,8 @@ class SmsNetwork:
         self._sleep = sleep
         self._clock = clock
         self._endpoints: dict[str, Endpoint] = {}
+        self._aliases: dict[str, list[str]] = {}
+        self._alias_turn = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
 
@@ -80,6 +82,17 @@ class SmsNetwork:
 
     def detach(self, msisdn: str) -> None:
         self._endpoints.pop(msisdn, None)
+
+    def alias(self, number: str, targets: list[str]) -> None:
+        """Routes SMS for `number` (e.g. a short code 8ABCD) to the target MSISDNs in turn,
+        as an operator routes a short code to the lines of the service behind it."""
+        self._aliases[number] = list(targets)
+
+    def _route(self, recipient: str) -> str:
+        targets = self._aliases.get(recipient)
+        if not targets:
+            return recipient
+        return targets[next(self._alias_turn) % len(targets)]
 
     def now(self) -> datetime:
         return self._clock()
@@ -124,7 +137,7 @@ class SmsNetwork:
             await self._sleep(delay)
         status = STATUS_NOT_DELIVERED
         for attempt in range(self.profile.max_attempts):
-            endpoint = self._endpoints.get(sms.recipient)
+            endpoint = self._endpoints.get(self._route(sms.recipient))
             if endpoint is None:
                 status = STATUS_UNKNOWN_RECIPIENT
                 break

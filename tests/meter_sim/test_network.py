@@ -157,3 +157,31 @@ async def test_echo_answers_with_the_same_text() -> None:
         network.submit("+62811", "+62899", text="ping €")
         reply = await alice.inbox.get()
         assert (reply.sender, reply.text) == ("+62899", "ping €")
+
+
+async def test_a_short_code_alias_spreads_sms_over_its_lines() -> None:
+    all_in = asyncio.Event()
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.got: list[NetworkSms] = []
+
+        async def receive_sms(self, sms: NetworkSms) -> bool:
+            self.got.append(sms)
+            if sum(len(line.got) for line in lines) == 4:
+                all_in.set()
+            return True
+
+        async def receive_status_report(self, report: NetworkStatusReport) -> None:
+            return None
+
+    lines = [Inbox(), Inbox()]
+    async with SmsNetwork(seed=1) as network:
+        network.attach("+6281200000001", lines[0])
+        network.attach("+6281200000002", lines[1])
+        network.alias("87000", ["+6281200000001", "+6281200000002"])
+        for n in range(4):
+            network.submit("+6281399999999", "87000", text=f"SALDO {n}")
+        await all_in.wait()
+    assert [len(line.got) for line in lines] == [2, 2]
+    assert all(sms.recipient == "87000" for line in lines for sms in line.got)
