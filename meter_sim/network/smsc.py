@@ -60,6 +60,7 @@ class SmsNetwork:
         self._clock = clock
         self._endpoints: dict[str, Endpoint] = {}
         self._aliases: dict[str, list[str]] = {}
+        self._presented_as: dict[str, str] = {}
         self._alias_turn = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
@@ -83,10 +84,16 @@ class SmsNetwork:
     def detach(self, msisdn: str) -> None:
         self._endpoints.pop(msisdn, None)
 
-    def alias(self, number: str, targets: list[str]) -> None:
+    def alias(self, number: str, targets: list[str], *, present_as_alias: bool = False) -> None:
         """Routes SMS for `number` (e.g. a short code 8ABCD) to the target MSISDNs in turn,
-        as an operator routes a short code to the lines of the service behind it."""
+        as an operator routes a short code to the lines of the service behind it. With
+        `present_as_alias`, SMS the lines send are presented with `number` as their sender
+        (the service's identity, as for SMS sent from a short code); status reports still go
+        back to the line that sent."""
         self._aliases[number] = list(targets)
+        if present_as_alias:
+            for target in targets:
+                self._presented_as[target] = number
 
     def _route(self, recipient: str) -> str:
         targets = self._aliases.get(recipient)
@@ -109,12 +116,13 @@ class SmsNetwork:
     ) -> NetworkSms:
         """Accept a message for delivery; with `report_reference` (the sender's TP-MR) a
         status report goes back to the sender once the outcome is known."""
-        sms = NetworkSms(next(self._ids), sender, recipient, text, data, concat, self._clock())
+        presented = self._presented_as.get(sender, sender)
+        sms = NetworkSms(next(self._ids), presented, recipient, text, data, concat, self._clock())
         copies = 0 if self._random.random() < self.profile.loss_rate else 1
         if copies and self._random.random() < self.profile.duplicate_rate:
             copies = 2
         for copy in range(copies):
-            self._spawn(self._deliver(sms, report_reference if copy == 0 else None))
+            self._spawn(self._deliver(sms, report_reference if copy == 0 else None, sender))
         return sms
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -131,7 +139,7 @@ class SmsNetwork:
             delay += self.profile.reorder_extra_delay
         return delay
 
-    async def _deliver(self, sms: NetworkSms, report_reference: int | None) -> None:
+    async def _deliver(self, sms: NetworkSms, report_reference: int | None, origin: str) -> None:
         delay = self._delay()
         if delay:
             await self._sleep(delay)
@@ -148,7 +156,7 @@ class SmsNetwork:
                 await self._sleep(self.profile.retry_interval)
         if report_reference is None:
             return
-        sender = self._endpoints.get(sms.sender)
+        sender = self._endpoints.get(origin)
         if sender is not None:
             await sender.receive_status_report(
                 NetworkStatusReport(

@@ -185,3 +185,33 @@ async def test_a_short_code_alias_spreads_sms_over_its_lines() -> None:
         await all_in.wait()
     assert [len(line.got) for line in lines] == [2, 2]
     assert all(sms.recipient == "87000" for line in lines for sms in line.got)
+
+
+async def test_lines_behind_an_alias_can_send_as_the_alias() -> None:
+    got: list[NetworkSms] = []
+    reports: list[NetworkStatusReport] = []
+    done = asyncio.Event()
+    reported = asyncio.Event()
+
+    class Endpoint:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def receive_sms(self, sms: NetworkSms) -> bool:
+            got.append(sms)
+            done.set()
+            return True
+
+        async def receive_status_report(self, report: NetworkStatusReport) -> None:
+            reports.append(report)
+            reported.set()
+
+    async with SmsNetwork(seed=1) as network:
+        network.attach("+6281200000001", Endpoint("line"))
+        network.attach("+6281399999999", Endpoint("customer"))
+        network.alias("87000", ["+6281200000001"], present_as_alias=True)
+        network.submit("+6281200000001", "+6281399999999", text="Token Anda", report_reference=7)
+        await done.wait()
+        await reported.wait()
+    assert got[0].sender == "87000"
+    assert reports[0].message_reference == 7
