@@ -15,6 +15,7 @@ SIM after a commit that a power cut then undid would be lost for good.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ class Spool:
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
         self._db: aiosqlite.Connection | None = None
+        # One connection serves every task: writes take turns so that a multi-statement
+        # transaction never takes in another task's statement.
+        self._write = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         self._db = await aiosqlite.connect(self._path, isolation_level=None)
@@ -114,11 +118,43 @@ class Spool:
 
     async def record_event(self, event: TransportEvent, now: datetime) -> int | None:
         """Stores an event durably; its sequence number, or None if it was already there."""
+        async with self._write:
+            return await self._insert_event(event, now)
+
+    async def _insert_event(self, event: TransportEvent, now: datetime) -> int | None:
         cursor = await self.db.execute(
             "INSERT OR IGNORE INTO events (event_id, body, stored_at) VALUES (?, ?, ?)",
             (event.event_id, payload.dumps(event).decode(), now.isoformat()),
         )
         return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    async def record_outcome(
+        self,
+        event: TransportEvent,
+        message_id: str,
+        state: OutboundState,
+        now: datetime,
+        *,
+        error: str | None = None,
+        modem: str = "",
+        references: Sequence[int] = (),
+        recipient: str = "",
+    ) -> int | None:
+        """A send's outcome in one transaction: the event for the hub, the message's final
+        state and its parts' references. Apart, a crash between them could leave a message
+        final whose result the hub never hears of."""
+        async with self._write:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                seq = await self._insert_event(event, now)
+                await self._mark(message_id, state, now, error=error, count_attempt=False)
+                if references:
+                    await self._sent_parts(message_id, modem, references, recipient, now)
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+            return seq
 
     async def unacknowledged(self, after_seq: int = 0) -> list[tuple[int, TransportEvent]]:
         rows = await self.db.execute_fetchall(
@@ -133,7 +169,8 @@ class Spool:
         return events
 
     async def ack(self, event_id: str) -> None:
-        await self.db.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+        async with self._write:
+            await self.db.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
 
     # -- outbound -------------------------------------------------------------------------
 
@@ -174,6 +211,18 @@ class Spool:
         error: str | None = None,
         count_attempt: bool = False,
     ) -> None:
+        async with self._write:
+            await self._mark(message_id, state, now, error=error, count_attempt=count_attempt)
+
+    async def _mark(
+        self,
+        message_id: str,
+        state: OutboundState,
+        now: datetime,
+        *,
+        error: str | None,
+        count_attempt: bool,
+    ) -> None:
         await self.db.execute(
             "UPDATE outbound SET state = ?, error = ?, updated_at = ?, attempts = attempts + ? "
             "WHERE message_id = ?",
@@ -194,6 +243,12 @@ class Spool:
         return SpooledOutbound(sms, OutboundState(state), attempts)
 
     async def record_sent_parts(
+        self, message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
+    ) -> None:
+        async with self._write:
+            await self._sent_parts(message_id, modem, references, recipient, now)
+
+    async def _sent_parts(
         self, message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
     ) -> None:
         await self.db.executemany(
@@ -219,7 +274,8 @@ class Spool:
     async def purge(self, older_than: datetime) -> None:
         """Forgets final outbound SMS and sent parts older than `older_than`."""
         cutoff = older_than.isoformat()
-        await self.db.execute(
-            "DELETE FROM outbound WHERE state IN (?, ?) AND updated_at < ?", (*_FINAL, cutoff)
-        )
-        await self.db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))
+        async with self._write:
+            await self.db.execute(
+                "DELETE FROM outbound WHERE state IN (?, ?) AND updated_at < ?", (*_FINAL, cutoff)
+            )
+            await self.db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))

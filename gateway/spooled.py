@@ -124,17 +124,23 @@ class SpooledGateway:
         if not event.gateway:
             event = replace(event, gateway=self.name)
         if isinstance(event, SendResult):
-            if event.status is SendStatus.SENT:
-                await self._spool.record_sent_parts(
-                    event.message_id, event.modem, event.message_references, event.recipient, now
-                )
-            state = OutboundState.SENT if event.status is SendStatus.SENT else OutboundState.FAILED
-            await self._spool.mark(event.message_id, state, now, error=event.error)
-        elif isinstance(event, DeliveryReport) and event.message_id is None:
-            matched = await self._spool.match_report(
-                event.modem, event.message_reference, event.recipient, now, REPORT_WINDOW
+            sent = event.status is SendStatus.SENT
+            seq = await self._spool.record_outcome(
+                event,
+                event.message_id,
+                OutboundState.SENT if sent else OutboundState.FAILED,
+                now,
+                error=event.error,
+                modem=event.modem,
+                references=event.message_references if sent else (),
+                recipient=event.recipient,
             )
-            event = replace(event, message_id=matched)
-        seq = await self._spool.record_event(event, now)
+        else:
+            if isinstance(event, DeliveryReport) and event.message_id is None:
+                matched = await self._spool.match_report(
+                    event.modem, event.message_reference, event.recipient, now, REPORT_WINDOW
+                )
+                event = replace(event, message_id=matched)
+            seq = await self._spool.record_event(event, now)
         if seq is not None:
             self._live.put_nowait((seq, event))

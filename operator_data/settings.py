@@ -160,6 +160,44 @@ class RetentionPolicy(_Section):
         return self
 
 
+class Ap2tSettings(_Section):
+    """Where the daily AP2T batch goes: an HTTP receiver (url + token) or a directory drop."""
+
+    url: str | None = Field(default=None, description="AP2T upload endpoint (HTTP POST).")
+    token: SecretStr | None = Field(
+        default=None, description="Bearer token for `url`; environment (PINTAR_AP2T__TOKEN)."
+    )
+    directory: Path | None = Field(default=None, description="Drop directory AP2T collects.")
+    out_dir: Path = Field(
+        default=Path("ap2t"), description="Where batches are written (relative: under data_dir)."
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.url is not None and self.directory is not None:
+            raise ValueError("give ap2t.url or ap2t.directory, not both")
+        if self.url is not None and self.token is None:
+            raise ValueError("ap2t.url needs ap2t.token")
+        return self
+
+
+class HubSettings(_Section):
+    """The hub's workflows: what customers may buy, how long duplicates are remembered,
+    how often a silent meter gets its token again, and the P2APST push endpoint's token."""
+
+    denominations_idr: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] = Field(
+        default_factory=lambda: [20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
+    )
+    duplicate_window_s: Annotated[float, Field(ge=0)] = 600.0
+    token_resends: Annotated[int, Field(ge=0, le=10)] = 2
+    push_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token P2APST uses to push tokens (PINTAR_HUB__PUSH_TOKEN).",
+    )
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    sweep_interval_s: Annotated[float, Field(gt=0)] = 5.0
+
+
 class PriceVersion(_Section):
     """What one SMS of each flow costs the customer from `effective_from` on (IDR)."""
 
@@ -236,6 +274,8 @@ class Settings(BaseSettings):
     sla: SlaTargets = SlaTargets()
     retention: RetentionPolicy = RetentionPolicy()
     prices: PriceTable = PriceTable()
+    hub: HubSettings = HubSettings()
+    ap2t: Ap2tSettings = Ap2tSettings()
 
 
 class _TomlSource(PydanticBaseSettingsSource):

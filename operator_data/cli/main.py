@@ -5,14 +5,22 @@ from __future__ import annotations
 import typer
 
 from operator_data.cli import (
+    ap2t_cmd,
+    bench_cmd,
     db_cmd,
+    demo_cmd,
     frame_cmd,
+    gateway_cmd,
+    helpdesk_cmd,
     iso8583_cmd,
     p2apst_sim_cmd,
     pdu_cmd,
     registry_cmd,
+    retention_cmd,
     sim_cmd,
+    sla_cmd,
     sts_cmd,
+    users_cmd,
 )
 
 app = typer.Typer(
@@ -22,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("demo")(demo_cmd.run)
 app.add_typer(sts_cmd.app, name="sts")
 app.add_typer(pdu_cmd.app, name="pdu")
 app.add_typer(sim_cmd.app, name="sim")
@@ -31,6 +40,14 @@ app.add_typer(frame_cmd.app, name="frame")
 
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(registry_cmd.app, name="registry")
+app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(users_cmd.app, name="users")
+app.add_typer(helpdesk_cmd.app, name="helpdesk")
+app.command("gateway")(gateway_cmd.run)
+
+app.add_typer(sla_cmd.app, name="sla")
+app.add_typer(ap2t_cmd.app, name="ap2t")
+app.add_typer(retention_cmd.app, name="retention")
 
 
 def main() -> None:

@@ -1,5 +1,8 @@
 """The hub's database: engine lifetime, schema, state machines, message log and outbox."""
 
+import operator_data.api.tables  # registers the helpdesk tables on schema.metadata
+import operator_data.store.reporting_schema  # registers ap2t_batches on schema.metadata
+import operator_data.store.workflow_schema  # noqa: F401  (registers the hub workflow tables)
 from operator_data.store import schema
 from operator_data.store.engine import Store, StoreError
 from operator_data.store.states import (

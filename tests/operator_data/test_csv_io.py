@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from operator_data.cli.main import app
 from operator_data.crypto import MasterKey
+from operator_data.migrations.runner import shipped_heads
 from operator_data.registry import (
     COLUMNS,
     ImportRejected,
@@ -259,7 +260,7 @@ def test_cli_import_export_and_db(tmp_path: Path) -> None:
     env = _cli_env(tmp_path)
     upgraded = runner.invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
-    assert json.loads(upgraded.stdout)["to"] == "0001"
+    assert json.loads(upgraded.stdout)["to"] == shipped_heads()
     good = tmp_path / "good.csv"
     good.write_text(to_csv([row(1, comms_key_id="k1", comms_key_hex=KEY_HEX), row(2)]))
     result = runner.invoke(app, ["registry", "import", str(good)], env=env)

@@ -1,0 +1,291 @@
+"""An SMSC simulator for tests and demos: an asyncio SMPP 3.4 server on 127.0.0.1.
+
+It binds transceivers (checking system_id/password), answers submit_sm with a message id and
+then sends a delivery receipt (deliver_sm, esm_class 0x04) when one was asked for, injects
+mobile-originated deliver_sm, answers with scripted error statuses (throttling), and drops
+connections on demand. Receipts and MO messages not answered by the ESME are kept and sent
+again after its next bind, as a real SMSC does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from gateway.smpp.message import (
+    ESM_DELIVERY_RECEIPT,
+    STATE_OF_RECEIPT,
+    ReceiptState,
+    receipt_text,
+)
+from gateway.smpp.pdu import Command, Pdu, SmppError, Status, Tag
+from gateway.smpp.stream import read_pdu, write_pdu
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    message_id: str
+    source_addr: str
+    destination_addr: str
+    esm_class: int
+    data_coding: int
+    registered_delivery: int
+    short_message: bytes
+    tlvs: dict[int, bytes]
+
+
+@dataclass(slots=True)
+class _Client:
+    writer: asyncio.StreamWriter
+    bound: bool = False
+    sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    unanswered: dict[int, Pdu] = field(default_factory=dict)  # our deliver_sm by sequence
+
+
+class SmscSimulator:
+    """`async with SmscSimulator(system_id, password) as smsc:` then connect to `smsc.port`."""
+
+    def __init__(self, system_id: str = "pintar", password: str = "secret") -> None:
+        self.system_id = system_id
+        self.password = password
+        self.port = 0
+        self.submitted: list[Submitted] = []
+        self.received: list[Pdu] = []  # every PDU from ESMEs, in order
+        #: command_status to answer the next submit_sm with, one per submit, before normal ones
+        self.script: deque[int] = deque()
+        #: drop the connection on the Nth submit_sm from now (1 = the next), without answering
+        self.drop_on_submit: int | None = None
+        self.receipt_state = ReceiptState.DELIVERED
+        #: keep delivery receipts back until `release_receipts()` (a slow handset)
+        self.hold_receipts = False
+        self._held_receipts: list[Pdu] = []
+        #: while this event is unset, submit_sm are taken but answered only once it is set
+        self.hold: asyncio.Event | None = None
+        self.outstanding = 0  # submit_sm received and not yet answered
+        self.max_outstanding = 0
+        self.binds = 0
+        self._ids = itertools.count(0x1000)
+        self._clients: list[_Client] = []
+        self._outbox: deque[Pdu] = deque()  # deliver_sm waiting for a bound ESME
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+        self.drop_connections()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- control --------------------------------------------------------------------------
+
+    def drop_connections(self) -> None:
+        """Closes every connection abruptly (a network failure)."""
+        for client in self._clients:
+            client.writer.transport.abort()
+
+    async def inject_mo(
+        self,
+        sender: str,
+        short_message: bytes,
+        *,
+        destination: str = "",
+        data_coding: int = 0,
+        esm_class: int = 0,
+        tlvs: dict[int, bytes] | None = None,
+    ) -> None:
+        """Queues a mobile-originated deliver_sm (sent to the bound ESME now or on bind)."""
+        await self._queue_deliver(
+            {
+                "source_addr_ton": 1 if sender.startswith("+") else 0,
+                "source_addr_npi": 1,
+                "source_addr": sender.removeprefix("+"),
+                "destination_addr": destination,
+                "esm_class": esm_class,
+                "data_coding": data_coding,
+                "short_message": short_message,
+            },
+            tlvs or {},
+        )
+
+    async def wait_until(self, predicate: object) -> None:
+        """Waits until `predicate()` is true; re-checked after every PDU the SMSC handles."""
+        assert callable(predicate)
+        async with self._changed:
+            await self._changed.wait_for(predicate)
+
+    def pending_deliveries(self) -> int:
+        """deliver_sm not yet answered by an ESME (queued or in flight)."""
+        return len(self._outbox) + sum(len(c.unanswered) for c in self._clients)
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        client = _Client(writer)
+        self._clients.append(client)
+        try:
+            while True:
+                pdu = await read_pdu(reader)
+                self.received.append(pdu)
+                await self._handle(client, pdu)
+                async with self._changed:
+                    self._changed.notify_all()
+        except (asyncio.IncompleteReadError, ConnectionError, SmppError, _Dropped):
+            pass
+        finally:
+            self._clients.remove(client)
+            # what the ESME never answered goes back in line for its next bind
+            self._outbox.extendleft(reversed(list(client.unanswered.values())))
+            writer.transport.abort()
+            self._tasks.discard(task)
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _handle(self, client: _Client, pdu: Pdu) -> None:
+        if pdu.command is Command.BIND_TRANSCEIVER:
+            ok = pdu.text("system_id") == self.system_id and pdu.text("password") == self.password
+            status = Status.ESME_ROK if ok else Status.ESME_RBINDFAIL
+            params = {"system_id": "pintar-smsc"} if ok else {}
+            await write_pdu(
+                client.writer, Pdu(pdu.command.BIND_TRANSCEIVER_RESP, pdu.sequence, status, params)
+            )
+            if ok:
+                self.binds += 1
+                client.bound = True
+                await self._flush(client)
+        elif not client.bound:
+            await write_pdu(
+                client.writer, Pdu(Command.GENERIC_NACK, pdu.sequence, Status.ESME_RINVBNDSTS)
+            )
+        elif pdu.command is Command.SUBMIT_SM:
+            self.outstanding += 1
+            self.max_outstanding = max(self.max_outstanding, self.outstanding)
+            if self.hold is not None and not self.hold.is_set():
+                task = asyncio.create_task(self._held_submit(self.hold, client, pdu))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                await self._answer_submit(client, pdu)
+        elif pdu.command is Command.DELIVER_SM_RESP:
+            client.unanswered.pop(pdu.sequence, None)
+        elif pdu.command is Command.ENQUIRE_LINK:
+            await write_pdu(client.writer, Pdu(Command.ENQUIRE_LINK_RESP, pdu.sequence))
+        elif pdu.command is Command.UNBIND:
+            await write_pdu(client.writer, Pdu(Command.UNBIND_RESP, pdu.sequence))
+            raise _Dropped
+        elif not pdu.command.is_response:
+            await write_pdu(
+                client.writer, Pdu(Command.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID)
+            )
+
+    async def _held_submit(self, hold: asyncio.Event, client: _Client, pdu: Pdu) -> None:
+        await hold.wait()
+        with contextlib.suppress(ConnectionError, _Dropped):
+            await self._answer_submit(client, pdu)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _answer_submit(self, client: _Client, pdu: Pdu) -> None:
+        try:
+            await self._submit(client, pdu)
+        finally:
+            self.outstanding -= 1
+
+    async def _submit(self, client: _Client, pdu: Pdu) -> None:
+        if self.drop_on_submit is not None:
+            self.drop_on_submit -= 1
+            if self.drop_on_submit <= 0:
+                self.drop_on_submit = None
+                raise _Dropped
+        if self.script:
+            status = self.script.popleft()
+            if status != Status.ESME_ROK:
+                await write_pdu(client.writer, Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, status))
+                return
+        message_id = f"{next(self._ids):08x}"
+        self.submitted.append(
+            Submitted(
+                message_id,
+                pdu.text("source_addr"),
+                pdu.text("destination_addr"),
+                pdu.number("esm_class"),
+                pdu.number("data_coding"),
+                pdu.number("registered_delivery"),
+                pdu.octets("short_message"),
+                dict(pdu.tlvs),
+            )
+        )
+        await write_pdu(
+            client.writer,
+            Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, params={"message_id": message_id}),
+        )
+        if pdu.number("registered_delivery") & 0x03:
+            now = datetime.now(UTC)
+            state = self.receipt_state
+            await (self._hold_receipt if self.hold_receipts else self._queue_deliver)(
+                {
+                    "source_addr_ton": pdu.number("dest_addr_ton"),
+                    "source_addr_npi": pdu.number("dest_addr_npi"),
+                    "source_addr": pdu.text("destination_addr"),
+                    "destination_addr": pdu.text("source_addr"),
+                    "esm_class": ESM_DELIVERY_RECEIPT,
+                    "short_message": receipt_text(message_id, state, now, now).encode(),
+                },
+                {
+                    Tag.RECEIPTED_MESSAGE_ID: message_id.encode() + b"\x00",
+                    Tag.MESSAGE_STATE: bytes((STATE_OF_RECEIPT[state],)),
+                },
+            )
+
+    async def _hold_receipt(
+        self, params: dict[str, int | str | bytes], tlvs: dict[int, bytes]
+    ) -> None:
+        self._held_receipts.append(Pdu(Command.DELIVER_SM, 0, params=params, tlvs=tlvs))
+
+    async def release_receipts(self) -> None:
+        """Sends the receipts kept back while `hold_receipts` was set."""
+        held, self._held_receipts = self._held_receipts, []
+        for pdu in held:
+            await self._queue_deliver(dict(pdu.params), dict(pdu.tlvs))
+
+    async def _queue_deliver(
+        self, params: dict[str, int | str | bytes], tlvs: dict[int, bytes]
+    ) -> None:
+        self._outbox.append(Pdu(Command.DELIVER_SM, 0, params=params, tlvs=tlvs))
+        for client in self._clients:
+            if client.bound:
+                await self._flush(client)
+                break
+
+    async def _flush(self, client: _Client) -> None:
+        while self._outbox:
+            queued = self._outbox.popleft()
+            pdu = Pdu(queued.command, next(client.sequence), params=queued.params, tlvs=queued.tlvs)
+            client.unanswered[pdu.sequence] = pdu
+            with contextlib.suppress(ConnectionError):
+                await write_pdu(client.writer, pdu)
+
+
+class _Dropped(Exception):
+    """The simulator closes this connection."""

@@ -1,0 +1,111 @@
+"""The web pages' texts, Bahasa Indonesia first, English as the alternative."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LANGUAGES = ("id", "en")
+DEFAULT_LANGUAGE = "id"
+
+# key -> (Bahasa Indonesia, English)
+_TEXTS: dict[str, tuple[str, str]] = {
+    "app_title": ("Helpdesk Listrik Pintar", "Listrik Pintar helpdesk"),
+    "login": ("Masuk", "Log in"),
+    "logout": ("Keluar", "Log out"),
+    "username": ("Nama pengguna", "Username"),
+    "password": ("Kata sandi", "Password"),
+    "login_failed": ("Nama pengguna atau kata sandi salah.", "Wrong username or password."),
+    "search": ("Cari", "Search"),
+    "search_hint": (
+        "No. meter (11 digit), ID pelanggan (12 digit), no. HP atau ID transaksi",
+        "Meter number (11 digits), customer ID (12 digits), phone number or transaction ID",
+    ),
+    "not_recognised": (
+        "Masukan tidak dikenali sebagai no. meter, ID pelanggan, no. HP atau transaksi.",
+        "Not recognised as a meter number, customer ID, phone number or transaction.",
+    ),
+    "home": ("Beranda", "Home"),
+    "messages": ("Log SMS", "Message log"),
+    "sla": ("SLA", "SLA"),
+    "alarms": ("Alarm", "Alarms"),
+    "status": ("Status gateway", "Gateway status"),
+    "users": ("Pengguna", "Users"),
+    "meter": ("Meter", "Meter"),
+    "customer": ("Pelanggan", "Customer"),
+    "transaction": ("Transaksi", "Transaction"),
+    "timeline": ("Linimasa", "Timeline"),
+    "time_wib": ("Waktu (WIB)", "Time (WIB)"),
+    "kind": ("Jenis", "Kind"),
+    "state": ("Status", "State"),
+    "flow": ("Alur", "Flow"),
+    "direction": ("Arah", "Direction"),
+    "detail": ("Rincian", "Detail"),
+    "peer": ("No. HP", "Phone"),
+    "token": ("Token", "Token"),
+    "amount": ("Nominal", "Amount"),
+    "stage": ("Tahap", "Stage"),
+    "target": ("Target", "Target"),
+    "met": ("Terpenuhi", "Met"),
+    "breach": ("Terlampaui", "Breached"),
+    "pending": ("Menunggu", "Pending"),
+    "stopped_at": ("Berhenti di tahap", "Stopped at stage"),
+    "completed": ("Selesai", "Completed"),
+    "open_for": ("berjalan", "open for"),
+    "next_expected": ("Tahap berikutnya", "Next expected"),
+    "no_data": ("Tidak ada data.", "No data."),
+    "newest": ("Terbaru", "Newest"),
+    "older": ("Lebih lama", "Older"),
+    "today": ("Hari ini", "Today"),
+    "this_month": ("Bulan ini", "This month"),
+    "breaches": ("Pelanggaran SLA", "SLA breaches"),
+    "sms_volume": ("Volume SMS per hari", "SMS volume per day"),
+    "sla_over_time": ("SLA terpenuhi per hari (%)", "SLA met per day (%)"),
+    "acknowledge": ("Konfirmasi", "Acknowledge"),
+    "acknowledged": ("Dikonfirmasi", "Acknowledged"),
+    "severity": ("Tingkat", "Severity"),
+    "code": ("Kode", "Code"),
+    "reason": ("Alasan", "Reason"),
+    "reason_required": (
+        "Alasan wajib diisi untuk melihat data pelanggan.",
+        "A reason is required to view customer data.",
+    ),
+    "view": ("Lihat", "View"),
+    "resend_token": ("Kirim ulang token", "Resend token"),
+    "gateways": ("Gateway dan modem", "Gateways and modems"),
+    "ap2t_batches": ("Riwayat batch AP2T", "AP2T batch history"),
+    "connected": ("Terhubung", "Connected"),
+    "disconnected": ("Terputus", "Disconnected"),
+    "signal": ("Sinyal", "Signal"),
+    "queue": ("Antrean", "Queue"),
+    "outbox_pending": ("SMS menunggu di outbox", "SMS pending in the outbox"),
+    "name": ("Nama", "Name"),
+    "tariff": ("Tarif/Daya", "Tariff/Power"),
+    "meters": ("Meter", "Meters"),
+    "phones": ("No. HP terdaftar", "Registered phones"),
+    "role": ("Peran", "Role"),
+    "active": ("Aktif", "Active"),
+    "language": ("Bahasa", "Language"),
+    "metric": ("Metrik", "Metric"),
+    "count": ("Jumlah", "Count"),
+    "records": ("Rekaman", "Records"),
+    "day": ("Tanggal", "Day"),
+    "done": ("Berhasil", "Done"),
+    "forbidden": ("Akses ditolak untuk peran Anda.", "Your role may not do this."),
+    "not_found": ("Tidak ditemukan.", "Not found."),
+    "filter": ("Saring", "Filter"),
+    "from": ("Dari", "From"),
+    "until": ("Sampai", "Until"),
+    "any": ("(semua)", "(any)"),
+}
+
+CATALOGUE: Mapping[str, Mapping[str, str]] = {
+    lang: {key: pair[index] for key, pair in _TEXTS.items()} for index, lang in enumerate(LANGUAGES)
+}
+
+
+def pick_language(requested: str | None) -> str:
+    return requested if requested in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def texts(language: str) -> Mapping[str, str]:
+    return CATALOGUE[pick_language(language)]

@@ -1,0 +1,1 @@
+"""One router per resource; `operator_data.api.app.create_app` mounts them."""

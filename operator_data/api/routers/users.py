@@ -1,0 +1,88 @@
+"""Who am I; user and API-key management, registry counts and configuration (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel, Field
+
+from operator_data.api.auth import AuthError, Role, User
+from operator_data.api.deps import Admin, Ctx, Helpdesk, audit
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+Username = Annotated[str, Path(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
+
+
+class NewUser(BaseModel):
+    username: str = Field(pattern=r"^[a-z][a-z0-9._-]{1,63}$")
+    role: Role
+    password: str = Field(min_length=10, max_length=256)
+
+
+class NewKey(BaseModel):
+    label: str = Field(min_length=1, max_length=100)
+
+
+def _user(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "role": user.role.value,
+        "active": user.active,
+        "created_at": user.created_at,
+    }
+
+
+@router.get("/me", summary="The calling user")
+async def me(principal: Helpdesk) -> dict[str, Any]:
+    return {**_user(principal.user), "via": principal.via}
+
+
+@router.get("/users", summary="List users (admin)")
+async def list_users(ctx: Ctx, principal: Admin) -> dict[str, Any]:
+    return {"items": [_user(u) for u in await ctx.accounts.list_users()]}
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, summary="Create a user (admin)")
+async def create_user(ctx: Ctx, principal: Admin, body: NewUser) -> dict[str, Any]:
+    try:
+        user = await ctx.accounts.create_user(body.username, body.role, body.password)
+    except AuthError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    await audit(ctx, principal, "user.create", "user", user.username, {"role": user.role.value})
+    return _user(user)
+
+
+@router.post("/users/{username}/deactivate", summary="Deactivate a user (admin)")
+async def deactivate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
+    user = await ctx.accounts.set_active(username, False)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
+    await audit(ctx, principal, "user.deactivate", "user", username)
+    return _user(user)
+
+
+@router.post(
+    "/users/{username}/api-keys",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue an API key (admin); the key is shown only in this answer",
+)
+async def issue_key(ctx: Ctx, principal: Admin, username: Username, body: NewKey) -> dict[str, Any]:
+    user = await ctx.accounts.user_by_name(username)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
+    key = await ctx.accounts.create_api_key(user, body.label)
+    await audit(ctx, principal, "api_key.create", "user", username, {"label": body.label})
+    return {"api_key": key}
+
+
+@router.get("/registry/counts", summary="Registry size (admin)")
+async def registry_counts(ctx: Ctx, principal: Admin) -> dict[str, int]:
+    return await ctx.registry.counts()
+
+
+@router.get("/config", summary="Effective configuration without secrets (admin)")
+async def config(ctx: Ctx, principal: Admin) -> dict[str, Any]:
+    await audit(ctx, principal, "view.config", None, None)
+    return ctx.settings.model_dump(mode="json", exclude={"security"})

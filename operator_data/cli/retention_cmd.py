@@ -1,0 +1,43 @@
+"""`pintar retention purge`: delete what has outlived its retention (never the legal minimum)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
+from operator_data.cli.output import emit
+from operator_data.retention import PurgeResult, purge
+from operator_data.settings import Settings
+from operator_data.store import Store, utcnow
+
+app = typer.Typer(
+    help="Data retention (5/2021 art. 168, 222(m); QoS art. 4(6)).", no_args_is_help=True
+)
+
+
+async def _purge(settings: Settings, dry_run: bool, batch_size: int) -> PurgeResult:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        return await purge(
+            store,
+            settings.retention,
+            now=utcnow(),
+            dry_run=dry_run,
+            batch_size=batch_size,
+            sla_targets=settings.sla,
+        )
+
+
+@app.command("purge")
+def purge_(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Rows per transaction.")
+    ] = 1000,
+    config: ConfigOption = None,
+) -> None:
+    """Delete expired rows in bounded batches; skipped if another node is purging."""
+    emit(asyncio.run(_purge(settings_or_fail(config), dry_run, batch_size)).to_dict())

@@ -1,0 +1,330 @@
+"""Wires the whole system together in one process and drives customer traffic through it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import uvicorn
+from fastapi import FastAPI
+
+from gateway.at import ModemConfig
+from gateway.inbound_journal import InboundJournal, JournalledPool
+from gateway.pool import ModemPool, PoolConfig
+from gateway.spool import Spool
+from gateway.spooled import SpooledGateway
+from meter_sim.fleet import Fleet, FleetMember, build_members, registry_csv, sim_meters
+from meter_sim.meter.state_store import StateStore
+from meter_sim.modem_emulator import Faults, ModemEmulator, TimingProfile
+from meter_sim.network import NetworkProfile, SmsNetwork
+from meter_sim.phones.behaviour import Behaviour
+from operator_data.api.app import create_app
+from operator_data.demo.options import DemoOptions, Profile
+from operator_data.demo.summary import Counters, collect_summary, live_line
+from operator_data.hub import Hub, HubPurchaseJournal, HubReportOutbox
+from operator_data.hub.push_api import router as push_router
+from operator_data.registry import Registry
+from operator_data.registry.csv_io import import_csv
+from operator_data.settings import (
+    HubSettings,
+    PinPolicy,
+    SecuritySettings,
+    Settings,
+    SlaTargets,
+)
+from operator_data.store import Store
+from p2apst_adapter.ap2t.receiver import Ap2tReceiver
+from p2apst_adapter.client import ClientSettings, P2apstClient
+from p2apst_adapter.simulator import FaultPlan, P2apstSimulator
+
+log = logging.getLogger("pintar.demo")
+
+SHORT_CODE = "87000"
+FIRST_HUB_LINE = 6281100000001
+DENOMINATIONS = (20_000, 50_000, 100_000, 200_000)
+
+
+@dataclass
+class World:
+    options: DemoOptions
+    settings: Settings
+    store: Store
+    registry: Registry
+    members: list[FleetMember]
+    network: SmsNetwork
+    emulators: list[ModemEmulator]
+    pool: ModemPool
+    simulator: P2apstSimulator
+    hub: Hub
+    fleet: Fleet
+    ap2t: Ap2tReceiver
+    ap2t_url: str
+    web_url: str | None
+    counters: Counters
+
+
+def _master_key_file(data_dir: Path) -> Path:
+    path = data_dir / "master.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def demo_settings(options: DemoOptions) -> Settings:
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    fast = options.profile is Profile.FAST
+    return Settings(
+        data_dir=options.data_dir,
+        security=SecuritySettings(master_key_file=_master_key_file(options.data_dir)),
+        service={"short_code": SHORT_CODE},  # type: ignore[arg-type]
+        pin=PinPolicy(length=4),  # the simulated customers' PINs are four digits
+        # A fast run lasts minutes: a meter that has not answered in 20 s gets the token
+        # again (then the helpdesk), so faults play out within the run.
+        sla=SlaTargets() if not fast else SlaTargets(meter_answer_s=20.0),
+        hub=HubSettings(
+            denominations_idr=list(DENOMINATIONS),
+            sweep_interval_s=1.0 if fast else 5.0,
+        ),
+    )
+
+
+async def _provision(registry: Registry, members: list[FleetMember]) -> None:
+    """Imports the fleet into the registry once (a data dir reused keeps it) and sets PINs."""
+    counts = await registry.counts()
+    if counts.get("meters", 0) == 0:
+        await import_csv(registry, io.StringIO(registry_csv(members)))
+    missing = [m for m in members if not (await registry.get_phone(m.phone_msisdn)).pin_set]
+    gate = asyncio.Semaphore(4)  # scrypt runs in threads: keep both cores busy
+
+    async def set_pin(member: FleetMember) -> None:
+        async with gate:
+            await registry.set_pin(member.phone_msisdn, member.pin, actor="demo")
+
+    await asyncio.gather(*(set_pin(m) for m in missing))
+
+
+@asynccontextmanager
+async def _serve(app: FastAPI, port: int) -> AsyncIterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        with suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+@asynccontextmanager
+async def build_world(options: DemoOptions) -> AsyncIterator[World]:
+    settings = demo_settings(options)
+    faults = options.faults
+    fast = options.profile is Profile.FAST
+    members = build_members(options.meters, options.seed, hub_msisdn=SHORT_CODE)
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(Store.from_settings(settings))
+        await store.migrate()
+        master = settings.security.load_master_key()
+        assert master is not None
+        registry = Registry(store, master_key=master, pin_policy=settings.pin)
+        await _provision(registry, members)
+
+        delays = (0.0, 0.0) if fast else (1.0, 5.0)
+        network = await stack.enter_async_context(
+            SmsNetwork(
+                NetworkProfile(
+                    min_delay=delays[0],
+                    max_delay=delays[1],
+                    loss_rate=faults.loss,
+                    duplicate_rate=faults.duplicate,
+                    reorder_rate=faults.reorder,
+                ),
+                seed=options.seed,
+            )
+        )
+        timing = TimingProfile.FAST if fast else TimingProfile.REALISTIC
+        emulators = [
+            await stack.enter_async_context(
+                ModemEmulator(
+                    network,
+                    f"+{FIRST_HUB_LINE + n}",
+                    timing=timing,
+                    faults=Faults(send_error_rate=faults.modem_errors),
+                    seed=options.seed + n,
+                    sim_slots=50,
+                )
+            )
+            for n in range(options.modems)
+        ]
+        # The short code is the service's identity: SMS to it reach the hub's lines, and
+        # what the lines send is presented as coming from it.
+        network.alias(SHORT_CODE, [e.msisdn for e in emulators], present_as_alias=True)
+
+        data = options.data_dir
+        spool = await stack.enter_async_context(Spool(data / "gateway-spool.db"))
+        journal = await stack.enter_async_context(InboundJournal(data / "gateway-inbound.db"))
+        await journal.recover(spool, datetime.now(UTC))
+        pool = await stack.enter_async_context(
+            ModemPool(
+                [
+                    ModemConfig(port=e.device_path, name=f"modem{n + 1}")
+                    for n, e in enumerate(emulators)
+                ],
+                persist=journal.persist,
+                config=PoolConfig(
+                    min_interval=0.0 if fast else 6.0, retry_delay=1.0 if fast else 10.0
+                ),
+            )
+        )
+        gateway = await stack.enter_async_context(
+            SpooledGateway("gw1", JournalledPool(pool, journal), spool)
+        )
+
+        simulator = await stack.enter_async_context(
+            P2apstSimulator(
+                sim_meters(members),
+                faults=FaultPlan(
+                    noanswer=faults.p2apst_noanswer, drop=faults.p2apst_drop, seed=options.seed
+                ),
+                seed=options.seed,
+            )
+        )
+        outbox = HubReportOutbox(store, master)
+        client = await stack.enter_async_context(
+            P2apstClient(
+                "127.0.0.1",
+                simulator.port,
+                journal=HubPurchaseJournal(store, master),
+                outbox=outbox,
+                settings=ClientSettings(
+                    response_timeout=3.0 if fast else 30.0,
+                    advice_timeout=3.0 if fast else 30.0,
+                    advice_interval=1.0 if fast else 5.0,
+                    report_retry_interval=1.0 if fast else 5.0,
+                ),
+            )
+        )
+        hub = await stack.enter_async_context(
+            Hub(settings, store, registry, gateway, client, report_outbox=outbox)
+        )
+        counters = Counters()
+        hub.on_sla_breach(lambda breach: counters.breach())
+
+        meter_state = stack.enter_context(StateStore(data / "meters.db"))
+        behaviour = Behaviour(
+            typo_rate=faults.typos,
+            wrong_pin_rate=faults.wrong_pin,
+            repeat_rate=faults.repeats,
+            seed=options.seed,
+        )
+        fleet = await stack.enter_async_context(
+            Fleet(
+                members,
+                network,
+                meter_state,
+                clock=lambda: datetime.now(UTC),
+                short_code=SHORT_CODE,
+                seed=options.seed,
+                behaviour=behaviour,
+                reporting_interval_min=options.telemetry_interval_min,
+            )
+        )
+        rng = random.Random(options.seed)
+        for meter in fleet.meters:
+            if rng.random() < faults.meter_offline:
+                meter.faults.offline_until = datetime.now(UTC) + timedelta(seconds=30)
+            meter.faults.loss_rate = faults.meter_loss
+
+        ap2t = Ap2tReceiver(token=secrets.token_hex(8))
+        ap2t_url = await stack.enter_async_context(_serve(ap2t.app(), 0))
+        web_url = None
+        if options.web_port is not None:
+            app = create_app(settings, store, registry, extra_routers=[push_router])
+            app.state.pintar_hub = hub
+            try:
+                web_url = await stack.enter_async_context(_serve(app, options.web_port))
+            except OSError as error:
+                log.warning("helpdesk web app not started: %s", error)
+        yield World(
+            options, settings, store, registry, members, network, emulators, pool,
+            simulator, hub, fleet, ap2t, ap2t_url, web_url, counters,
+        )  # fmt: skip
+
+
+async def _traffic(world: World, stop: asyncio.Event) -> None:
+    """Customers buy tokens (and sometimes ask for their balance) at the configured rate."""
+    rng = random.Random(world.options.seed * 7919)
+    interval = 1.0 / world.options.rate
+    phones = world.fleet.phones
+    while not stop.is_set():
+        phone = rng.choice(phones)
+        if rng.random() < 0.9:
+            phone.buy(rng.choice(DENOMINATIONS))
+            world.counters.purchases_asked += 1
+        else:
+            phone.balance()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def _live(world: World, out: TextIO, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5.0)
+        out.write(await live_line(world) + "\n")
+        out.flush()
+
+
+async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, object]:
+    async with build_world(options) as world:
+        out.write(
+            f"pintar demo: {options.meters} meters, {options.modems} modems "
+            f"({', '.join(e.device_path for e in world.emulators)}), profile {options.profile}, "
+            f"seed {options.seed}\n"
+            f"  short code {SHORT_CODE}; P2APST simulator on 127.0.0.1:{world.simulator.port}; "
+            f"AP2T receiver at {world.ap2t_url}\n"
+        )
+        if world.web_url:
+            out.write(f"  helpdesk web app at {world.web_url} (pintar users add to log in)\n")
+        out.flush()
+        world.fleet.start(tick_s=5.0)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(_traffic(world, stop))]
+        if options.live:
+            tasks.append(asyncio.create_task(_live(world, out, stop)))
+        try:
+            if options.duration is None:
+                await asyncio.Event().wait()
+            else:
+                await asyncio.sleep(options.duration)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        out.write("traffic stopped; waiting for answers in flight...\n")
+        out.flush()
+        summary = await collect_summary(world, drain=options.drain_seconds)
+    text = json.dumps(summary, indent=2, default=str)
+    out.write(text + "\n")
+    if options.summary is not None:
+        options.summary.write_text(text + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,232 @@
+"""What a demo run reports: live counters while it runs, and the summary at the end.
+
+The summary checks the books from three independent sides: the P2APST simulator's ledger
+(what was paid), the simulated meters (what was credited) and the simulated phones (what
+customers were told), with the hub's own records explaining every difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter as Tally
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from operator_data.sla.report import sla_report
+from operator_data.store import schema
+from p2apst_adapter.ap2t.delivery import HttpUpload
+from p2apst_adapter.simulator.ledger import LedgerEntry
+
+if TYPE_CHECKING:
+    from operator_data.demo.run import World
+
+WIB = ZoneInfo("Asia/Jakarta")
+_T = schema.transactions
+# States after which the hub has nothing more to do for a purchase without a person.
+_SETTLED = {"reported", "declined", "applied", "meter_rejected", "meter_timeout"}
+
+
+@dataclass
+class Counters:
+    purchases_asked: int = 0
+    sla_breaches: int = 0
+
+    def breach(self) -> None:
+        self.sla_breaches += 1
+
+
+async def _scalar(world: World, query: Any) -> int:
+    async with world.store.read() as conn:
+        return int(await conn.scalar(query) or 0)
+
+
+async def live_line(world: World) -> str:
+    messages = schema.messages
+    sms_in = await _scalar(
+        world, select(func.count()).select_from(messages).where(messages.c.direction == "in")
+    )
+    sms_out = await _scalar(
+        world, select(func.count()).select_from(messages).where(messages.c.direction == "out")
+    )
+    applied = sum(len(meter.credited) for meter in world.fleet.meters)
+    modems = Tally(str(state) for state in world.pool.modems.values())
+    return (
+        f"[{datetime.now(WIB):%H:%M:%S}] SMS in {sms_in} out {sms_out} | "
+        f"purchases asked {world.counters.purchases_asked} "
+        f"paid {len(world.simulator.ledger.paid())} | tokens applied {applied} | "
+        f"SLA breaches {world.counters.sla_breaches} | "
+        f"modems {dict(modems)}"
+    )
+
+
+def _credited_tokens(world: World) -> dict[str, int]:
+    seen: Tally[str] = Tally()
+    for meter in world.fleet.meters:
+        for record in meter.credited:
+            seen[record.token] += 1
+    return dict(seen)
+
+
+async def _transaction_states(world: World) -> dict[str, str]:
+    """switcher reference → the hub transaction's state."""
+    async with world.store.read() as conn:
+        rows = await conn.execute(select(_T.c.switcher_ref, _T.c.state))
+        return {ref: state for ref, state in rows if ref}
+
+
+async def _settled(world: World) -> bool:
+    paid = world.simulator.ledger.paid()
+    credited = _credited_tokens(world)
+    states = await _transaction_states(world)
+    for entry in paid:
+        if entry.token in credited:
+            continue
+        if states.get(entry.switcher_reference) not in _SETTLED:
+            return False
+    # Purchases the hub still has open (advising, waiting for a meter) are not settled.
+    return not any(state not in _SETTLED for state in states.values())
+
+
+async def _drain(world: World, seconds: float) -> None:
+    """Lets answers in flight come home: until every paid purchase is settled."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await _settled(world):
+            return
+        await asyncio.sleep(1.0)
+
+
+async def _helpdesk_meters(world: World) -> set[str]:
+    items = schema.helpdesk_items
+    async with world.store.read() as conn:
+        rows = await conn.execute(
+            select(items.c.meter_number).where(items.c.meter_number.is_not(None))
+        )
+        return {meter for (meter,) in rows}
+
+
+async def _losses(
+    world: World, paid: list[LedgerEntry], credited: dict[str, int]
+) -> list[dict[str, Any]]:
+    states = await _transaction_states(world)
+    helpdesk = await _helpdesk_meters(world)
+    lost = []
+    for entry in paid:
+        if entry.token in credited:
+            continue
+        state = states.get(entry.switcher_reference)
+        surfaced = entry.meter_number in helpdesk
+        lost.append(
+            {
+                "reference": entry.switcher_reference,
+                "meter_number": entry.meter_number,
+                "hub_state": state,
+                "surfaced_to_helpdesk": surfaced,
+                "reason": (
+                    "meter refused the token" if state == "meter_rejected"
+                    else "meter never answered" if state == "meter_timeout"
+                    else "no hub transaction" if state is None
+                    else f"stopped at {state}"
+                ),
+                "silent": not surfaced and state not in ("meter_rejected", "meter_timeout"),
+            }
+        )  # fmt: skip
+    return lost
+
+
+async def _sla(world: World) -> dict[str, Any]:
+    today = datetime.now(WIB).date()
+    report = await sla_report(
+        world.store, world.settings.sla, today - timedelta(days=1), today + timedelta(days=1)
+    )
+    document = report.to_dict()
+    breaches = Tally(breach["stage"] for breach in document["breaches"])
+    stages = {}
+    for stage in document["stages"]:
+        total = stage["total"]
+        stages[stage["stage"]] = {
+            key: total.get(key)
+            for key in ("count", "within_target", "percent_within", "p50_ms", "p95_ms", "p99_ms")
+        } | {"breaches": breaches[stage["stage"]]}
+    return {"stages": stages, "breaches_signalled": world.counters.sla_breaches}
+
+
+async def _ap2t(world: World) -> dict[str, Any]:
+    from operator_data.ap2t_source import Ap2tJob
+
+    job = Ap2tJob(
+        world.store,
+        world.options.data_dir / "ap2t",
+        HttpUpload(f"{world.ap2t_url}/ap2t/batches", world.ap2t.token),
+    )
+    day: date = datetime.now(WIB).date()
+    try:
+        ack = await job.deliver(day, attempts=3, first_delay=0.5)
+    except Exception as error:  # the demo reports it; it must not hide the rest
+        return {"delivered": False, "error": str(error)}
+    batch = world.ap2t.batches.get(day.isoformat())
+    return {
+        "delivered": True,
+        "receipt": ack.receipt,
+        "records": batch.manifest.record_count if batch else None,
+    }
+
+
+async def collect_summary(world: World, *, drain: float) -> dict[str, Any]:
+    await _drain(world, drain)
+    paid = list(world.simulator.ledger.paid())
+    credited = _credited_tokens(world)
+    ledger = world.fleet.ledger()
+    transactions = schema.transactions
+    states = schema.transaction_states
+    tokens_delivered = await _scalar(
+        world,
+        select(func.count(func.distinct(states.c.transaction_id))).where(
+            states.c.state == "token_sent"
+        ),
+    )
+    lost = await _losses(world, paid, credited)
+    duplicate_purchases = max(0, len(paid) - ledger.purchases_sent)
+    messages = schema.messages
+    per_transaction = (
+        select(messages.c.transaction_id)
+        .where(messages.c.kind == "receipt", messages.c.direction == "out")
+        .group_by(messages.c.transaction_id)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    hub_double_receipts = await _scalar(world, select(func.count()).select_from(per_transaction))
+    return {
+        "finished_at": datetime.now(UTC).isoformat(),
+        "meters": world.options.meters,
+        "modems": world.options.modems,
+        "profile": str(world.options.profile),
+        "seed": world.options.seed,
+        "purchases_asked": ledger.purchases_sent,
+        "purchases_paid": len(paid),
+        "tokens_delivered": tokens_delivered,
+        "tokens_applied": len(credited),
+        "receipts_sent": len(ledger.receipts),
+        "telemetry_received": await _scalar(
+            world, select(func.count()).select_from(schema.telemetry_readings)
+        ),
+        "transactions": await _scalar(world, select(func.count()).select_from(transactions)),
+        "lost": lost,
+        "silent_losses": sum(1 for item in lost if item["silent"]),
+        "duplicates": {
+            "total": len(ledger.double_credits) + duplicate_purchases + hub_double_receipts,
+            "double_purchases": duplicate_purchases,
+            "double_credits": list(ledger.double_credits),
+            "receipts_sent_twice_by_the_hub": hub_double_receipts,
+            # The network's own duplication (a fault the demo injects) shows a phone the
+            # same SMS twice; the hub sent it once.
+            "receipts_seen_twice_by_phones": list(ledger.duplicate_receipts),
+        },
+        "customer_ledger": ledger.as_dict(),
+        "sla": await _sla(world),
+        "ap2t": await _ap2t(world),
+    }

@@ -1,0 +1,426 @@
+"""Token delivery: TOKEN_DELIVERY frame to the meter, its TOKEN_RESULT, the receipt to the
+customer and the transaction report to P2APST; resends and escalation when the meter is
+silent.
+
+Timers live in `hub_deliveries.next_check_at` and are acted on by `sweep_deliveries`, so a
+restart loses none. A resend carries the same token under a new counter: the meter
+refuses a TID it has already accepted, so a resend can never credit twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firmware_protocol.frames import TokenDelivery, TokenOutcome, TokenResult
+from operator_data.commands.replies import Reply, render
+from operator_data.crypto.sealing import SealError
+from operator_data.hub.context import HubContext, Unit
+from operator_data.hub.formatting import kwh, masked_groups, rupiah, short_ref, token_groups
+from operator_data.hub.helpdesk import open_incident
+from operator_data.hub.journal import add_report
+from operator_data.hub.outbound import (
+    PRIORITY_RECEIPT,
+    PRIORITY_TOKEN,
+    meter_sim_msisdn,
+    queue_frame,
+    queue_text,
+)
+from operator_data.hub.sla import Metric
+from operator_data.store import NotFound, TransactionState, schema
+from operator_data.store.transactions import (
+    Transaction,
+    get_transaction,
+    reveal_token,
+    set_transaction_state,
+)
+from operator_data.store.workflow_schema import hub_deliveries
+from p2apst_adapter.model import TokenReason, TokenReport
+
+log = logging.getLogger("operator_data.hub.delivery")
+T = TransactionState
+_FINISHED = frozenset({T.APPLIED, T.METER_REJECTED, T.REPORTED})
+
+_REPORT_REASON = {
+    TokenOutcome.ACCEPTED: TokenReason.ACCEPTED,
+    TokenOutcome.USED: TokenReason.USED,
+    TokenOutcome.OLD: TokenReason.OLD,
+    TokenOutcome.INVALID_CRC: TokenReason.INVALID,
+    TokenOutcome.KEY_EXPIRED: TokenReason.KEY_EXPIRED,
+    TokenOutcome.OVERFLOW: TokenReason.OTHER,
+}
+# Why the meter refused, in words that fit the TOKEN_REJECTED reply.
+_CUSTOMER_REASON = {
+    TokenOutcome.USED: "token sudah dipakai",
+    TokenOutcome.OLD: "token kedaluwarsa",
+    TokenOutcome.INVALID_CRC: "token tidak valid",
+    TokenOutcome.KEY_EXPIRED: "kunci meter kedaluwarsa",
+    TokenOutcome.OVERFLOW: "total kWh melebihi batas",
+}
+NO_ANSWER = "meter tidak menjawab"
+
+
+async def customer_phone(conn: AsyncConnection, tx: Transaction) -> str | None:
+    if tx.phone_msisdn:
+        return tx.phone_msisdn
+    phones = schema.customer_phones
+    value = await conn.scalar(
+        select(phones.c.msisdn)
+        .where(phones.c.customer_id == tx.customer_id)
+        .order_by(phones.c.created_at, phones.c.msisdn)
+        .limit(1)
+    )
+    return None if value is None else str(value)
+
+
+async def start_delivery(
+    ctx: HubContext, conn: AsyncConnection, unit: Unit, transaction_id: str
+) -> None:
+    """Begin delivering the token of a TOKEN_ISSUED transaction (idempotent)."""
+    tx = await get_transaction(conn, transaction_id)
+    row = (
+        await conn.execute(
+            select(hub_deliveries).where(hub_deliveries.c.transaction_id == transaction_id)
+        )
+    ).first()
+    if row is not None:
+        return
+    now = ctx.now()
+    result = await conn.execute(
+        insert(hub_deliveries)
+        .values(
+            transaction_id=transaction_id,
+            meter_number=tx.meter_number,
+            attempts=0,
+            next_check_at=now,
+            escalated=False,
+            created_at=now,
+        )
+        .returning(hub_deliveries.c.id)
+    )
+    await _send_attempt(ctx, conn, unit, int(result.scalar_one()), 0, tx)
+
+
+async def _send_attempt(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    delivery_id: int,
+    attempts: int,
+    tx: Transaction,
+) -> None:
+    try:
+        key = await ctx.registry.comms_key(tx.meter_number)
+    except (NotFound, SealError) as error:
+        await _escalate(ctx, conn, delivery_id, tx, "meter belum siap", f"no comms key: {error}")
+        return
+    to = await meter_sim_msisdn(conn, tx.meter_number)
+    if to is None:
+        await _escalate(ctx, conn, delivery_id, tx, "meter belum siap", "the meter has no SIM")
+        return
+    token = await reveal_token(conn, tx.id, ctx.master)
+    attempt = attempts + 1
+    _, counter = await queue_frame(
+        ctx,
+        conn,
+        key,
+        TokenDelivery(reference=delivery_id, token=token),
+        idempotency_key=f"token:{tx.id}:{attempt}",
+        to=to,
+        customer_id=tx.customer_id,
+        transaction_id=tx.id,
+        priority=PRIORITY_TOKEN,
+    )
+    await conn.execute(
+        update(hub_deliveries)
+        .where(hub_deliveries.c.id == delivery_id)
+        .values(
+            attempts=attempt,
+            next_check_at=ctx.now() + timedelta(seconds=ctx.settings.sla.meter_answer_s),
+            last_frame_message_id=counter,
+        )
+    )
+    log.info("token of %s to meter %s, attempt %d", tx.id, tx.meter_number, attempt)
+
+
+async def _escalate(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    delivery_id: int,
+    tx: Transaction,
+    customer_reason: str,
+    notes: str,
+) -> None:
+    now = ctx.now()
+    await conn.execute(
+        update(hub_deliveries)
+        .where(hub_deliveries.c.id == delivery_id)
+        .values(next_check_at=None, escalated=True)
+    )
+    phone = await customer_phone(conn, tx)
+    await open_incident(
+        conn,
+        category="token_delivery",
+        subject=f"Token {short_ref(tx.id)} not applied on meter {tx.meter_number}",
+        notes=notes,
+        at=now,
+        customer_id=tx.customer_id,
+        meter_number=tx.meter_number,
+        msisdn=phone,
+    )
+    if phone is not None:
+        await queue_text(
+            ctx,
+            conn,
+            idempotency_key=f"escalated:{tx.id}",
+            to=phone,
+            text=render(
+                Reply.TOKEN_REJECTED,
+                ctx.lang,
+                meter=tx.meter_number,
+                reason=customer_reason,
+                ref=short_ref(tx.id),
+            ),
+            kind="token-rejected",
+            customer_id=tx.customer_id,
+            meter_number=tx.meter_number,
+            transaction_id=tx.id,
+            priority=PRIORITY_RECEIPT,
+        )
+
+
+async def token_frame_sent(
+    ctx: HubContext, conn: AsyncConnection, unit: Unit, transaction_id: str, at: datetime
+) -> None:
+    """The network took a TOKEN_DELIVERY SMS: the transaction is TOKEN_SENT."""
+    tx = await get_transaction(conn, transaction_id)
+    if tx.state not in (T.TOKEN_ISSUED, T.METER_TIMEOUT):
+        return
+    await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=at, detail="token SMS sent")
+    if tx.state is T.TOKEN_ISSUED:
+        await sla_check(ctx, conn, unit, Metric.TOKEN_TO_NETWORK, tx.id, tx.state_at, at)
+
+
+async def sla_check(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    metric: Metric,
+    transaction_id: str,
+    started_at: datetime,
+    ended_at: datetime | None,
+) -> None:
+    breach = await ctx.sla.check(
+        conn,
+        metric,
+        subject_type="transaction",
+        subject_id=transaction_id,
+        started_at=started_at,
+        ended_at=ended_at,
+        now=ctx.now(),
+    )
+    if breach is not None:
+
+        async def publish() -> None:
+            ctx.sla.publish(breach)
+
+        unit.later(publish)
+
+
+async def token_result(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    meter_number: str,
+    answer: TokenResult,
+    arrived_at: datetime,
+) -> str:
+    """Act on a meter's TOKEN_RESULT; returns a note for the message log."""
+    row = (
+        await conn.execute(
+            select(hub_deliveries).where(
+                hub_deliveries.c.id == answer.reference,
+                hub_deliveries.c.meter_number == meter_number,
+            )
+        )
+    ).first()
+    if row is None:
+        return f"no token delivery {answer.reference} for this meter"
+    tx = await get_transaction(conn, row.transaction_id)
+    if tx.state in _FINISHED:
+        return f"repeated answer for {tx.id}"
+    # A resend the meter calls USED means an earlier copy was applied and its answer lost.
+    accepted = answer.outcome is TokenOutcome.ACCEPTED or (
+        answer.outcome is TokenOutcome.USED and row.attempts > 1
+    )
+    if tx.state is T.TOKEN_ISSUED:  # the answer overtook the send result
+        await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=arrived_at)
+        tx = await get_transaction(conn, tx.id)
+    if tx.state is T.TOKEN_SENT:
+        await sla_check(ctx, conn, unit, Metric.METER_ANSWER, tx.id, tx.state_at, arrived_at)
+    target = T.APPLIED if accepted else T.METER_REJECTED
+    await set_transaction_state(
+        conn,
+        tx.id,
+        target,
+        at=arrived_at,
+        detail=f"meter: {answer.outcome.name}",
+        meter_outcome=answer.outcome.name.lower(),
+    )
+    await conn.execute(
+        update(hub_deliveries)
+        .where(hub_deliveries.c.id == row.id)
+        .values(next_check_at=None, outcome=answer.outcome.name.lower(), finished_at=arrived_at)
+    )
+    token = await reveal_token(conn, tx.id, ctx.master)
+    phone = await customer_phone(conn, tx)
+    if accepted and phone is not None:
+        values = {
+            "amount": rupiah(tx.amount_idr),
+            "meter": tx.meter_number,
+            "kwh": kwh(answer.added_kwh),
+            "credit": kwh(answer.credit_kwh),
+            "ref": short_ref(tx.id),
+        }
+        await queue_text(
+            ctx,
+            conn,
+            idempotency_key=f"receipt:{tx.id}",
+            to=phone,
+            text=render(Reply.RECEIPT, ctx.lang, token=token_groups(token), **values),
+            logged_body=render(Reply.RECEIPT, ctx.lang, token=masked_groups(token), **values),
+            secret=True,
+            kind="receipt",
+            customer_id=tx.customer_id,
+            meter_number=tx.meter_number,
+            transaction_id=tx.id,
+            priority=PRIORITY_RECEIPT,
+        )
+    elif not accepted:
+        reason = _CUSTOMER_REASON.get(answer.outcome, "ditolak meter")
+        await open_incident(
+            conn,
+            category="token_rejected",
+            subject=f"Meter {meter_number} refused token {short_ref(tx.id)}: {answer.outcome.name}",
+            at=ctx.now(),
+            customer_id=tx.customer_id,
+            meter_number=meter_number,
+            msisdn=phone,
+        )
+        if phone is not None:
+            await queue_text(
+                ctx,
+                conn,
+                idempotency_key=f"rejected:{tx.id}",
+                to=phone,
+                text=render(
+                    Reply.TOKEN_REJECTED,
+                    ctx.lang,
+                    meter=meter_number,
+                    reason=reason,
+                    ref=short_ref(tx.id),
+                ),
+                kind="token-rejected",
+                customer_id=tx.customer_id,
+                meter_number=meter_number,
+                transaction_id=tx.id,
+                priority=PRIORITY_RECEIPT,
+            )
+    report = TokenReport(
+        report_id=f"R{tx.id}",
+        meter_number=meter_number,
+        switcher_reference=(tx.switcher_ref or tx.id)[:32],
+        token=token,
+        accepted=accepted,
+        reason=TokenReason.ACCEPTED if accepted else _REPORT_REASON[answer.outcome],
+        event_time=answer.at,
+        credit_kwh=answer.credit_kwh,
+    )
+    await add_report(conn, report, ctx.master, transaction_id=tx.id, at=ctx.now())
+    client = ctx.p2apst
+    if client is not None:
+
+        async def send_report() -> None:
+            await client.report_token_result(report)
+
+        unit.later(send_report)
+    return f"{target.value}: {answer.outcome.name}"
+
+
+async def report_acknowledged(
+    ctx: HubContext, conn: AsyncConnection, transaction_id: str, at: datetime
+) -> None:
+    """P2APST confirmed the report: the transaction is REPORTED."""
+    try:
+        tx = await get_transaction(conn, transaction_id)
+    except NotFound:
+        return
+    if tx.state not in (T.APPLIED, T.METER_REJECTED, T.METER_TIMEOUT):
+        return
+    await set_transaction_state(conn, tx.id, T.REPORTED, at=at, detail="P2APST acknowledged")
+    breach = await ctx.sla.check(
+        conn,
+        Metric.REPORT_TO_P2APST,
+        subject_type="transaction",
+        subject_id=tx.id,
+        started_at=tx.state_at,
+        ended_at=at,
+        now=ctx.now(),
+    )
+    if breach is not None:
+        ctx.sla.publish(breach)
+
+
+async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
+    """Resend or escalate every delivery whose meter has been silent past its deadline."""
+    now = ctx.now()
+    async with ctx.store.read() as conn:
+        due = [
+            int(r.id)
+            for r in await conn.execute(
+                select(hub_deliveries.c.id)
+                .where(hub_deliveries.c.next_check_at <= now)
+                .order_by(hub_deliveries.c.next_check_at)
+                .limit(limit)
+            )
+        ]
+    for delivery_id in due:
+        async with ctx.unit() as (conn, unit):
+            row = (
+                await conn.execute(
+                    select(hub_deliveries).where(
+                        hub_deliveries.c.id == delivery_id,
+                        hub_deliveries.c.next_check_at <= now,
+                    )
+                )
+            ).first()
+            if row is None:
+                continue  # answered or handled meanwhile
+            tx = await get_transaction(conn, row.transaction_id)
+            if tx.state in _FINISHED:
+                await conn.execute(
+                    update(hub_deliveries)
+                    .where(hub_deliveries.c.id == delivery_id)
+                    .values(next_check_at=None)
+                )
+                continue
+            if tx.state is T.TOKEN_SENT:
+                await sla_check(ctx, conn, unit, Metric.METER_ANSWER, tx.id, tx.state_at, None)
+                await set_transaction_state(
+                    conn, tx.id, T.METER_TIMEOUT, at=now, detail=f"attempt {row.attempts}"
+                )
+            if row.attempts <= ctx.settings.hub.token_resends:
+                await _send_attempt(ctx, conn, unit, delivery_id, row.attempts, tx)
+            else:
+                await _escalate(
+                    ctx,
+                    conn,
+                    delivery_id,
+                    tx,
+                    NO_ANSWER,
+                    f"no TOKEN_RESULT after {row.attempts} attempts",
+                )
+    return len(due)

@@ -1,0 +1,258 @@
+"""`Hub`: the Operator Data's workflows as one async context manager.
+
+    async with Hub(settings, store, registry, transport, p2apst, clock=clock) as hub:
+        ...  # runs until the block ends
+
+Inside, three workers run: the inbound consumer (transport events in batches, one
+database transaction per batch, acknowledged only after commit), the outbox dispatcher,
+and the sweep (durable timers: token resends and escalation, interrupted purchases,
+reports). `sweep()`, `dispatch()` and `process_events()` are public so a caller can drive
+them directly (tests with a fake clock, benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.transport import InboundSms, Transport, TransportEvent
+from operator_data.hub.context import HubContext, log
+from operator_data.hub.customer import handle_command
+from operator_data.hub.delivery import report_acknowledged, sweep_deliveries
+from operator_data.hub.dispatcher import dispatch_once
+from operator_data.hub.inbound import CustomerCommand, Who, apply_event, identify
+from operator_data.hub.journal import HubReportOutbox
+from operator_data.hub.meter_link import StaleReplayState
+from operator_data.hub.purchases import PurchaseDriver
+from operator_data.hub.push import PushedToken, PushOutcome, push_token
+from operator_data.hub.sla import Listener, SlaMonitor
+from operator_data.registry import Registry
+from operator_data.settings import Settings
+from operator_data.store import Store, utcnow
+from p2apst_adapter.client import P2apstClient
+
+_log = logging.getLogger("operator_data.hub")
+
+#: How long stopping waits for database work in progress before cancelling it anyway.
+STOP_GRACE_S = 10.0
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        transport: Transport,
+        p2apst: P2apstClient | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        report_outbox: HubReportOutbox | None = None,
+        worker_id: str = "hub",
+        command_concurrency: int = 8,
+        run_sweeper: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.ctx = HubContext(
+            settings=settings,
+            store=store,
+            registry=registry,
+            master=registry.require_master_key(),
+            clock=clock,
+            sla=SlaMonitor(settings.sla),
+            p2apst=p2apst,
+        )
+        self.purchases = PurchaseDriver(self.ctx)
+        self.worker_id = worker_id
+        self._run_sweeper = run_sweeper
+        self._commands = asyncio.Semaphore(command_concurrency)
+        self._phone_locks: dict[str, asyncio.Lock] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        if report_outbox is not None:
+            report_outbox.on_acknowledged = self._report_acknowledged
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._workers = [
+            asyncio.create_task(self._consume(), name=f"{self.worker_id}-inbound"),
+            asyncio.create_task(self._dispatch_loop(), name=f"{self.worker_id}-dispatch"),
+        ]
+        if self._run_sweeper:
+            self._workers.append(
+                asyncio.create_task(self._sweep_loop(), name=f"{self.worker_id}-sweep")
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Let database work in progress finish, then cancel at once (no await between the
+        # check and the cancels, so nothing can start a transaction in between).
+        try:
+            async with asyncio.timeout(STOP_GRACE_S):
+                while self.ctx.busy:
+                    await self.ctx.quiet.wait()
+        except TimeoutError:
+            _log.warning("hub stopping with %d unit(s) of work still running", self.ctx.busy)
+        tasks = [*self._workers, *self.ctx.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._workers = []
+
+    # -- public ----------------------------------------------------------------------------
+
+    def on_sla_breach(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(SlaBreach)` for each breach; returns an unsubscribe function."""
+        return self.ctx.sla.subscribe(listener)
+
+    async def wait_until(self, check: Callable[[], Awaitable[bool]]) -> None:
+        """Wait until `check()` is true, re-checking whenever the hub commits some work
+        (bound it with `asyncio.timeout`)."""
+        while True:
+            async with self.ctx.changed:
+                if await check():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    # The condition wakes on every commit; the short bound only covers
+                    # changes made by others (another process, the registry).
+                    async with asyncio.timeout(0.5):
+                        await self.ctx.changed.wait()
+
+    async def sweep(self) -> None:
+        """One pass of the durable timers (uses the injected clock)."""
+        await sweep_deliveries(self.ctx)
+        await self.purchases.sweep()
+        await self.dispatch()
+
+    async def dispatch(self) -> int:
+        """Hand every due outbox row to the transport; returns how many were claimed."""
+        total = 0
+        while True:
+            claimed = await dispatch_once(
+                self.ctx, self.transport, self.worker_id, limit=self.settings.hub.batch_size
+            )
+            total += claimed
+            if claimed == 0:
+                return total
+            await self.ctx.notify()
+
+    async def push_token(self, pushed: PushedToken) -> PushOutcome:
+        """A token P2APST pushed: deliver it (idempotent by its PLN reference)."""
+        return await push_token(self.ctx, pushed)
+
+    async def process_events(self, events: Sequence[TransportEvent]) -> None:
+        """Apply a batch of transport events and ack them (customer SMS: once answered)."""
+        whos: dict[str, Who] = {}
+        for event in events:
+            if isinstance(event, InboundSms):
+                whos[event.event_id] = await identify(self.ctx, event)
+        commands: list[CustomerCommand] = []
+        try:
+            async with self.ctx.unit() as (conn, unit):
+                for event in events:
+                    work = await apply_event(self.ctx, conn, unit, event, whos.get(event.event_id))
+                    if work is not None:
+                        commands.append(work)
+        except Exception as error:
+            # One bad event must not hold the others back: apply them one at a time.
+            if not isinstance(error, StaleReplayState):
+                _log.exception("batch of %d events failed; retrying one by one", len(events))
+            commands = await self._one_by_one(events, whos)
+        waiting = {work.event_id for work in commands}
+        for event in events:
+            if event.event_id not in waiting:
+                await self.transport.ack(event.event_id)
+        for work in commands:
+            self.ctx.spawn(self._command(work), name=f"command-{work.message.id}")
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def _one_by_one(
+        self, events: Sequence[TransportEvent], whos: dict[str, Who]
+    ) -> list[CustomerCommand]:
+        commands: list[CustomerCommand] = []
+        for event in events:
+            for attempt in range(3):
+                try:
+                    async with self.ctx.unit() as (conn, unit):
+                        work = await apply_event(
+                            self.ctx, conn, unit, event, whos.get(event.event_id)
+                        )
+                    if work is not None:
+                        commands.append(work)
+                    break
+                except StaleReplayState:
+                    continue  # another worker moved the window: read it again
+                except Exception:
+                    _log.exception("event %s failed (attempt %d)", event.event_id, attempt + 1)
+                    break
+        return commands
+
+    async def _command(self, work: CustomerCommand) -> None:
+        phone = work.message.peer_msisdn or work.message.id
+        lock = self._phone_locks.setdefault(phone, asyncio.Lock())
+        async with self._commands, lock, self.ctx.guard():
+            await handle_command(self.ctx, work, self.purchases.start)
+        if not lock.locked():
+            self._phone_locks.pop(phone, None)
+        await self.transport.ack(work.event_id)
+
+    async def _consume(self) -> None:
+        queue: asyncio.Queue[TransportEvent] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for event in self.transport.events():
+                queue.put_nowait(event)
+
+        pumping = asyncio.create_task(pump(), name=f"{self.worker_id}-events")
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < self.settings.hub.batch_size and not queue.empty():
+                    batch.append(queue.get_nowait())
+                try:
+                    await self.process_events(batch)
+                except Exception:
+                    log.exception("inbound batch failed; its events stay unacknowledged")
+        finally:
+            pumping.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races the event, and the hub would then never stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.hub.sweep_interval_s):
+                    await self.ctx.wake_dispatcher.wait()
+            self.ctx.wake_dispatcher.clear()
+            try:
+                await self.dispatch()
+            except Exception:
+                log.exception("dispatch failed; retrying")
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep failed; retrying")
+            await asyncio.sleep(self.settings.hub.sweep_interval_s)
+
+    async def _report_acknowledged(
+        self, conn: AsyncConnection, transaction_id: str, at: datetime
+    ) -> None:
+        await report_acknowledged(self.ctx, conn, transaction_id, self.ctx.now())

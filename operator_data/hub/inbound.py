@@ -1,0 +1,250 @@
+"""The inbound side: transport events, taken in batches and applied in one transaction.
+
+Every inbound SMS is logged first (idempotent by the transport's event id), then
+classified into one of the five flows by its sender: a registered meter SIM (meter -> hub),
+a registered phone or any other valid number texting the short code (customer -> hub);
+anything else is logged as rejected. Send results and status reports move outbound
+messages along their state machine. Customer commands need PIN checks and may buy, so
+they are logged here and acted on afterwards, one by one (see customer.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firmware_protocol.frames import FrameError
+from gateway.msisdn import MsisdnError, normalise
+from gateway.transport import (
+    DeliveryReport,
+    InboundSms,
+    ModemStateChanged,
+    SendResult,
+    SendStatus,
+    TransportEvent,
+)
+from operator_data.commands import mask_secrets
+from operator_data.crypto.sealing import SealError
+from operator_data.hub.charging import charge
+from operator_data.hub.context import HubContext, Unit
+from operator_data.hub.delivery import token_frame_sent
+from operator_data.hub.meter_frames import handle_frame
+from operator_data.hub.meter_link import open_inbound
+from operator_data.registry import CommsKey, Sender, SenderCustomer, SenderMeter
+from operator_data.store import Flow, MessageState, NotFound, schema
+from operator_data.store.messages import Message, get_message, record_inbound, set_message_state
+
+log = logging.getLogger("operator_data.hub.inbound")
+M = MessageState
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """An inbound SMS's sender as looked up before the batch's transaction."""
+
+    sender: Sender | None
+    key: CommsKey | None = None
+    key_problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCommand:
+    """A logged customer SMS still to be acted on; acked once that is done."""
+
+    message: Message
+    text: str | bytes
+    sender: SenderCustomer | None
+    event_id: str
+
+
+async def identify(ctx: HubContext, event: InboundSms) -> Who:
+    sender = await ctx.registry.resolve_sender(event.sender)
+    if not isinstance(sender, SenderMeter):
+        return Who(sender)
+    try:
+        key = await ctx.registry.comms_key(sender.meter_number)
+    except (NotFound, SealError) as error:
+        return Who(sender, None, f"no usable comms key: {error}")
+    return Who(sender, key)
+
+
+def _printable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a customer SMS has no business carrying one.
+    return text.replace("\x00", "")[:2000]
+
+
+def _peer(raw: str) -> str | None:
+    try:
+        return normalise(raw)
+    except MsisdnError:
+        return None
+
+
+async def apply_event(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    event: TransportEvent,
+    who: Who | None,
+) -> CustomerCommand | None:
+    if isinstance(event, InboundSms):
+        assert who is not None
+        return await _inbound(ctx, conn, unit, event, who)
+    if isinstance(event, SendResult):
+        await _send_result(ctx, conn, unit, event)
+    elif isinstance(event, DeliveryReport):
+        await _delivery_report(ctx, conn, event)
+    elif isinstance(event, ModemStateChanged):
+        log.info("modem %s/%s is %s %s", event.gateway, event.modem, event.status, event.detail)
+    return None
+
+
+async def _inbound(
+    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: InboundSms, who: Who
+) -> CustomerCommand | None:
+    now = ctx.now()
+    peer = _peer(event.sender)
+    common = {
+        "idempotency_key": f"sms:{event.event_id}",
+        "peer_msisdn": peer,
+        "peer_raw": event.sender[:32],
+        "gateway_id": event.gateway or None,
+        "modem_id": event.modem or None,
+        "at": now,
+    }
+    sender = who.sender
+    if isinstance(sender, SenderMeter):
+        message, _ = await record_inbound(
+            conn,
+            flow=Flow.METER_TO_HUB,
+            meter_number=sender.meter_number,
+            customer_id=sender.customer_id,
+            kind="frame",
+            raw_pdu=event.data if event.data is not None else (event.text or "").encode(),
+            **common,  # type: ignore[arg-type]
+        )
+        if message.state is M.RECEIVED:
+            await _meter_frame(ctx, conn, unit, event, message, sender, who)
+        return None
+    if event.text is None and event.data is None:
+        text: str | bytes = ""
+    else:
+        text = event.text if event.text is not None else event.data or b""
+    shown = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
+    if peer is None or (event.text is None and not isinstance(sender, SenderCustomer)):
+        # Not a number we can answer, or binary from a stranger: flow-less, so refused.
+        message, _ = await record_inbound(
+            conn,
+            flow=Flow.METER_TO_HUB if event.text is None else Flow.CUSTOMER_TO_HUB,
+            body=None if event.text is None else _printable(mask_secrets(shown)),
+            raw_pdu=event.data,
+            **common,  # type: ignore[arg-type]
+        )
+        if message.state is M.RECEIVED:
+            await set_message_state(
+                conn, message.id, M.REJECTED, at=now, reject_reason="unknown sender"
+            )
+        return None
+    customer = sender if isinstance(sender, SenderCustomer) else None
+    message, _ = await record_inbound(
+        conn,
+        flow=Flow.CUSTOMER_TO_HUB,
+        customer_id=customer.customer_id if customer else None,
+        body=_printable(mask_secrets(shown)),
+        **common,  # type: ignore[arg-type]
+    )
+    if message.state is not M.RECEIVED:
+        return None
+    return CustomerCommand(message, text, customer, event.event_id)
+
+
+async def _meter_frame(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    event: InboundSms,
+    message: Message,
+    sender: SenderMeter,
+    who: Who,
+) -> None:
+    now = ctx.now()
+    if who.key is None:
+        await set_message_state(
+            conn, message.id, M.REJECTED, at=now, reject_reason=who.key_problem or "no key"
+        )
+        return
+    payload: bytes | str = event.data if event.data is not None else (event.text or "")
+    try:
+        frame = await open_inbound(conn, ctx.registry, who.key, payload)
+    except FrameError as error:
+        log.warning("frame from meter %s rejected: %s", sender.meter_number, error)
+        await set_message_state(
+            conn, message.id, M.REJECTED, at=now, reject_reason=f"frame: {error}"
+        )
+        return
+    await conn.execute(
+        update(schema.messages)
+        .where(schema.messages.c.id == message.id)
+        .values(kind=frame.header.type.name)
+    )
+    assert frame.message is not None
+    note = await handle_frame(
+        ctx,
+        conn,
+        unit,
+        message,
+        sender.meter_number,
+        sender.customer_id,
+        frame.message,
+        event.received_at,
+    )
+    await set_message_state(conn, message.id, M.PROCESSED, at=now, detail=note[:500])
+    await charge(ctx, conn, await get_message(conn, message.id))
+
+
+async def _send_result(
+    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: SendResult
+) -> None:
+    try:
+        message = await get_message(conn, event.message_id)
+    except NotFound:
+        log.warning("send result for unknown message %s", event.message_id)
+        return
+    now = ctx.now()
+    where = {"gateway_id": event.gateway or None, "modem_id": event.modem or None}
+    if event.status is SendStatus.SENT:
+        if message.state is M.QUEUED:
+            await set_message_state(conn, message.id, M.SUBMITTED, at=now)
+        if message.state in (M.QUEUED, M.SUBMITTED):
+            await set_message_state(conn, message.id, M.SENT, at=now, **where)  # type: ignore[arg-type]
+            if message.kind == "TOKEN_DELIVERY" and message.transaction_id:
+                await token_frame_sent(ctx, conn, unit, message.transaction_id, now)
+    elif message.state in (M.QUEUED, M.SUBMITTED, M.SENT):
+        await set_message_state(
+            conn, message.id, M.FAILED, at=now, detail=(event.error or "send failed")[:500]
+        )
+
+
+async def _delivery_report(ctx: HubContext, conn: AsyncConnection, event: DeliveryReport) -> None:
+    if event.message_id is None:
+        log.info("status report %s matched no sent message", event.event_id)
+        return
+    try:
+        message = await get_message(conn, event.message_id)
+    except NotFound:
+        return
+    now = ctx.now()
+    if event.delivered:
+        if message.state is M.SUBMITTED:
+            await set_message_state(conn, message.id, M.SENT, at=now)
+        if message.state in (M.SUBMITTED, M.SENT):
+            await set_message_state(conn, message.id, M.DELIVERED, at=now)
+            # Charged on the handset's (or meter's) confirmed receipt: a failed SMS is never.
+            await charge(ctx, conn, await get_message(conn, message.id))
+    elif event.final and message.state in (M.SUBMITTED, M.SENT):
+        await set_message_state(
+            conn, message.id, M.FAILED, at=now, detail=f"status report {event.status:#04x}"
+        )

@@ -1,0 +1,117 @@
+"""Frames to and from one meter, with the meter's key and counters kept in the registry.
+
+Inbound: the replay window is read and written back in the caller's transaction, so a
+frame is acted on at most once even across restarts. Outbound: the counter is reserved
+(persisted) in the same transaction as the outbox row that carries the frame.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firmware_protocol.frames import (
+    Direction,
+    Frame,
+    FrameError,
+    Message,
+    Reason,
+    ReplayWindow,
+    open_frame,
+    seal,
+    to_binary,
+)
+from operator_data.registry import CommsKey, FrameCounters, Registry
+
+_DIGITS = re.compile(r"([0-9]+)$")
+
+
+def frame_key_id(comms_key_id: str | None) -> int:
+    """The frame header's key id (0–255) for a registry key id: its trailing number
+    ("k1" -> 1, "7" -> 7), or 0 when it has none. Rotation bumps that number."""
+    if comms_key_id is None:
+        return 0
+    match = _DIGITS.search(comms_key_id)
+    return int(match.group(1)) % 256 if match else 0
+
+
+class StaleReplayState(RuntimeError):
+    """Another worker moved the meter's replay window meanwhile; re-read and retry."""
+
+
+def _window(counters: FrameCounters) -> ReplayWindow:
+    return (
+        ReplayWindow.from_bytes(counters.replay_window)
+        if counters.replay_window
+        else ReplayWindow()
+    )
+
+
+async def open_inbound(
+    conn: AsyncConnection,
+    registry: Registry,
+    key: CommsKey,
+    data: bytes | str,
+) -> Frame:
+    """Authenticate, replay-check and decode one frame from `key.meter_number`.
+
+    Raises FrameError (forged, replayed, too old, for another meter, garbage). An authentic
+    frame uses up its counter even if its payload then fails to decode, so the window is
+    saved in both cases."""
+    meter = key.meter_number
+    counters = await registry.frame_counters(meter, conn=conn)
+    window = _window(counters)
+    before = window.to_bytes()
+    binary = to_binary(data)
+    error: FrameError | None = None
+    frame: Frame | None = None
+    try:
+        frame = open_frame(
+            binary,
+            keys={frame_key_id(key.key_id): key.key},
+            meter_number=meter,
+            direction=Direction.UP,
+            replay=window,
+        )
+    except FrameError as failure:
+        error = failure
+    if window.to_bytes() != before:
+        saved = await registry.save_rx_state(
+            meter,
+            expected=counters,
+            rx_counter=window.highest or 0,
+            replay_window=window.to_bytes(),
+            conn=conn,
+        )
+        if not saved:
+            raise StaleReplayState(meter)
+    if error is not None:
+        raise error
+    assert frame is not None
+    if frame.header.segment_count != 1:
+        raise FrameError(
+            Reason.SEGMENT_MISMATCH,
+            "segmented messages are not taken by the hub yet",
+            offset=17,
+        )
+    return frame
+
+
+async def seal_outbound(
+    conn: AsyncConnection, registry: Registry, key: CommsKey, message: Message
+) -> tuple[bytes, int]:
+    """One binary frame for `message` and its counter (also used as the frame's message id,
+    which the meter echoes as `request_id`). The counter is persisted first."""
+    counter = await registry.reserve_tx_counter(key.meter_number, conn=conn)
+    frames = seal(
+        message,
+        key=key.key,
+        key_id=frame_key_id(key.key_id),
+        meter_number=key.meter_number,
+        counter=counter,
+        message_id=counter,
+    )
+    if len(frames) != 1:  # every hub -> meter message fits one SMS
+        raise FrameError(Reason.TOO_LARGE, f"{type(message).__name__} needs {len(frames)} frames")
+    return frames[0], counter

@@ -1,0 +1,180 @@
+"""Purchases through P2APST: inquiry, then the 2200 under the transaction's id as the
+switcher reference (so the client's journal guarantees at most one 2200 per purchase),
+then the token delivery. Driven again by the sweep after any interruption."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from operator_data.commands.replies import Reply, render
+from operator_data.hub.context import HubContext
+from operator_data.hub.delivery import start_delivery
+from operator_data.hub.formatting import rupiah, short_ref
+from operator_data.hub.outbound import PRIORITY_RECEIPT, queue_text
+from operator_data.store import TransactionState, schema
+from operator_data.store.transactions import (
+    get_transaction,
+    set_transaction_state,
+    store_token,
+)
+from operator_data.store.workflow_schema import hub_purchases
+from p2apst_adapter.client import P2apstUnavailable
+from p2apst_adapter.dialect import ResponseCode
+from p2apst_adapter.model import PurchaseRequest, PurchaseResult
+
+log = logging.getLogger("operator_data.hub.purchases")
+T = TransactionState
+OPEN_STATES = (T.REQUESTED, T.SUBMITTED, T.ADVISING)
+
+# Short reasons for PURCHASE_FAILED (they must fit the one-SMS template).
+_DECLINE_REASON: dict[str, str] = {
+    ResponseCode.UNKNOWN_METER: "meter tidak dikenal",
+    ResponseCode.UNKNOWN_CUSTOMER: "pelanggan tidak dikenal",
+    ResponseCode.CUSTOMER_BLOCKED: "pelanggan diblokir",
+    ResponseCode.CUSTOMER_SUSPENDED: "pelanggan diblokir",
+    ResponseCode.BELOW_MINIMUM: "nominal terlalu kecil",
+    ResponseCode.ABOVE_MAXIMUM: "nominal terlalu besar",
+    ResponseCode.KWH_OVER_MAXIMUM: "total kWh melebihi batas",
+    ResponseCode.NO_PAYMENT: "tidak ada pembayaran",
+}
+
+
+def _reason(code: str) -> str:
+    return _DECLINE_REASON.get(code, f"ditolak PLN (kode {code})")
+
+
+class PurchaseDriver:
+    """Runs each open purchase to its end, once per process at a time."""
+
+    def __init__(self, ctx: HubContext) -> None:
+        self._ctx = ctx
+        self._running: set[str] = set()
+
+    def start(self, transaction_id: str) -> None:
+        if self._ctx.p2apst is None or transaction_id in self._running:
+            return
+        self._running.add(transaction_id)
+        self._ctx.spawn(self._run(transaction_id), name=f"purchase-{transaction_id}")
+
+    async def _run(self, transaction_id: str) -> None:
+        try:
+            await self.drive(transaction_id)
+        finally:
+            self._running.discard(transaction_id)
+
+    async def sweep(self) -> int:
+        """Restart every open purchase not running here (after a crash or an outage)."""
+        txs = schema.transactions
+        async with self._ctx.store.read() as conn:
+            ids = [
+                str(i)
+                for i in await conn.scalars(
+                    select(txs.c.id)
+                    .where(
+                        txs.c.state.in_([s.value for s in OPEN_STATES]),
+                        txs.c.idempotency_key.like("sms:%"),
+                    )
+                    .order_by(txs.c.created_at)
+                    .limit(500)
+                )
+            ]
+        for transaction_id in ids:
+            self.start(transaction_id)
+        return len(ids)
+
+    async def drive(self, transaction_id: str) -> None:
+        ctx = self._ctx
+        client = ctx.p2apst
+        if client is None:
+            return
+        async with ctx.store.read() as conn:
+            tx = await get_transaction(conn, transaction_id)
+            journaled = await conn.scalar(
+                select(hub_purchases.c.request).where(hub_purchases.c.key == transaction_id)
+            )
+        if tx.state not in OPEN_STATES:
+            return
+        if journaled is not None:
+            request = PurchaseRequest.from_json(json.loads(str(journaled)))
+        else:
+            try:
+                inquiry = await client.inquiry(meter_number=tx.meter_number)
+            except P2apstUnavailable as error:
+                log.info("purchase %s waits for P2APST: %s", tx.id, error)
+                return  # the sweep tries again
+            if not inquiry.found:
+                await self._declined(tx.id, inquiry.response_code)
+                return
+            request = PurchaseRequest.from_inquiry(
+                inquiry, Decimal(tx.amount_idr), switcher_reference=tx.id
+            )
+        if tx.state is T.REQUESTED:
+            async with ctx.unit() as (conn, _):
+                await set_transaction_state(
+                    conn, tx.id, T.SUBMITTED, at=ctx.now(), switcher_ref=tx.id
+                )
+        result = await client.purchase(request)
+        if result.paid:
+            await self._paid(tx.id, result)
+        else:
+            await self._declined(tx.id, result.response_code)
+
+    async def _paid(self, transaction_id: str, result: PurchaseResult) -> None:
+        ctx = self._ctx
+        assert result.token is not None
+        async with ctx.unit() as (conn, unit):
+            tx = await get_transaction(conn, transaction_id)
+            if tx.state not in OPEN_STATES:
+                return
+            await store_token(conn, tx.id, result.token, ctx.master)
+            await set_transaction_state(
+                conn,
+                tx.id,
+                T.TOKEN_ISSUED,
+                at=ctx.now(),
+                pln_ref=result.pln_reference or None,
+                response_code=result.response_code,
+                kwh=None if result.kwh is None else str(result.kwh),
+            )
+            await start_delivery(ctx, conn, unit, tx.id)
+
+    async def _declined(self, transaction_id: str, code: str) -> None:
+        ctx = self._ctx
+        async with ctx.unit() as (conn, _):
+            tx = await get_transaction(conn, transaction_id)
+            if tx.state not in OPEN_STATES:
+                return
+            await set_transaction_state(
+                conn, tx.id, T.DECLINED, at=ctx.now(), response_code=code[:4]
+            )
+            await _tell_declined(ctx, conn, tx.id, tx.phone_msisdn, tx.amount_idr, code)
+
+
+async def _tell_declined(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    transaction_id: str,
+    phone: str | None,
+    amount_idr: int,
+    code: str,
+) -> None:
+    if phone is None:
+        return
+    await queue_text(
+        ctx,
+        conn,
+        idempotency_key=f"declined:{transaction_id}",
+        to=phone,
+        text=render(
+            Reply.PURCHASE_FAILED, ctx.lang, amount=rupiah(amount_idr), reason=_reason(code)
+        ),
+        kind="purchase-failed",
+        transaction_id=transaction_id,
+        priority=PRIORITY_RECEIPT,
+        correlation_id=short_ref(transaction_id),
+    )

@@ -1,0 +1,75 @@
+"""`pintar users`: creating the first admin, listing users, issuing an API key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from operator_data.api.auth import Accounts
+from operator_data.cli.main import app
+from operator_data.store import Store
+
+pytestmark = pytest.mark.timeout(60)
+
+runner = CliRunner()
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {"PINTAR_DATA_DIR": str(tmp_path)}
+
+
+def test_add_list_and_key(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    added = runner.invoke(
+        app,
+        ["users", "add", "--role", "admin", "--password-stdin", "ade"],
+        input="kata-sandi-panjang\n",
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout) == {"username": "ade", "role": "admin", "created": True}
+    listed = runner.invoke(app, ["users", "list"], env=env)
+    assert json.loads(listed.stdout) == [{"username": "ade", "role": "admin", "active": True}]
+    issued = runner.invoke(app, ["users", "api-key", "ade", "--label", "grafana"], env=env)
+    key = json.loads(issued.stdout)["api_key"]
+
+    async def check() -> tuple[bool, bool, str | None]:
+        async with Store(f"sqlite+aiosqlite:///{tmp_path / 'pintar.db'}") as store:
+            accounts = Accounts(store)
+            good = await accounts.authenticate("ade", "kata-sandi-panjang")
+            bad = await accounts.authenticate("ade", "kata-sandi-salah!")
+            principal = await accounts.by_api_key(key)
+            return good is not None, bad is None, None if principal is None else principal.name
+
+    assert asyncio.run(check()) == (True, True, "ade")
+
+
+@pytest.mark.parametrize(
+    ("args", "password", "message"),
+    [
+        (["--role", "admin", "ade"], "pendek", "password must be"),
+        (["--role", "admin", "Ade!"], "kata-sandi-panjang", "username must be"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path: Path, args: list[str], password: str, message: str) -> None:
+    result = runner.invoke(
+        app, ["users", "add", "--password-stdin", *args], input=password + "\n", env=_env(tmp_path)
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_duplicate_user_and_unknown_role(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    args = ["users", "add", "--role", "helpdesk", "--password-stdin", "hana"]
+    assert runner.invoke(app, args, input="kata-sandi-panjang\n", env=env).exit_code == 0
+    again = runner.invoke(app, args, input="kata-sandi-panjang\n", env=env)
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    wrong_role = runner.invoke(app, ["users", "add", "--role", "root", "x1"], input="a\n", env=env)
+    assert wrong_role.exit_code == 2
+    missing = runner.invoke(app, ["users", "api-key", "nobody"], env=env)
+    assert missing.exit_code == 2
