@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from operator_data.api.providers import Ap2tBatch
 from operator_data.settings import Settings
 from operator_data.store import Store, schema, utcnow
 from operator_data.store.locks import run_once
@@ -490,3 +491,27 @@ class Ap2tJob:
             "never" if last_at is None else last_at.isoformat(),
         )
         return True
+
+
+@dataclass(slots=True)
+class StoreAp2tHistory:
+    """The helpdesk's AP2T page: the batches recorded in `ap2t_batches`, newest first."""
+
+    store: Store
+
+    async def batches(self, limit: int) -> Sequence[Ap2tBatch]:
+        b = ap2t_batches
+        async with self.store.read() as conn:
+            rows = await conn.execute(select(b).order_by(b.c.day.desc()).limit(limit))
+            return [
+                Ap2tBatch(
+                    batch_id=str(row.file),
+                    day=row.day.isoformat(),
+                    records=int(row.record_count),
+                    state="acknowledged" if row.acknowledged_at is not None else "exported",
+                    sent_at=row.generated_at,
+                    acknowledged_at=row.acknowledged_at,
+                    detail=row.receipt,
+                )
+                for row in rows
+            ]

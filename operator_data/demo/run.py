@@ -31,10 +31,12 @@ from meter_sim.meter.state_store import StateStore
 from meter_sim.modem_emulator import Faults, ModemEmulator, TimingProfile
 from meter_sim.network import NetworkProfile, SmsNetwork
 from meter_sim.phones.behaviour import Behaviour
+from operator_data.ap2t_source import StoreAp2tHistory
 from operator_data.api.app import create_app
 from operator_data.demo.options import DemoOptions, Profile
 from operator_data.demo.summary import Counters, collect_summary, live_line
 from operator_data.hub import Hub, HubPurchaseJournal, HubReportOutbox
+from operator_data.hub.actions import HubActions
 from operator_data.hub.push_api import router as push_router
 from operator_data.registry import Registry
 from operator_data.registry.csv_io import import_csv
@@ -259,7 +261,15 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
         ap2t_url = await stack.enter_async_context(_serve(ap2t.app(), 0))
         web_url = None
         if options.web_port is not None:
-            app = create_app(settings, store, registry, extra_routers=[push_router])
+            app = create_app(
+                settings,
+                store,
+                registry,
+                extra_routers=[push_router],
+                status_provider=hub.status,
+                ap2t_history=StoreAp2tHistory(store),
+                actions=HubActions(hub),
+            )
             app.state.pintar_hub = hub
             try:
                 web_url = await stack.enter_async_context(_serve(app, options.web_port))

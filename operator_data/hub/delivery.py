@@ -30,6 +30,7 @@ from operator_data.hub.outbound import (
     queue_text,
 )
 from operator_data.hub.sla import Metric
+from operator_data.registry.models import Conflict
 from operator_data.store import NotFound, TransactionState, schema
 from operator_data.store.transactions import (
     Transaction,
@@ -424,3 +425,41 @@ async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
                     f"no TOKEN_RESULT after {row.attempts} attempts",
                 )
     return len(due)
+
+
+#: Where a supervisor may resend a token: it went out (or was about to) and the meter has
+#: not answered that it applied it. A resend is safe: the meter refuses a TID twice.
+RESENDABLE = {
+    TransactionState.TOKEN_ISSUED.value,
+    TransactionState.TOKEN_SENT.value,
+    TransactionState.METER_TIMEOUT.value,
+}
+
+
+async def resend_token(ctx: HubContext, transaction_id: str, actor: str, reason: str) -> str:
+    """A supervisor's resend: the same token to the meter once more, audited."""
+    async with ctx.unit() as (conn, unit):
+        tx = await get_transaction(conn, transaction_id)
+        if tx.state.value not in RESENDABLE:
+            raise Conflict(
+                f"transaction {transaction_id} is {tx.state.value}: only a token that was "
+                "issued and not yet answered by the meter can be resent"
+            )
+        row = (
+            await conn.execute(
+                select(hub_deliveries).where(hub_deliveries.c.transaction_id == transaction_id)
+            )
+        ).first()
+        if row is None:
+            await start_delivery(ctx, conn, unit, transaction_id)
+        else:
+            await conn.execute(
+                update(hub_deliveries)
+                .where(hub_deliveries.c.id == row.id)
+                .values(escalated=False, finished_at=None)
+            )
+            await _send_attempt(ctx, conn, unit, int(row.id), int(row.attempts), tx)
+        await ctx.registry.audit(
+            conn, actor, "token.resend", "transaction", transaction_id, {"reason": reason}
+        )
+    return f"token of transaction {transaction_id} sent to meter {tx.meter_number} again"

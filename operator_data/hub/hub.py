@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.transport import InboundSms, Transport, TransportEvent
 from operator_data.hub.context import HubContext, log
 from operator_data.hub.customer import handle_command
-from operator_data.hub.delivery import report_acknowledged, sweep_deliveries
+from operator_data.hub.delivery import report_acknowledged, resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
 from operator_data.hub.inbound import CustomerCommand, Who, apply_event, identify
 from operator_data.hub.journal import HubReportOutbox
@@ -33,6 +33,7 @@ from operator_data.hub.meter_link import StaleReplayState
 from operator_data.hub.purchases import PurchaseDriver
 from operator_data.hub.push import PushedToken, PushOutcome, push_token
 from operator_data.hub.sla import Listener, SlaMonitor
+from operator_data.hub.status import ModemBoard
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
@@ -71,6 +72,8 @@ class Hub:
             p2apst=p2apst,
         )
         self.purchases = PurchaseDriver(self.ctx)
+        #: Gateways and modems as their events describe them (the helpdesk status page).
+        self.status = ModemBoard()
         self.worker_id = worker_id
         self._run_sweeper = run_sweeper
         self._commands = asyncio.Semaphore(command_concurrency)
@@ -153,9 +156,16 @@ class Hub:
         """A token P2APST pushed: deliver it (idempotent by its PLN reference)."""
         return await push_token(self.ctx, pushed)
 
+    async def resend_token(self, transaction_id: str, actor: str, reason: str) -> str:
+        """A supervisor's resend of a token the meter has not confirmed (audited)."""
+        return await resend_token(self.ctx, transaction_id, actor, reason)
+
     async def process_events(self, events: Sequence[TransportEvent]) -> None:
         """Apply a batch of transport events and ack them (customer SMS: once answered)."""
         whos: dict[str, Who] = {}
+        now = self.ctx.now()
+        for event in events:
+            self.status.seen(event, now)
         for event in events:
             if isinstance(event, InboundSms):
                 whos[event.event_id] = await identify(self.ctx, event)

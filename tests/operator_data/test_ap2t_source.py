@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from operator_data.ap2t_source import Ap2tJob, daily_records, day_bounds
+from operator_data.ap2t_source import Ap2tJob, StoreAp2tHistory, daily_records, day_bounds
 from operator_data.store import Store, schema
 from operator_data.store.reporting_schema import ap2t_batches
 from p2apst_adapter.ap2t.delivery import DirectoryDrop, HttpUpload
@@ -206,6 +206,10 @@ async def test_delivery_over_http_records_the_acknowledgement(store: Store, tmp_
         row = (await conn.execute(select(ap2t_batches))).one()
     assert (row.day, row.receipt, row.acknowledged_at) == (DAY, received.receipt, clock.now)
     assert row.sha256 == received.manifest.sha256 and row.delivery.startswith("http:")
+    # The helpdesk's AP2T page reads the same record.
+    (shown,) = await StoreAp2tHistory(store).batches(10)
+    assert (shown.day, shown.state, shown.detail) == ("2026-03-02", "acknowledged", ack.receipt)
+    assert shown.records == row.record_count
 
 
 async def test_directory_drop(store: Store, tmp_path: Path) -> None:

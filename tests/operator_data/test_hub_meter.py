@@ -21,9 +21,11 @@ from firmware_protocol.frames import (
     Telemetry,
     TokenDelivery,
 )
-from gateway.transport import InboundSms
+from gateway.transport import InboundSms, ModemStateChanged, ModemStatus
 from operator_data.hub import Hub, PushedToken
+from operator_data.hub.actions import HubActions
 from operator_data.hub.sla import Metric
+from operator_data.registry.models import Conflict
 from operator_data.store import MessageState, Store, TransactionState, schema
 from tests.operator_data.hub_support import (
     METER,
@@ -240,3 +242,56 @@ async def test_token_timers_survive_a_restart_of_the_hub(store: Store, tmp_path:
             await rig.until(resent)
         first, second = rig.meter.received
         assert first == second  # the same token, the same reference
+
+
+async def test_a_supervisor_resends_a_token_the_meter_never_confirmed(
+    store: Store, tmp_path: Path
+) -> None:
+    async with running_rig(store, tmp_path, p2apst=False, meter_answers=False) as rig:
+        token = make_token("10")
+        outcome = await rig.hub.push_token(PushedToken("PLNREF0003", METER, token, 20_000))
+
+        async def delivered(n: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return len(rig.meter.received) >= n
+
+            return check
+
+        await rig.until(await delivered(1))
+        done = await HubActions(rig.hub).resend_token(
+            outcome.transaction_id, "supervisor1", "customer called: no credit"
+        )
+        assert "sent to meter 14000000001 again" in done
+        await rig.until(await delivered(2))
+        first, second = rig.meter.received[:2]
+        assert isinstance(second, TokenDelivery) and isinstance(first, TokenDelivery)
+        assert second.token == token and second.reference == first.reference
+        (entry,) = await rig.rows(schema.audit_log, schema.audit_log.c.action == "token.resend")
+        assert entry.actor == "supervisor1" and entry.subject_id == outcome.transaction_id
+        # Once the meter has applied it, a resend is refused.
+        rig.meter.answers = True
+        await HubActions(rig.hub).resend_token(outcome.transaction_id, "supervisor1", "again")
+
+        async def applied() -> bool:
+            (tx,) = await rig.rows(schema.transactions)
+            return tx.state in ("applied", "reported")
+
+        await rig.until(applied)
+        with pytest.raises(Conflict, match="only a token that was issued"):
+            await rig.hub.resend_token(outcome.transaction_id, "supervisor1", "once more")
+
+
+async def test_the_status_board_follows_the_gateways_events(store: Store, tmp_path: Path) -> None:
+    async with running_rig(store, tmp_path, p2apst=False) as rig:
+        now = rig.network.now()
+        await rig.hub.process_events(
+            [
+                ModemStateChanged("ms-1", "modem1", ModemStatus.READY, now, gateway="gw9"),
+                ModemStateChanged("ms-2", "modem2", ModemStatus.HUNG, now, "no answer", "gw9"),
+            ]
+        )
+        (gateway,) = [g for g in await rig.hub.status.gateways() if g.gateway_id == "gw9"]
+        assert gateway.connected
+        modems = {m.modem_id: m for m in gateway.modems}
+        assert modems["modem1"].registered and not modems["modem2"].registered
+        assert modems["modem2"].detail == "hung no answer"
