@@ -107,13 +107,8 @@ def _number(value: float | None) -> str:
     return f"{value:,.3g}" if abs(value) >= 0.01 else f"{value:.2e}"
 
 
-PENDING = Section(
-    name="hub-pipeline",
-    title="Hub pipeline (SMS in → workflow → SMS out, through the store)",
-    size=0,
-    rows=[Row("end-to-end throughput and latency", None, "", "", None, "not yet measured")],
-    notes=["Not yet measured: the hub pipeline benchmarks come with the hub workflows."],
-)
+#: The placeholder the hub benchmark replaced; dropped from older JSON when merging.
+RETIRED = frozenset({"hub-pipeline"})
 
 
 def render_markdown(machine: Machine, sections: list[Section]) -> str:
@@ -151,14 +146,14 @@ def render_markdown(machine: Machine, sections: list[Section]) -> str:
         "| benchmark | measurement | value | unit | target | result |",
         "|---|---|---|---|---|---|",
     ]
-    for section in [*sections, PENDING]:
+    for section in sections:
         for row in section.rows:
             value = row.detail if row.value is None and row.detail else _number(row.value)
             lines.append(
                 f"| {section.name} | {row.measurement} | {value} | {row.unit} | "
                 f"{row.target or '—'} | {row.verdict} |"
             )
-    for section in [*sections, PENDING]:
+    for section in sections:
         lines += ["", f"## {section.title}", ""]
         if section.size:
             lines.append(f"Size: {section.size:,}; took {section.seconds:.0f} s.")
@@ -183,7 +178,7 @@ def render_json(machine: Machine, sections: list[Section]) -> str:
                 **{k: v for k, v in asdict(section).items() if k != "rows"},
                 "rows": [{**asdict(row), "verdict": row.verdict} for row in section.rows],
             }
-            for section in [*sections, PENDING]
+            for section in sections
         ],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -198,7 +193,7 @@ def merge(previous: Path, fresh: list[Section]) -> list[Section]:
     except (OSError, ValueError):
         return fresh
     for item in document.get("sections", []):
-        if item.get("name") in names or item.get("name") == PENDING.name:
+        if item.get("name") in names or item.get("name") in RETIRED:
             continue
         rows = [
             Row(**{k: v for k, v in row.items() if k != "verdict"}) for row in item.get("rows", [])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from bench import ap2t_export, gammu_compare, p2apst_throughput, pool_efficiency
+from bench import ap2t_export, gammu_compare, hub_pipeline, p2apst_throughput, pool_efficiency
 from bench.report import REPO, Machine, Section, merge, render_json, render_markdown
 
 MODULES: tuple[ModuleType, ...] = (
@@ -21,6 +21,7 @@ MODULES: tuple[ModuleType, ...] = (
     gammu_compare,
     p2apst_throughput,
     ap2t_export,
+    hub_pipeline,
 )
 DOCS = REPO / "docs"
 

@@ -26,6 +26,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.config import read_secret_file
+from gateway.mqtt import MqttSettings, Topics
 from gateway.msisdn import is_short_code
 from operator_data.crypto.master_key import (
     MasterKey,
@@ -34,6 +36,7 @@ from operator_data.crypto.master_key import (
     parse_master_key,
 )
 from operator_data.store.states import Flow
+from p2apst_adapter.dialect.framing import Framing
 
 # Numbers that must never be a service code (5/2021): police, emergency, fire, SAR, ...
 EMERGENCY_NUMBERS = frozenset({"110", "112", "113", "115", "117", "119"})
@@ -196,6 +199,9 @@ class HubSettings(_Section):
     )
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     sweep_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    # With several workers the sweep must not restart a purchase another worker is still
+    # driving: only purchases untouched this long are taken up again.
+    purchase_restart_after_s: Annotated[float, Field(ge=0)] = 30.0
 
 
 class PriceVersion(_Section):
@@ -258,6 +264,92 @@ class PriceTable(_Section):
         return current
 
 
+class MqttBusSettings(_Section):
+    """The broker the hub workers reach the gateways through (docs/bus.md)."""
+
+    host: str = Field(default="127.0.0.1", description="Broker host name or address.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=1883, description="1883 plain (loopback only), 8883 with TLS."
+    )
+    username: str | None = Field(default="hub", description="Broker user of the hub workers.")
+    password: SecretStr | None = Field(
+        default=None, description="Environment only (PINTAR_MQTT__PASSWORD)."
+    )
+    password_file: Path | None = Field(
+        default=None, description="File whose first line is the password; mode 0600 or 0400."
+    )
+    tls_ca_file: Path | None = Field(default=None, description="CA certificate; turns TLS on.")
+    tls_cert_file: Path | None = Field(default=None, description="Client certificate (optional).")
+    tls_key_file: Path | None = Field(default=None, description="Key of the client certificate.")
+    topic_root: str = Field(
+        default="pintar/v1", pattern=r"^[^#+$]+$", description="The same on hub and gateways."
+    )
+    group: str = Field(
+        default="hub",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Shared-subscription group: each event goes to one worker of the group.",
+    )
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    max_backoff: Annotated[float, Field(gt=0)] = 30.0
+
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_cert_file is not None and self.tls_ca_file is None:
+            raise ValueError("a client certificate needs tls_ca_file (TLS)")
+        self.secret()
+        return self
+
+    def secret(self) -> str | None:
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            return read_secret_file(self.password_file)
+        return None
+
+    def mqtt_settings(self) -> MqttSettings:
+        def text(path: Path | None) -> str | None:
+            return None if path is None else str(path)
+
+        return MqttSettings(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.secret(),
+            tls_ca_file=text(self.tls_ca_file),
+            tls_cert_file=text(self.tls_cert_file),
+            tls_key_file=text(self.tls_key_file),
+            topics=Topics(root=self.topic_root),
+            keepalive=self.keepalive,
+            max_backoff=self.max_backoff,
+        )
+
+
+class P2apstSettings(_Section):
+    """PLN's P2APST host. Without `host` the hub refuses purchases with a clear reply."""
+
+    host: str | None = Field(default=None, description="P2APST address; unset: no purchases.")
+    port: Annotated[int, Field(ge=1, le=65535)] = 5000
+    framing: Framing = Framing.LENGTH_PREFIX
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    response_timeout: Annotated[float, Field(gt=0)] = 30.0
+    advice_timeout: Annotated[float, Field(gt=0)] = 30.0
+    advice_interval: Annotated[float, Field(gt=0)] = 5.0
+    echo_interval: Annotated[float, Field(gt=0)] = 60.0
+    report_retry_interval: Annotated[float, Field(gt=0)] = 5.0
+
+
+class WebSettings(_Section):
+    """The helpdesk web app and P2APST's token push endpoint, served by each hub worker."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINTAR_",
@@ -276,6 +368,9 @@ class Settings(BaseSettings):
     prices: PriceTable = PriceTable()
     hub: HubSettings = HubSettings()
     ap2t: Ap2tSettings = Ap2tSettings()
+    mqtt: MqttBusSettings = MqttBusSettings()
+    p2apst: P2apstSettings = P2apstSettings()
+    web: WebSettings = WebSettings()
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -302,6 +397,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(
             f"config file {path}: security.master_key must not be written in the config file; "
             "use PINTAR_SECURITY__MASTER_KEY or security.master_key_file (mode 0600)"
+        )
+    mqtt = data.get("mqtt")
+    if isinstance(mqtt, dict) and "password" in mqtt:
+        raise SettingsError(
+            f"config file {path}: mqtt.password must not be written in the config file; "
+            "use PINTAR_MQTT__PASSWORD or mqtt.password_file (mode 0600)"
         )
     return data
 

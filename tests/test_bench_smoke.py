@@ -32,13 +32,14 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_matches(tmp_path: Pa
     document = json.loads((tmp_path / "benchmarks.json").read_text())
     assert {"cpu", "cores", "ram_gib", "python", "date", "commit"} <= set(document["machine"])
     written = {s["name"]: s for s in document["sections"]}
-    assert written["hub-pipeline"]["rows"][0]["detail"] == "not yet measured"
+    assert "hub-pipeline" not in written  # the placeholder is gone once measured
     for section in sections:
         assert [r["value"] for r in written[section.name]["rows"]] == [
             r.value for r in section.rows
         ]
     markdown = (tmp_path / "benchmarks.md").read_text()
-    assert "python -m bench.run" in markdown and "not yet measured" in markdown
+    assert "python -m bench.run" in markdown and "not yet measured" not in markdown
+    assert "Hub inbound pipeline" in markdown
     assert "AP2T export" in markdown
 
 
@@ -46,7 +47,7 @@ def test_rerunning_one_benchmark_keeps_the_others_figures(tmp_path: Path) -> Non
     run(["ap2t_export"], sizes={"ap2t_export": 50}, docs=tmp_path, log=lambda _: None)
     run(["p2apst_throughput"], smoke=True, docs=tmp_path, log=lambda _: None)
     names = [s["name"] for s in json.loads((tmp_path / "benchmarks.json").read_text())["sections"]]
-    assert names == ["p2apst_throughput", "ap2t_export", "hub-pipeline"]
+    assert names == ["p2apst_throughput", "ap2t_export"]
 
 
 def test_cli_lists_benchmarks_and_rejects_bad_input() -> None:
@@ -58,3 +59,11 @@ def test_cli_lists_benchmarks_and_rejects_bad_input() -> None:
     assert unknown.exit_code == 2
     bad_size = runner.invoke(app, ["bench", "run", "--size", "ap2t_export", "--no-write"])
     assert bad_size.exit_code == 2
+
+
+def test_the_old_hub_placeholder_is_dropped_from_earlier_reports(tmp_path: Path) -> None:
+    placeholder = {"name": "hub-pipeline", "title": "Hub pipeline", "size": 0, "rows": []}
+    (tmp_path / "benchmarks.json").write_text(json.dumps({"sections": [placeholder]}))
+    run(["ap2t_export"], sizes={"ap2t_export": 50}, docs=tmp_path, log=lambda _: None)
+    names = [s["name"] for s in json.loads((tmp_path / "benchmarks.json").read_text())["sections"]]
+    assert names == ["ap2t_export"]

@@ -258,6 +258,15 @@ class SimulatedMeter:
 
     # what the meter shows
 
+    #: Seconds after each interval boundary at which this meter reports (see _next_boundary).
+    reporting_phase_s: float = 0.0
+
+    def spread_reports(self, phase_s: float, now: datetime | None = None) -> None:
+        """Report `phase_s` seconds after each interval boundary from now on."""
+        self.reporting_phase_s = phase_s
+        if self.next_telemetry_at is not None:
+            self.next_telemetry_at = self._next_boundary(self._now(now))
+
     @property
     def meter_number(self) -> str:
         return self.identity.meter_number
@@ -527,8 +536,13 @@ class SimulatedMeter:
 
     def _next_boundary(self, now: datetime) -> datetime:
         interval = timedelta(minutes=self.reporting_interval_min)
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return midnight + ((now - midnight) // interval + 1) * interval
+        # Real fleets spread their reports over the interval (a phase per meter) so that a
+        # million meters do not all call at the same second; phase 0 reports on the boundary.
+        phase = timedelta(seconds=self.reporting_phase_s) % interval
+        origin = now.replace(hour=0, minute=0, second=0, microsecond=0) + phase
+        if origin > now:
+            origin -= interval
+        return origin + ((now - origin) // interval + 1) * interval
 
     # consumption and the relay
 

@@ -12,6 +12,7 @@ from operator_data.cli import (
     frame_cmd,
     gateway_cmd,
     helpdesk_cmd,
+    hub_cmd,
     iso8583_cmd,
     p2apst_sim_cmd,
     pdu_cmd,
@@ -44,6 +45,7 @@ app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(helpdesk_cmd.app, name="helpdesk")
 app.command("gateway")(gateway_cmd.run)
+app.command("hub")(hub_cmd.run)
 
 app.add_typer(sla_cmd.app, name="sla")
 app.add_typer(ap2t_cmd.app, name="ap2t")

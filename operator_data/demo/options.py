@@ -110,6 +110,6 @@ class DemoOptions:
         if self.purchase_rate is not None:
             return self.purchase_rate
         # Each purchase costs about four SMS on the modems (command, token, result,
-        # receipt): stay well inside what the modems can carry.
+        # receipt) and one scrypt PIN check (~0.1 s of a core): stay well inside both.
         per_modem = 20.0 if self.profile is Profile.FAST else 0.1
-        return min(self.meters / 20, per_modem * self.modems / 4)
+        return min(self.meters / 50, per_modem * self.modems / 4, 3.0)

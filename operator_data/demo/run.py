@@ -252,7 +252,9 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
             )
         )
         rng = random.Random(options.seed)
+        interval_s = options.telemetry_interval_min * 60
         for meter in fleet.meters:
+            meter.spread_reports(rng.uniform(0, interval_s))
             if rng.random() < faults.meter_offline:
                 meter.faults.offline_until = datetime.now(UTC) + timedelta(seconds=30)
             meter.faults.loss_rate = faults.meter_loss

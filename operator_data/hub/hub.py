@@ -20,6 +20,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.transport import InboundSms, Transport, TransportEvent
@@ -37,9 +38,11 @@ from operator_data.hub.status import ModemBoard
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
+from operator_data.store.locks import run_once
 from p2apst_adapter.client import P2apstClient
 
 _log = logging.getLogger("operator_data.hub")
+COMMAND_ATTEMPTS = 5
 
 #: How long stopping waits for database work in progress before cancelling it anyway.
 STOP_GRACE_S = 10.0
@@ -135,9 +138,12 @@ class Hub:
                         await self.ctx.changed.wait()
 
     async def sweep(self) -> None:
-        """One pass of the durable timers (uses the injected clock)."""
-        await sweep_deliveries(self.ctx)
-        await self.purchases.sweep()
+        """One pass of the durable timers (uses the injected clock). With several workers
+        on one database only one sweeps at a time (two would resend a token twice)."""
+        async with run_once(self.ctx.store, "hub-sweep") as mine:
+            if mine:
+                await sweep_deliveries(self.ctx)
+                await self.purchases.sweep()
         await self.dispatch()
 
     async def dispatch(self) -> int:
@@ -215,7 +221,17 @@ class Hub:
         phone = work.message.peer_msisdn or work.message.id
         lock = self._phone_locks.setdefault(phone, asyncio.Lock())
         async with self._commands, lock, self.ctx.guard():
-            await handle_command(self.ctx, work, self.purchases.start)
+            for attempt in range(COMMAND_ATTEMPTS):
+                try:
+                    await handle_command(self.ctx, work, self.purchases.start)
+                    break
+                except OperationalError:
+                    # A busy database (SQLite's single writer under a burst): handling a
+                    # command again is safe, its effects are keyed by the message.
+                    if attempt + 1 == COMMAND_ATTEMPTS:
+                        raise
+                    _log.warning("command %s: database busy, retrying", work.message.id)
+                    await asyncio.sleep(0.5 * 2**attempt)
         if not lock.locked():
             self._phone_locks.pop(phone, None)
         await self.transport.ack(work.event_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import FrameError
@@ -205,9 +205,19 @@ async def _meter_frame(
     await charge(ctx, conn, await get_message(conn, message.id))
 
 
+async def _lock_message(conn: AsyncConnection, message_id: str) -> None:
+    # With several hub workers a message's send result and its status report may be
+    # applied at the same time on two of them: take the row first, so each reads the state
+    # the other committed (a no-op on SQLite, where writers are serialised anyway).
+    await conn.execute(
+        select(schema.messages.c.id).where(schema.messages.c.id == message_id).with_for_update()
+    )
+
+
 async def _send_result(
     ctx: HubContext, conn: AsyncConnection, unit: Unit, event: SendResult
 ) -> None:
+    await _lock_message(conn, event.message_id)
     try:
         message = await get_message(conn, event.message_id)
     except NotFound:
@@ -232,6 +242,7 @@ async def _delivery_report(ctx: HubContext, conn: AsyncConnection, event: Delive
     if event.message_id is None:
         log.info("status report %s matched no sent message", event.event_id)
         return
+    await _lock_message(conn, event.message_id)
     try:
         message = await get_message(conn, event.message_id)
     except NotFound:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -68,8 +69,12 @@ class PurchaseDriver:
             self._running.discard(transaction_id)
 
     async def sweep(self) -> int:
-        """Restart every open purchase not running here (after a crash or an outage)."""
+        """Restart every open purchase not running here and untouched for
+        `hub.purchase_restart_after_s` (after a crash or an outage; another worker may be
+        driving a younger one)."""
         txs = schema.transactions
+        grace = timedelta(seconds=self._ctx.settings.hub.purchase_restart_after_s)
+        stale_before = self._ctx.now() - grace
         async with self._ctx.store.read() as conn:
             ids = [
                 str(i)
@@ -78,6 +83,7 @@ class PurchaseDriver:
                     .where(
                         txs.c.state.in_([s.value for s in OPEN_STATES]),
                         txs.c.idempotency_key.like("sms:%"),
+                        txs.c.state_at <= stale_before,
                     )
                     .order_by(txs.c.created_at)
                     .limit(500)

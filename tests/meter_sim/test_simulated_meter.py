@@ -238,6 +238,17 @@ async def test_scheduled_telemetry_follows_the_interval_over_a_day(rig: Rig) -> 
     assert readings[-1].credit_kwh + readings[-1].energy_kwh <= Decimal(100)
 
 
+async def test_a_reporting_phase_spreads_readings_off_the_boundary(rig: Rig) -> None:
+    meter = rig.meter(initial_credit_kwh=Decimal("100"), reporting_interval_min=60)
+    await meter.tick(START)
+    meter.spread_reports(125.0)
+    await meter.advance(START + timedelta(hours=3))
+    await rig.hub.wait_for(lambda: len(rig.hub.messages(Telemetry)) == 3)
+    readings = [m for m in rig.hub.messages(Telemetry) if isinstance(m, Telemetry)]
+    phase = timedelta(seconds=125)
+    assert [r.read_at for r in readings] == [START + phase + timedelta(hours=h) for h in range(3)]
+
+
 async def test_supply_is_cut_at_zero_and_restored_by_a_token(rig: Rig) -> None:
     meter = rig.meter(initial_credit_kwh=Decimal("3"), low_credit_threshold_kwh=Decimal("2"))
     await meter.advance(START + timedelta(days=1))

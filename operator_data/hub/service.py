@@ -1,0 +1,185 @@
+"""One hub worker as a long-running service: store + registry + MQTT bus + P2APST + Hub.
+
+    PostgreSQL ── Store/Registry ── Hub ── MqttTransport ── MQTT ── gateway nodes
+                                     │
+                                P2apstClient (HubPurchaseJournal, HubReportOutbox)
+                                     │
+                       web app (helpdesk, token push), when enabled
+
+Several workers may run against one database: events are shared by the broker
+(`$share/<group>/...`, each event to one worker), outbox rows are claimed with SKIP LOCKED,
+and the sweep runs on one worker at a time (`run_once`). The schema is not migrated here
+unless asked (`migrate=True`): `pintar db upgrade` does it once, before workers start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
+
+import uvicorn
+
+from gateway.mqtt import MqttTransport
+from operator_data.ap2t_source import StoreAp2tHistory
+from operator_data.api.app import create_app
+from operator_data.hub.actions import HubActions
+from operator_data.hub.hub import Hub
+from operator_data.hub.journal import HubPurchaseJournal, HubReportOutbox
+from operator_data.hub.push_api import router as push_router
+from operator_data.registry import Registry
+from operator_data.settings import Settings
+from operator_data.store import Store
+from p2apst_adapter.client import ClientSettings, P2apstClient
+
+log = logging.getLogger(__name__)
+
+
+class HubServiceError(RuntimeError):
+    """The worker cannot start (no master key, schema not migrated, web port taken...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningHub:
+    settings: Settings
+    worker_id: str
+    store: Store
+    registry: Registry
+    transport: MqttTransport
+    p2apst: P2apstClient | None
+    hub: Hub
+    web_url: str | None
+
+
+def client_settings(settings: Settings) -> ClientSettings:
+    p = settings.p2apst
+    return ClientSettings(
+        framing=p.framing,
+        connect_timeout=p.connect_timeout,
+        response_timeout=p.response_timeout,
+        advice_timeout=p.advice_timeout,
+        advice_interval=p.advice_interval,
+        echo_interval=p.echo_interval,
+        report_retry_interval=p.report_retry_interval,
+    )
+
+
+@asynccontextmanager
+async def _web(settings: Settings, running: RunningHub) -> AsyncIterator[str]:
+    app = create_app(
+        settings,
+        running.store,
+        running.registry,
+        extra_routers=[push_router],
+        status_provider=running.hub.status,
+        ap2t_history=StoreAp2tHistory(running.store),
+        actions=HubActions(running.hub),
+    )
+    app.state.pintar_hub = running.hub
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.web.host, settings.web.port))
+    except OSError as error:
+        sock.close()
+        raise HubServiceError(
+            f"web: cannot listen on {settings.web.host}:{settings.web.port}: {error.strerror}"
+        ) from None
+    sock.listen(128)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        host, port = sock.getsockname()[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        with suppress(Exception):
+            async with asyncio.timeout(10):
+                await task
+        sock.close()
+
+
+async def _check_schema(store: Store) -> None:
+    # A worker on an empty or old database would fail on its first event; say so at once.
+    from sqlalchemy import inspect
+
+    async with store.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    if "alembic_version" not in names or "hub_deliveries" not in names:
+        raise HubServiceError(
+            "the database is not migrated: run `pintar db upgrade --config FILE` first"
+        )
+
+
+@asynccontextmanager
+async def running_hub(
+    settings: Settings, *, worker_id: str = "hub", migrate: bool = False
+) -> AsyncIterator[RunningHub]:
+    """Starts one hub worker; on exit stops the web app, the hub, P2APST, MQTT and store."""
+    master = settings.security.load_master_key()
+    if master is None:
+        raise HubServiceError(
+            "no master key: set PINTAR_SECURITY__MASTER_KEY or security.master_key_file"
+        )
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(Store.from_settings(settings))
+        if migrate:
+            await store.migrate()
+        else:
+            await _check_schema(store)
+        registry = Registry(store, master_key=master, pin_policy=settings.pin)
+        transport = await stack.enter_async_context(
+            MqttTransport(
+                settings.mqtt.mqtt_settings(), group=settings.mqtt.group, worker=worker_id
+            )
+        )
+        client: P2apstClient | None = None
+        outbox: HubReportOutbox | None = None
+        if settings.p2apst.host is not None:
+            outbox = HubReportOutbox(store, master)
+            client = await stack.enter_async_context(
+                P2apstClient(
+                    settings.p2apst.host,
+                    settings.p2apst.port,
+                    journal=HubPurchaseJournal(store, master),
+                    outbox=outbox,
+                    settings=client_settings(settings),
+                )
+            )
+        else:
+            log.warning("hub %s: no [p2apst] host configured: purchases are not made", worker_id)
+        hub = await stack.enter_async_context(
+            Hub(settings, store, registry, transport, client, report_outbox=outbox,
+                worker_id=worker_id)
+        )  # fmt: skip
+        running = RunningHub(settings, worker_id, store, registry, transport, client, hub, None)
+        if settings.web.enabled:
+            url = await stack.enter_async_context(_web(settings, running))
+            running = RunningHub(settings, worker_id, store, registry, transport, client, hub, url)
+        yield running
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    worker_id: str = "hub",
+    migrate: bool = False,
+    on_ready: Callable[[RunningHub], None] | None = None,
+) -> None:
+    """Runs one worker until `stop` is set; `on_ready` once it first reaches the broker."""
+    async with running_hub(settings, worker_id=worker_id, migrate=migrate) as node:
+        log.info("hub %s: started", worker_id)
+        connected = asyncio.create_task(node.transport.connected.wait())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if connected.done():
+            log.info("hub %s: connected to the broker", worker_id)
+            if on_ready is not None:
+                on_ready(node)
+        await stopping
+        connected.cancel()
+        log.info("hub %s: stopping", worker_id)
