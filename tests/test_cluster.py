@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
 import signal
 import sys
@@ -19,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,12 +38,11 @@ from operator_data.settings import load_settings
 from operator_data.store import Store, schema
 from p2apst_adapter.simulator import P2apstSimulator
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.services, pytest.mark.timeout(170)]
 
 PINTAR = Path(sys.executable).with_name("pintar")
 SHORT_CODE = "87000"
 FIRST_LINE = 6281700000001
-AMOUNTS = (20_000, 50_000)  # each phone buys each once: no two alike within the window
 SETTLED = {"reported", "declined", "applied", "meter_rejected", "meter_timeout"}
 
 
@@ -178,15 +179,74 @@ async def count(store: Store, query: Select[tuple[int]] | Select[int]) -> int:
         return int(await conn.scalar(query) or 0)
 
 
-async def test_two_hubs_and_two_gateways_as_processes_settle_every_purchase_once(
-    postgres_url: str, mosquitto_url: str, tmp_path: Path
-) -> None:
+@dataclass
+class Cluster:
+    """The outside world in this process; hub workers and gateway nodes as processes."""
+
+    tmp: Path
+    root: str
+    config: Path
+    env: dict[str, str]
+    modems: list[ModemEmulator]
+    simulator: P2apstSimulator
+    fleet: Fleet
+    store: Store
+    stack: AsyncExitStack
+    hubs: dict[str, AsyncExitStack] = field(default_factory=dict)
+    gateways: dict[str, AsyncExitStack] = field(default_factory=dict)
+    processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+
+    async def start_hub(self, name: str) -> None:
+        stack = AsyncExitStack()
+        self.processes[name] = await stack.enter_async_context(
+            service(
+                ["hub", "--config", str(self.config), "--worker-id", name],
+                b'"status": "ready"',
+                self.env,
+                self.tmp / f"{name}.log",
+            )
+        )
+        self.hubs[name] = stack
+
+    async def start_gateway(self, name: str, modem: ModemEmulator) -> None:
+        stack = AsyncExitStack()
+        config = gateway_config(self.tmp, name, self.root, modem.device_path)
+        self.processes[name] = await stack.enter_async_context(
+            service(
+                ["gateway", "--config", str(config)],
+                b'"status": "connected"',
+                self.env,
+                self.tmp / f"{name}.log",
+            )
+        )
+        self.gateways[name] = stack
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL: no goodbye to the broker, the database or the modem."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGKILL)
+        async with asyncio.timeout(10):
+            await process.wait()
+        await (self.hubs.pop(name, None) or self.gateways.pop(name)).aclose()
+
+    async def stop_all(self) -> None:
+        for stack in [*self.gateways.values(), *self.hubs.values()]:
+            await stack.aclose()
+
+    def hub_log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+
+@asynccontextmanager
+async def running_cluster(
+    postgres_url: str, tmp: Path, meters: int, seed: int
+) -> AsyncIterator[Cluster]:
     root = f"pintar-test-{uuid.uuid4().hex[:10]}/v1"
-    members = build_members(4, seed=11, hub_msisdn=SHORT_CODE)
+    members = build_members(meters, seed=seed, hub_msisdn=SHORT_CODE)
     async with AsyncExitStack() as stack:
         database = await stack.enter_async_context(scratch_database(postgres_url))
         network = await stack.enter_async_context(
-            SmsNetwork(NetworkProfile(min_delay=0.0, max_delay=0.0), seed=11)
+            SmsNetwork(NetworkProfile(min_delay=0.0, max_delay=0.0), seed=seed)
         )
         modems = [
             await stack.enter_async_context(
@@ -197,33 +257,11 @@ async def test_two_hubs_and_two_gateways_as_processes_settle_every_purchase_once
             for n in range(2)
         ]
         network.alias(SHORT_CODE, [m.msisdn for m in modems], present_as_alias=True)
-        simulator = await stack.enter_async_context(P2apstSimulator(sim_meters(members), seed=11))
-        config = hub_config(tmp_path, root, simulator.port)
+        simulator = await stack.enter_async_context(P2apstSimulator(sim_meters(members), seed=seed))
+        config = hub_config(tmp, root, simulator.port)
         env = clean_environment(PINTAR_DATABASE__URL=database)
         await provision(config, env, members)
-
-        for n in range(2):
-            await stack.enter_async_context(
-                service(
-                    ["hub", "--config", str(config), "--worker-id", f"hub-{n}"],
-                    b'"status": "ready"',
-                    env,
-                    tmp_path / f"hub-{n}.log",
-                )
-            )
-        for n, modem in enumerate(modems):
-            name = f"gw-{uuid.uuid4().hex[:6]}-{n}"
-            gw = gateway_config(tmp_path, name, root, modem.device_path)
-            await stack.enter_async_context(
-                service(
-                    ["gateway", "--config", str(gw)],
-                    b'"status": "connected"',
-                    env,
-                    tmp_path / f"{name}.log",
-                )
-            )
-
-        state = stack.enter_context(StateStore(tmp_path / "meters.db"))
+        state = stack.enter_context(StateStore(tmp / "meters.db"))
         fleet = await stack.enter_async_context(
             Fleet(
                 members,
@@ -231,51 +269,20 @@ async def test_two_hubs_and_two_gateways_as_processes_settle_every_purchase_once
                 state,
                 clock=lambda: datetime.now(UTC),
                 short_code=SHORT_CODE,
-                seed=11,
+                seed=seed,
             )
         )
         settings = load_settings(config, database={"url": database})
         store = await stack.enter_async_context(Store.from_settings(settings))
-
-        for amount in AMOUNTS:
-            for phone in fleet.phones:
-                phone.buy(amount)
-        purchases = len(AMOUNTS) * len(fleet.phones)
-
-        async def every_purchase_settled() -> bool:
-            states = await _states(store)
-            receipts = sum(len(p.receipts()) for p in fleet.phones)
-            return (
-                len(states) == purchases
-                and all(s in SETTLED for s in states.values())
-                and receipts >= purchases
-            )
-
-        await until(every_purchase_settled, 90, "every purchase to settle")
-
-        paid = simulator.ledger.paid()
-        credited = Counter(r.token for meter in fleet.meters for r in meter.credited)
-        # Every purchase paid once at PLN, every paid token credited exactly once.
-        assert len(paid) == purchases
-        assert len({e.switcher_reference for e in paid}) == purchases
-        assert credited == Counter(e.token for e in paid), credited  # each exactly once
-        # One receipt per purchase, to the phone that paid.
-        for phone in fleet.phones:
-            assert len(phone.receipts()) == len(AMOUNTS), [s.text for s in phone.inbox]
-        # Every customer SMS stored once (inbound rows are keyed by the gateway's event id).
-        msgs = schema.messages
-        stored = await count(
-            store,
-            select(func.count())
-            .select_from(msgs)
-            .where(
-                msgs.c.direction == "in",
-                msgs.c.peer_msisdn.in_([p.msisdn for p in fleet.phones]),
-            ),
-        )
-        assert stored == sum(len(p.sent) for p in fleet.phones)
-        states = await _states(store)
-        assert set(states.values()) <= {"reported", "applied"}, states
+        cluster = Cluster(tmp, root, config, env, modems, simulator, fleet, store, stack)
+        try:
+            for name in ("hub-0", "hub-1"):
+                await cluster.start_hub(name)
+            for n, modem in enumerate(modems):
+                await cluster.start_gateway(f"gw-{uuid.uuid4().hex[:6]}-{n}", modem)
+            yield cluster
+        finally:
+            await cluster.stop_all()
 
 
 async def _states(store: Store) -> dict[str, str]:
@@ -283,3 +290,87 @@ async def _states(store: Store) -> dict[str, str]:
     async with store.read() as conn:
         rows = await conn.execute(select(txs.c.id, txs.c.state))
         return {str(i): str(s) for i, s in rows}
+
+
+def settled(cluster: Cluster, purchases: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        states = await _states(cluster.store)
+        receipts = sum(len(p.receipts()) for p in cluster.fleet.phones)
+        return (
+            len(states) == purchases
+            and all(s in SETTLED for s in states.values())
+            and receipts >= purchases
+        )
+
+    return check
+
+
+async def check_the_books(cluster: Cluster, purchases: int, per_phone: int) -> None:
+    """Paid once, credited once, one receipt each, every customer SMS stored once."""
+    paid = cluster.simulator.ledger.paid()
+    credited = Counter(r.token for meter in cluster.fleet.meters for r in meter.credited)
+    assert len(paid) == purchases
+    assert len({e.switcher_reference for e in paid}) == purchases
+    assert credited == Counter(e.token for e in paid), credited  # each exactly once
+    for phone in cluster.fleet.phones:
+        receipts = phone.receipts()
+        assert len(receipts) == per_phone, [s.text for s in phone.inbox]
+    msgs = schema.messages
+    stored = await count(
+        cluster.store,
+        select(func.count())
+        .select_from(msgs)
+        .where(
+            msgs.c.direction == "in",
+            msgs.c.peer_msisdn.in_([p.msisdn for p in cluster.fleet.phones]),
+        ),
+    )
+    assert stored == sum(len(p.sent) for p in cluster.fleet.phones)
+    states = await _states(cluster.store)
+    assert set(states.values()) <= {"reported", "applied"}, Counter(states.values())
+
+
+async def test_two_hubs_and_two_gateways_as_processes_settle_every_purchase_once(
+    postgres_url: str, mosquitto_url: str, tmp_path: Path
+) -> None:
+    amounts = (20_000, 50_000)  # one each per phone: no two alike within the window
+    async with running_cluster(postgres_url, tmp_path, meters=4, seed=11) as cluster:
+        for amount in amounts:
+            for phone in cluster.fleet.phones:
+                phone.buy(amount)
+        purchases = len(amounts) * len(cluster.fleet.phones)
+        await until(settled(cluster, purchases), 90, "every purchase to settle")
+        await check_the_books(cluster, purchases, len(amounts))
+        # Both workers took part: the broker shares the events between them.
+        assert all("token of" in cluster.hub_log(name) for name in ("hub-0", "hub-1"))
+
+
+async def test_killing_a_hub_worker_and_a_gateway_mid_run_loses_and_repeats_nothing(
+    postgres_url: str, mosquitto_url: str, tmp_path: Path
+) -> None:
+    seed = int.from_bytes(os.urandom(2), "big")
+    rng = random.Random(seed)
+    amounts = (20_000, 50_000, 100_000)
+    async with running_cluster(postgres_url, tmp_path, meters=10, seed=seed) as cluster:
+        phones = cluster.fleet.phones
+        purchases = len(amounts) * len(phones)
+        victims = [rng.choice(["hub-0", "hub-1"]), rng.choice(sorted(cluster.gateways))]
+        # "Random moments": after a random number of receipts have reached the phones.
+        moments = sorted(rng.sample(range(2, purchases - 2), 2))
+        for amount in amounts:
+            for phone in phones:
+                phone.buy(amount)
+        for victim, moment in zip(victims, moments, strict=True):
+
+            async def reached(moment: int = moment) -> bool:
+                return sum(len(p.receipts()) for p in phones) >= moment
+
+            await until(reached, 60, f"{moment} receipts before killing {victim}")
+            modem = cluster.modems[int(victim[-1])] if victim.startswith("gw-") else None
+            await cluster.kill(victim)
+            if modem is None:
+                await cluster.start_hub(victim)
+            else:
+                await cluster.start_gateway(victim, modem)
+        await until(settled(cluster, purchases), 100, f"every purchase to settle (seed {seed})")
+        await check_the_books(cluster, purchases, len(amounts))

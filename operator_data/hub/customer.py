@@ -28,7 +28,7 @@ from operator_data.commands import (
     Stop,
     parse,
 )
-from operator_data.commands.replies import Reply, render, reply_for_error
+from operator_data.commands.replies import Lang, Reply, render, reply_for_error
 from operator_data.crypto.sealing import SealError
 from operator_data.hub.charging import charge
 from operator_data.hub.context import HubContext
@@ -236,6 +236,13 @@ async def _status(ctx: HubContext, work: CustomerCommand, named: str | None) -> 
     return Answer(text, "status", meter_number)
 
 
+#: Why a purchase is refused when the hub has no P2APST link configured.
+NO_P2APST_REASON = {
+    Lang.ID: "layanan pembelian belum tersedia",
+    Lang.EN: "purchases are not available",
+}
+
+
 async def _buy(
     ctx: HubContext, work: CustomerCommand, command: Buy, start_purchase: Callable[[str], None]
 ) -> Answer:
@@ -259,6 +266,15 @@ async def _buy(
     if isinstance(verdict, PinLocked):
         return Answer(render(Reply.PIN_LOCKED, ctx.lang, until=wib(verdict.until)), "locked", meter)
     assert isinstance(verdict, PinOk)
+    if ctx.p2apst is None:
+        # No P2APST link on this hub: refuse now rather than accept a purchase nobody makes.
+        text = render(
+            Reply.PURCHASE_FAILED,
+            ctx.lang,
+            amount=rupiah(command.amount_rp),
+            reason=NO_P2APST_REASON[ctx.lang],
+        )
+        return Answer(text, "purchase-unavailable", meter)
     now = ctx.now()
     window = timedelta(seconds=ctx.settings.hub.duplicate_window_s)
     txs, msgs = schema.transactions, schema.messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,6 +55,8 @@ class Store:
         self._busy_timeout_ms = busy_timeout_ms
         self._pool_size = pool_size
         self._engine: AsyncEngine | None = None
+        self._write_gate = asyncio.Lock()
+        self._writer: asyncio.Task[Any] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -126,11 +129,28 @@ class Store:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction: committed on normal exit, rolled back on error."""
-        async with self.engine.connect() as connection:
+        async with self._writer_turn(), self.engine.connect() as connection:
             if self.dialect == "sqlite":
                 await connection.execution_options(**{_IMMEDIATE: True})
             async with connection.begin():
                 yield connection
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """SQLite has one writer: in this process, writers queue here, in order, instead of
+        spinning on the file lock, where a burst of them (and a busy event loop keeping the
+        holder from finishing) would run out the busy timeout. Other processes still meet
+        the file lock and its timeout. A task already holding its turn does not queue again.
+        """
+        if self.dialect != "sqlite" or self._writer is asyncio.current_task():
+            yield
+            return
+        async with self._write_gate:
+            self._writer = asyncio.current_task()
+            try:
+                yield
+            finally:
+                self._writer = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
