@@ -28,7 +28,13 @@ from operator_data.hub.context import HubContext, log
 from operator_data.hub.customer import handle_command
 from operator_data.hub.delivery import report_acknowledged, resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
-from operator_data.hub.inbound import CustomerCommand, Who, apply_event, identify
+from operator_data.hub.inbound import (
+    CustomerCommand,
+    Who,
+    apply_event,
+    identify,
+    lock_messages,
+)
 from operator_data.hub.journal import HubReportOutbox
 from operator_data.hub.meter_link import StaleReplayState
 from operator_data.hub.purchases import PurchaseDriver
@@ -178,6 +184,7 @@ class Hub:
         commands: list[CustomerCommand] = []
         try:
             async with self.ctx.unit() as (conn, unit):
+                await lock_messages(conn, events)
                 for event in events:
                     work = await apply_event(self.ctx, conn, unit, event, whos.get(event.event_id))
                     if work is not None:

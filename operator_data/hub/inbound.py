@@ -11,6 +11,7 @@ they are logged here and acted on afterwards, one by one (see customer.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -203,6 +204,26 @@ async def _meter_frame(
     )
     await set_message_state(conn, message.id, M.PROCESSED, at=now, detail=note[:500])
     await charge(ctx, conn, await get_message(conn, message.id))
+
+
+async def lock_messages(conn: AsyncConnection, events: Sequence[TransportEvent]) -> None:
+    """Lock, in id order, every outbound message a batch's results and reports touch: two
+    workers applying overlapping batches then wait for each other instead of deadlocking."""
+    ids = sorted(
+        {
+            event.message_id
+            for event in events
+            if isinstance(event, SendResult | DeliveryReport) and event.message_id is not None
+        }
+    )
+    if ids:
+        messages = schema.messages
+        await conn.execute(
+            select(messages.c.id)
+            .where(messages.c.id.in_(ids))
+            .order_by(messages.c.id)
+            .with_for_update()
+        )
 
 
 async def _lock_message(conn: AsyncConnection, message_id: str) -> None:
