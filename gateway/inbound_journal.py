@@ -15,14 +15,10 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from pathlib import Path
-from types import TracebackType
-from typing import Self
-
-import aiosqlite
 
 from gateway.at.events import InboundSms as TakenPdu
 from gateway.at.multipart import AssembledMessage, Reassembler
+from gateway.durable_file import DurableSqlite
 from gateway.pdu import Deliver, PduError, StatusReport, decode
 from gateway.pool import ModemPool
 from gateway.spool import Spool
@@ -46,35 +42,11 @@ def fingerprint(pdu: str) -> str:
     return hashlib.sha256(pdu.upper().encode("ascii", "replace")).hexdigest()
 
 
-class InboundJournal:
+class InboundJournal(DurableSqlite):
     """`async with InboundJournal(path) as journal:`; `journal.persist` is the pool's callback."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.executescript(_SCHEMA)
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the inbound journal is not open")
-        return self._db
+    SCHEMA = _SCHEMA
+    NAME = "inbound journal"
 
     async def persist(self, taken: TakenPdu) -> None:
         await self.db.execute(

@@ -9,8 +9,7 @@
   (which carries only the reference, 0–255, wrapping) can be matched to its message by
   (modem, reference, recipient) within a time window.
 
-The spool runs with synchronous=FULL: it is small and slow-moving, and an SMS deleted from a
-SIM after a commit that a power cut then undid would be lost for good.
+Like every durable gateway file (gateway/durable_file.py) it runs with synchronous=FULL.
 """
 
 from __future__ import annotations
@@ -22,12 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
-from typing import Self
-
-import aiosqlite
 
 from gateway import payload
+from gateway.durable_file import DurableSqlite
 from gateway.transport import OutboundSms, TransportEvent
 
 _SCHEMA = """
@@ -75,44 +71,24 @@ class SpooledOutbound:
     attempts: int
 
 
-class Spool:
+class Spool(DurableSqlite):
     """Use as `async with Spool(path) as spool:`."""
 
+    SCHEMA = _SCHEMA
+    NAME = "spool"
+
     def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: aiosqlite.Connection | None = None
+        super().__init__(path)
         # One connection serves every task: writes take turns so that a multi-statement
         # transaction never takes in another task's statement.
         self._write = asyncio.Lock()
 
-    async def __aenter__(self) -> Self:
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._db.executescript(_SCHEMA)
+    async def _opened(self) -> None:
         # A crash while sending leaves SMS in SENDING: offer them to a modem again.
-        await self._db.execute(
+        await self.db.execute(
             "UPDATE outbound SET state = ? WHERE state = ?",
             (OutboundState.QUEUED, OutboundState.SENDING),
         )
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the spool is not open")
-        return self._db
 
     # -- events ---------------------------------------------------------------------------
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-import aiosqlite
+from gateway.durable_file import DurableSqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mo_parts (
@@ -43,36 +40,11 @@ class Assembled:
     complete: bool
 
 
-class PartStore:
+class PartStore(DurableSqlite):
     """`async with PartStore(path) as parts:`."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._db.executescript(_SCHEMA)
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the part store is not open")
-        return self._db
+    SCHEMA = _SCHEMA
+    NAME = "part store"
 
     async def add(
         self,

@@ -8,11 +8,8 @@ out. Receipts name only the SMSC's id; this book turns it back into the hub's me
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-import aiosqlite
+from gateway.durable_file import DurableSqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS smsc_ids (
@@ -26,35 +23,11 @@ CREATE INDEX IF NOT EXISTS smsc_ids_age ON smsc_ids (submitted_at);
 """
 
 
-class ReceiptBook:
+class ReceiptBook(DurableSqlite):
     """Use as `async with ReceiptBook(path) as book:`; `path` may be ":memory:"."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.executescript(_SCHEMA)
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the receipt book is not open")
-        return self._db
+    SCHEMA = _SCHEMA
+    NAME = "receipt book"
 
     async def record(
         self, smsc_id: str, message_id: str, recipient: str, part: int, now: datetime
