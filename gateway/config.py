@@ -330,7 +330,10 @@ class GatewayConfig(BaseSettings):
         return self.spool_path.with_name(self.spool_path.stem + "-smsc-ids.db")
 
 
-class _TomlSource(PydanticBaseSettingsSource):
+class TomlSettingsSource(PydanticBaseSettingsSource):
+    """Values read from a TOML file, ranked below the environment (the hub's settings use
+    it too)."""
+
     def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
         super().__init__(settings_cls)
         self._data = data
@@ -377,7 +380,7 @@ def load_gateway_config(path: Path | None = None) -> GatewayConfig:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _TomlSource(settings_cls, data))
+            return (init_settings, env_settings, TomlSettingsSource(settings_cls, data))
 
     try:
         return _FromFile()  # type: ignore[call-arg]
