@@ -107,6 +107,36 @@ async def _insert_once(conn: AsyncConnection, key: str, **values: Any) -> Messag
     return None
 
 
+async def _log_once(
+    conn: AsyncConnection,
+    idempotency_key: str,
+    state: MessageState,
+    when: datetime,
+    **values: Any,
+) -> tuple[Message | None, str]:
+    """Writes a message row in its first state, once per idempotency key. Returns
+    (the earlier message, its id) when the key is known, else (None, the new id)."""
+    existing = await find_by_idempotency_key(conn, idempotency_key)
+    if existing is not None:
+        return existing, existing.id
+    message_id = new_ulid(when)
+    winner = await _insert_once(
+        conn,
+        idempotency_key,
+        id=message_id,
+        state=state.value,
+        state_at=when,
+        retries=0,
+        idempotency_key=idempotency_key,
+        created_at=when,
+        **values,
+    )
+    if winner is not None:
+        return winner, winner.id
+    await start(conn, MESSAGES, message_id, state, at=when)
+    return None, message_id
+
+
 async def record_inbound(
     conn: AsyncConnection,
     *,
@@ -130,15 +160,12 @@ async def record_inbound(
     """
     if flow not in _INBOUND_FLOWS:
         raise ValueError(f"flow {flow} is not an inbound flow")
-    existing = await find_by_idempotency_key(conn, idempotency_key)
-    if existing is not None:
-        return existing, False
     when = at or utcnow()
-    message_id = new_ulid(when)
-    winner = await _insert_once(
+    earlier, message_id = await _log_once(
         conn,
         idempotency_key,
-        id=message_id,
+        MessageState.RECEIVED,
+        when,
         direction=Direction.IN.value,
         flow=flow.value,
         peer_msisdn=peer_msisdn,
@@ -150,17 +177,11 @@ async def record_inbound(
         kind=kind,
         body=body,
         raw_pdu=raw_pdu,
-        state=MessageState.RECEIVED.value,
-        state_at=when,
-        retries=0,
-        idempotency_key=idempotency_key,
         correlation_id=correlation_id,
         transaction_id=transaction_id,
-        created_at=when,
     )
-    if winner is not None:
-        return winner, False
-    await start(conn, MESSAGES, message_id, MessageState.RECEIVED, at=when)
+    if earlier is not None:
+        return earlier, False
     return await get_message(conn, message_id), True
 
 
@@ -187,15 +208,12 @@ async def enqueue_outbound(
     transaction. Idempotent on `idempotency_key`: returns (message, created)."""
     if flow not in (Flow.HUB_TO_CUSTOMER, Flow.HUB_TO_METER):
         raise ValueError(f"flow {flow} is not an outbound flow of the hub")
-    existing = await find_by_idempotency_key(conn, idempotency_key)
-    if existing is not None:
-        return existing, False
     when = at or utcnow()
-    message_id = new_ulid(when)
-    winner = await _insert_once(
+    earlier, message_id = await _log_once(
         conn,
         idempotency_key,
-        id=message_id,
+        MessageState.QUEUED,
+        when,
         direction=Direction.OUT.value,
         flow=flow.value,
         peer_msisdn=destination,
@@ -204,18 +222,12 @@ async def enqueue_outbound(
         customer_id=customer_id,
         kind=kind,
         body=body,
-        state=MessageState.QUEUED.value,
-        state_at=when,
-        retries=0,
-        idempotency_key=idempotency_key,
         correlation_id=correlation_id,
         in_reply_to=in_reply_to,
         transaction_id=transaction_id,
-        created_at=when,
     )
-    if winner is not None:
-        return winner, False
-    await start(conn, MESSAGES, message_id, MessageState.QUEUED, at=when)
+    if earlier is not None:
+        return earlier, False
     await conn.execute(
         insert(schema.outbox).values(
             message_id=message_id,
