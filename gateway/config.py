@@ -105,8 +105,9 @@ class MqttSection(_WithPassword):
     max_backoff: Annotated[float, Field(gt=0)] = Field(
         default=30.0, description="Longest wait between reconnect attempts, seconds."
     )
-    redeliver_after: Annotated[float, Field(gt=0)] = Field(
-        default=30.0, description="An event not acked within this many seconds is re-published."
+    redeliver_after: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="The older name of the top-level redeliver_after (still honoured).",
     )
 
     @model_validator(mode="after")
@@ -301,6 +302,11 @@ class GatewayConfig(BaseSettings):
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
         description="Logging threshold (logs go to stderr / the journal).",
     )
+    redeliver_after: Annotated[float, Field(gt=0)] = Field(
+        default=30.0,
+        description="Seconds an event handed to the hub may go unacknowledged before the "
+        "gateway delivers it again (the hub deduplicates by event id).",
+    )
     mqtt: MqttSection = Field(default_factory=MqttSection, description="The broker.")
     modems: list[ModemSection] = Field(default_factory=list, description="Modems (modems mode).")
     pool: PoolSection = Field(default_factory=PoolSection, description="Modem scheduling.")
@@ -317,6 +323,29 @@ class GatewayConfig(BaseSettings):
         elif self.smpp is None:
             raise ValueError("carrier = 'smpp' needs an [smpp] section")
         return self
+
+    @model_validator(mode="after")
+    def _one_redelivery_interval(self) -> Self:
+        older = self.mqtt.redeliver_after
+        if (
+            older is not None
+            and "redeliver_after" in self.model_fields_set
+            and older != self.redeliver_after
+        ):
+            raise ValueError(
+                f"redeliver_after ({self.redeliver_after}) and mqtt.redeliver_after ({older}) "
+                "disagree; set only redeliver_after"
+            )
+        return self
+
+    @property
+    def event_redeliver_after(self) -> float:
+        """The spool's re-delivery interval: `redeliver_after`, or `mqtt.redeliver_after`
+        where an older config sets only that (re-delivery moved from the MQTT bridge to the
+        spool, and one interval governs it)."""
+        if self.mqtt.redeliver_after is not None and "redeliver_after" not in self.model_fields_set:
+            return self.mqtt.redeliver_after
+        return self.redeliver_after
 
     @property
     def journal_path(self) -> Path:

@@ -6,8 +6,9 @@
 
 Everything the node has accepted is in the spool before it is acknowledged to anyone, so a
 crash (even SIGKILL) loses nothing: on start the spool hands unfinished SMS to the carrier
-again and the bridge re-publishes every event the hub has not acked. With modems, a PDU is
-journalled (InboundJournal) before the modem deletes it from the SIM.
+again, and every event the hub has not acked is published again (at once, and after
+`redeliver_after` while it stays unacked). With modems, a PDU is journalled
+(InboundJournal) before the modem deletes it from the SIM.
 """
 
 from __future__ import annotations
@@ -66,14 +67,13 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
                 )
             )
             carrier = JournalledPool(pool, journal)
-        gateway = await stack.enter_async_context(SpooledGateway(config.name, carrier, spool))
-        bridge = await stack.enter_async_context(
-            GatewayBridge(
-                config.name,
-                gateway,
-                config.mqtt.settings(config.name),
-                redeliver_after=config.mqtt.redeliver_after,
+        gateway = await stack.enter_async_context(
+            SpooledGateway(
+                config.name, carrier, spool, redeliver_after=config.event_redeliver_after
             )
+        )
+        bridge = await stack.enter_async_context(
+            GatewayBridge(config.name, gateway, config.mqtt.settings(config.name))
         )
         yield RunningGateway(config, spool, carrier, gateway, bridge)
 

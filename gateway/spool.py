@@ -233,6 +233,19 @@ class Spool(DurableSqlite):
             [(message_id, modem, ref, recipient, now.isoformat()) for ref in references],
         )
 
+    async def next_reference(self, modem: str) -> int | None:
+        """The reference after the last one `modem` used (wrapping at 256), for a carrier
+        that numbers its own parts and must not start over after a restart; None if the
+        modem has sent nothing (that the spool still remembers)."""
+        rows = list(
+            await self.db.execute_fetchall(
+                # rowid order is insertion order: the newest row always has the largest.
+                "SELECT reference FROM sent_parts WHERE modem = ? ORDER BY rowid DESC LIMIT 1",
+                (modem,),
+            )
+        )
+        return (int(rows[0][0]) + 1) % 256 if rows else None
+
     async def match_report(
         self, modem: str, reference: int, recipient: str, now: datetime, window: timedelta
     ) -> str | None:

@@ -12,7 +12,7 @@ import tomllib
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -63,6 +63,14 @@ class DatabaseSettings(_Section):
     echo: bool = False
     busy_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 10_000
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full",
+        description=(
+            "SQLite only. full: every commit is on disk before it returns (survives power "
+            "loss; one fsync per commit). normal: survives a crash of the process, the last "
+            "commits may be lost on power loss."
+        ),
+    )
 
     @field_validator("url")
     @classmethod

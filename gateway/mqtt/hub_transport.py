@@ -5,6 +5,13 @@ worker; a worker that dies before acking loses nothing: the gateway publishes th
 after its redelivery interval, and the store deduplicates by event id. Sends go to a gateway
 that is online (retained status), round-robin; with none online `send` returns False and the
 hub's outbox keeps the SMS for a later try.
+
+Events wait in a bounded queue (`max_queued`) until the hub takes them. When it is full an
+arriving event is dropped with a warning rather than waited for: the client has already
+acknowledged it to the broker, so waiting would not slow the gateways down, only move the
+backlog into aiomqtt's unbounded incoming queue (while gateway status changes wait behind
+it). Dropping is safe because the event stays in its gateway's spool until a hub acks it,
+and the gateway delivers it again after its `redeliver_after`.
 """
 
 from __future__ import annotations
@@ -30,14 +37,21 @@ log = logging.getLogger(__name__)
 
 class MqttTransport:
     def __init__(
-        self, settings: MqttSettings, *, group: str = "hub", worker: str | None = None
+        self,
+        settings: MqttSettings,
+        *,
+        group: str = "hub",
+        worker: str | None = None,
+        max_queued: int = 10_000,
     ) -> None:
         self._settings = settings
         self._topics = settings.topics
         self._group = group
         self.worker = worker or uuid.uuid4().hex[:8]
         self._client: aiomqtt.Client | None = None
-        self._events: asyncio.Queue[TransportEvent] = asyncio.Queue(maxsize=10_000)
+        self._events: asyncio.Queue[TransportEvent] = asyncio.Queue(maxsize=max_queued)
+        self.dropped = 0  # events dropped because the queue was full (gateways re-deliver)
+        self._dropping = False  # in an overflow episode: warn at its start and end only
         self._origin: dict[str, str] = {}  # event id → gateway, until acked
         self._online: dict[str, bool] = {}
         self._round_robin = itertools.count()
@@ -104,9 +118,29 @@ class MqttTransport:
             log.error("event from gateway %s is not a payload: %s", gateway, error)
             return False
         if not isinstance(item, OutboundSms):
-            self._origin[item.event_id] = gateway
-            self._events.put_nowait(item)
+            self._enqueue(item, gateway)
         return False
+
+    def _enqueue(self, event: TransportEvent, gateway: str) -> None:
+        try:
+            self._events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if not self._dropping:
+                self._dropping = True
+                log.warning(
+                    "hub worker %s: %d events queued, dropping new ones until the hub catches "
+                    "up (their gateways deliver them again)",
+                    self.worker,
+                    self._events.qsize(),
+                )
+            return
+        if self._dropping:
+            self._dropping = False
+            log.warning(
+                "hub worker %s: queue has room again (%d dropped so far)", self.worker, self.dropped
+            )
+        self._origin[event.event_id] = gateway
 
     async def send(self, sms: OutboundSms) -> bool:
         client, gateways = self._client, self.online_gateways

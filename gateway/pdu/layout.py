@@ -8,6 +8,7 @@ libraries get wrong or don't expose (addresses, the septet count of GSM-7 text).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from gateway.pdu import fields, user_data
@@ -37,6 +38,7 @@ class Layout:
     text_septets: int | None  # GSM-7 only: septets of text after the header
     user_data: bytes = b""  # TP-UD including the header
     header_octets: int = 0  # the header with its UDHL octet, 0 without one
+    timestamp: datetime | None = None  # TP-SCTS of an SMS-DELIVER
 
 
 class _Reader:
@@ -66,9 +68,10 @@ class _Reader:
         self.offset = span.end
         return span.value or ""
 
-    def timestamp(self, field: str) -> None:
-        fields.decode_timestamp(self.data, self.offset, field)
+    def timestamp(self, field: str) -> datetime:
+        moment = fields.decode_timestamp(self.data, self.offset, field)
         self.offset += fields.TIMESTAMP_OCTETS
+        return moment
 
     def end(self) -> None:
         if self.offset != len(self.data):
@@ -179,6 +182,7 @@ def read(data: bytes, *, has_smsc: bool) -> Layout:
     reader.octet("TP-PID")
     dcs_at = reader.offset
     encoding = user_data.encoding_of_dcs(reader.octet("TP-DCS"), dcs_at)
+    scts: datetime | None = None
     if kind is Kind.SUBMIT:
         vpf = (first >> 3) & 0x03
         if vpf == 3:
@@ -186,7 +190,7 @@ def read(data: bytes, *, has_smsc: bool) -> Layout:
         else:
             reader.skip(_VP_OCTETS[vpf], "TP-VP")
     else:
-        reader.timestamp("TP-SCTS")
+        scts = reader.timestamp("TP-SCTS")
     content = _user_data(reader, encoding, udhi)
     reader.end()
     return Layout(
@@ -197,4 +201,5 @@ def read(data: bytes, *, has_smsc: bool) -> Layout:
         content.text_septets,
         content.octets,
         content.header_octets,
+        scts,
     )

@@ -117,9 +117,11 @@ async def handle_command(
 async def _reply(ctx: HubContext, work: CustomerCommand, answer: Answer, keyword: str) -> None:
     peer = work.message.peer_msisdn
     async with ctx.unit() as (conn, _):
-        current = await get_message(conn, work.message.id)
-        if current.state is not MessageState.RECEIVED:
-            return  # answered already (a re-delivery raced us)
+        if await _lock_state(conn, work.message.id) is not MessageState.RECEIVED:
+            # Answered already: the gateway re-sent the event (to this or another worker)
+            # while the first answer was on its way. Nothing to do; the caller acks.
+            log.debug("command %s answered before; redelivery ignored", work.message.id)
+            return
         if peer is not None:
             await queue_text(
                 ctx,
@@ -142,6 +144,17 @@ async def _reply(ctx: HubContext, work: CustomerCommand, answer: Answer, keyword
             .values(kind=keyword[:32], meter_number=answer.meter_number)
         )
         await charge(ctx, conn, await get_message(conn, work.message.id))
+
+
+async def _lock_state(conn: AsyncConnection, message_id: str) -> MessageState:
+    """The message's state, with its row locked until the unit ends: two workers answering
+    the same SMS (a redelivered event) take turns here, and the second sees PROCESSED
+    instead of both seeing RECEIVED and the second failing processed -> processed."""
+    msgs = schema.messages
+    state = await conn.scalar(select(msgs.c.state).where(msgs.c.id == message_id).with_for_update())
+    if state is None:
+        raise NotFound(f"message {message_id} does not exist")
+    return MessageState(state)
 
 
 def _denominations(ctx: HubContext) -> str:
@@ -306,9 +319,12 @@ async def _buy(
             request_message_id=work.message.id,
             at=now,
         )
-        if not created:
+        if not created and tx.request_message_id != work.message.id:
             text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(tx.id))
             return Answer(text, "purchase-duplicate", meter)
+        # Created now, or by an earlier try at this same SMS (a worker that died before
+        # answering, or the twin of a redelivered event): either way this SMS's purchase,
+        # accepted, and started again (the driver makes restarting it harmless).
         transaction_id = tx.id
     text = render(
         Reply.PURCHASE_ACCEPTED,

@@ -1,9 +1,20 @@
 """The outbox dispatcher: claims due outbox rows, hands them to the transport, and gives
-back (for a later retry) whatever the transport would not take."""
+back (for a later retry) whatever the transport would not take.
+
+Rows are claimed under this process's claimant id, "<worker>@<incarnation>", with a short
+lease that is renewed while the batch is still being sent. A worker that dies leaves its
+rows to the others after at most one lease; one restarted under the same worker id frees
+them at once (`release_previous_claims`), since two live processes never share a worker id
+(it is also their MQTT client id, and the broker keeps only one connection per id).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -11,14 +22,43 @@ from sqlalchemy import select
 from gateway.transport import Transport
 from operator_data.hub.context import HubContext
 from operator_data.hub.outbound import outbound_sms
-from operator_data.store import Flow, MessageState, schema
+from operator_data.store import Flow, MessageState, Store, schema
 from operator_data.store.messages import set_message_state
-from operator_data.store.outbox import OutboxItem, claim, complete, release
+from operator_data.store.outbox import (
+    OutboxItem,
+    claim,
+    complete,
+    release,
+    release_abandoned,
+    renew,
+)
 
 log = logging.getLogger("operator_data.hub.dispatcher")
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=20)
+#: Renewed well before it runs out, so a slow batch is never re-claimed under it.
+RENEW_EVERY = LEASE / 4
 RETRY_AFTER = timedelta(seconds=5)
+
+#: This process's incarnation: a restarted worker tells its old claims from its own.
+INCARNATION = secrets.token_hex(4)
+
+
+def claimant(worker: str) -> str:
+    """The outbox's claimed_by for `worker` in this process (fits the 64-char column)."""
+    return f"{worker[:50]}@{INCARNATION}"
+
+
+async def release_previous_claims(store: Store, worker: str) -> int:
+    """Free the outbox rows a former process of `worker` (killed, crashed) still holds;
+    call once when the worker starts. Returns how many rows were freed."""
+    async with store.begin() as conn:
+        freed = await release_abandoned(
+            conn, prefix=f"{worker[:50]}@", keep=claimant(worker), also=[worker]
+        )
+    if freed:
+        log.info("worker %s: freed %d outbox row(s) its previous process held", worker, freed)
+    return freed
 
 
 async def dispatch_once(
@@ -30,6 +70,7 @@ async def dispatch_once(
 
 
 async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, limit: int) -> int:
+    worker = claimant(worker)
     now = ctx.now()
     async with ctx.store.begin() as conn:
         items = await claim(conn, worker, limit=limit, lease=LEASE, now=now)
@@ -47,22 +88,30 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
                 await set_message_state(conn, item.message_id, MessageState.SUBMITTED, at=now)
     taken: list[OutboxItem] = []
     refused: list[OutboxItem] = []
-    for item in items:
-        flow, key, _ = meta[item.message_id]
-        sms = outbound_sms(
-            ctx.master,
-            message_id=item.message_id,
-            idempotency_key=key,
-            flow=flow,
-            to=item.destination,
-            payload=item.payload,
-        )
-        try:
-            accepted = await transport.send(sms)
-        except Exception:
-            log.exception("transport refused %s", item.message_id)
-            accepted = False
-        (taken if accepted else refused).append(item)
+    unsettled = [item.id for item in items]
+    renewing = asyncio.create_task(_keep_leased(ctx, unsettled, worker))
+    try:
+        for item in items:
+            flow, key, _ = meta[item.message_id]
+            sms = outbound_sms(
+                ctx.master,
+                message_id=item.message_id,
+                idempotency_key=key,
+                flow=flow,
+                to=item.destination,
+                payload=item.payload,
+            )
+            try:
+                accepted = await transport.send(sms)
+            except Exception:
+                log.exception("transport refused %s", item.message_id)
+                accepted = False
+            (taken if accepted else refused).append(item)
+            unsettled.remove(item.id)
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
     async with ctx.store.begin() as conn:
         for item in taken:
             await complete(conn, item.id, worker)
@@ -76,3 +125,18 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
                         conn, item.message_id, MessageState.QUEUED, at=ctx.now(), detail="retry"
                     )
     return len(items)
+
+
+async def _keep_leased(ctx: HubContext, unsettled: Sequence[int], worker: str) -> None:
+    """Renew the lease on the rows not yet handed over, until cancelled. `unsettled` is
+    the sender's own list: it shrinks as the batch goes out."""
+    while True:
+        await asyncio.sleep(RENEW_EVERY.total_seconds())
+        if not unsettled:
+            continue
+        try:
+            async with ctx.store.begin() as conn:
+                await renew(conn, list(unsettled), worker, until=ctx.now() + LEASE)
+        except Exception:
+            # A missed renewal only risks a re-send, which the message id deduplicates.
+            log.exception("renewing the outbox lease of %s failed", worker)

@@ -28,20 +28,15 @@ from operator_data.hub.context import HubContext, log
 from operator_data.hub.customer import handle_command
 from operator_data.hub.delivery import report_acknowledged, resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
-from operator_data.hub.inbound import (
-    CustomerCommand,
-    Who,
-    apply_event,
-    identify,
-    lock_messages,
-)
+from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event, lock_messages
 from operator_data.hub.journal import HubReportOutbox
+from operator_data.hub.meter_batch import log_meter_frames
 from operator_data.hub.meter_link import StaleReplayState
 from operator_data.hub.purchases import PurchaseDriver
 from operator_data.hub.push import PushedToken, PushOutcome, push_token
 from operator_data.hub.sla import Listener, SlaMonitor
 from operator_data.hub.status import ModemBoard
-from operator_data.registry import Registry
+from operator_data.registry import Identified, Registry, SenderMeter
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
 from operator_data.store.locks import run_once
@@ -174,19 +169,38 @@ class Hub:
 
     async def process_events(self, events: Sequence[TransportEvent]) -> None:
         """Apply a batch of transport events and ack them (customer SMS: once answered)."""
-        whos: dict[str, Who] = {}
         now = self.ctx.now()
         for event in events:
             self.status.seen(event, now)
-        for event in events:
-            if isinstance(event, InboundSms):
-                whos[event.event_id] = await identify(self.ctx, event)
+        senders = {event.sender for event in events if isinstance(event, InboundSms)}
+        whos = await self.ctx.registry.identify_senders(senders) if senders else {}
         commands: list[CustomerCommand] = []
         try:
             async with self.ctx.unit() as (conn, unit):
                 await lock_messages(conn, events)
+                frames = await log_meter_frames(
+                    self.ctx,
+                    conn,
+                    [
+                        (event, who)
+                        for event in events
+                        if isinstance(event, InboundSms)
+                        and (who := whos.get(event.sender)) is not None
+                        and isinstance(who.sender, SenderMeter)
+                    ],
+                )
                 for event in events:
-                    work = await apply_event(self.ctx, conn, unit, event, whos.get(event.event_id))
+                    if event.event_id in frames.done:
+                        continue
+                    pending = frames.to_act.get(event.event_id)
+                    if pending is not None:
+                        assert isinstance(event, InboundSms)
+                        await act_on_frame(
+                            self.ctx, conn, unit, event, pending.message, pending.sender,
+                            pending.frame,
+                        )  # fmt: skip
+                        continue
+                    work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
                     if work is not None:
                         commands.append(work)
         except Exception as error:
@@ -204,16 +218,14 @@ class Hub:
     # -- workers ---------------------------------------------------------------------------
 
     async def _one_by_one(
-        self, events: Sequence[TransportEvent], whos: dict[str, Who]
+        self, events: Sequence[TransportEvent], whos: dict[str, Identified]
     ) -> list[CustomerCommand]:
         commands: list[CustomerCommand] = []
         for event in events:
             for attempt in range(3):
                 try:
                     async with self.ctx.unit() as (conn, unit):
-                        work = await apply_event(
-                            self.ctx, conn, unit, event, whos.get(event.event_id)
-                        )
+                        work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
                     if work is not None:
                         commands.append(work)
                     break
@@ -289,3 +301,7 @@ class Hub:
         self, conn: AsyncConnection, transaction_id: str, at: datetime
     ) -> None:
         await report_acknowledged(self.ctx, conn, transaction_id, self.ctx.now())
+
+
+def _who(event: TransportEvent, whos: dict[str, Identified]) -> Identified | None:
+    return whos.get(event.sender) if isinstance(event, InboundSms) else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from firmware_protocol.frames import FrameError
+from firmware_protocol.frames import Frame, FrameError
 from gateway.msisdn import MsisdnError, normalise
 from gateway.transport import (
     DeliveryReport,
@@ -28,27 +28,17 @@ from gateway.transport import (
     TransportEvent,
 )
 from operator_data.commands import mask_secrets
-from operator_data.crypto.sealing import SealError
 from operator_data.hub.charging import charge
 from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.delivery import token_frame_sent
 from operator_data.hub.meter_frames import handle_frame
 from operator_data.hub.meter_link import open_inbound
-from operator_data.registry import CommsKey, Sender, SenderCustomer, SenderMeter
+from operator_data.registry import Identified, SenderCustomer, SenderMeter
 from operator_data.store import Flow, MessageState, NotFound, schema
 from operator_data.store.messages import Message, get_message, record_inbound, set_message_state
 
 log = logging.getLogger("operator_data.hub.inbound")
 M = MessageState
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """An inbound SMS's sender as looked up before the batch's transaction."""
-
-    sender: Sender | None
-    key: CommsKey | None = None
-    key_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +49,6 @@ class CustomerCommand:
     text: str | bytes
     sender: SenderCustomer | None
     event_id: str
-
-
-async def identify(ctx: HubContext, event: InboundSms) -> Who:
-    sender = await ctx.registry.resolve_sender(event.sender)
-    if not isinstance(sender, SenderMeter):
-        return Who(sender)
-    try:
-        key = await ctx.registry.comms_key(sender.meter_number)
-    except (NotFound, SealError) as error:
-        return Who(sender, None, f"no usable comms key: {error}")
-    return Who(sender, key)
 
 
 def _printable(text: str) -> str:
@@ -89,10 +68,9 @@ async def apply_event(
     conn: AsyncConnection,
     unit: Unit,
     event: TransportEvent,
-    who: Who | None,
+    who: Identified | None,
 ) -> CustomerCommand | None:
     if isinstance(event, InboundSms):
-        assert who is not None
         return await _inbound(ctx, conn, unit, event, who)
     if isinstance(event, SendResult):
         await _send_result(ctx, conn, unit, event)
@@ -104,7 +82,7 @@ async def apply_event(
 
 
 async def _inbound(
-    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: InboundSms, who: Who
+    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: InboundSms, who: Identified | None
 ) -> CustomerCommand | None:
     now = ctx.now()
     peer = _peer(event.sender)
@@ -116,8 +94,9 @@ async def _inbound(
         "modem_id": event.modem or None,
         "at": now,
     }
-    sender = who.sender
+    sender = who.sender if who is not None else None
     if isinstance(sender, SenderMeter):
+        assert who is not None
         message, _ = await record_inbound(
             conn,
             flow=Flow.METER_TO_HUB,
@@ -169,8 +148,9 @@ async def _meter_frame(
     event: InboundSms,
     message: Message,
     sender: SenderMeter,
-    who: Who,
+    who: Identified,
 ) -> None:
+    """One meter frame, event by event (the batch's set-wise pass is meter_batch.py)."""
     now = ctx.now()
     if who.key is None:
         await set_message_state(
@@ -191,6 +171,19 @@ async def _meter_frame(
         .where(schema.messages.c.id == message.id)
         .values(kind=frame.header.type.name)
     )
+    await act_on_frame(ctx, conn, unit, event, message, sender, frame)
+
+
+async def act_on_frame(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    event: InboundSms,
+    message: Message,
+    sender: SenderMeter,
+    frame: Frame,
+) -> None:
+    """Act on an authentic frame whose message is logged in state `received`."""
     assert frame.message is not None
     note = await handle_frame(
         ctx,
@@ -202,7 +195,7 @@ async def _meter_frame(
         frame.message,
         event.received_at,
     )
-    await set_message_state(conn, message.id, M.PROCESSED, at=now, detail=note[:500])
+    await set_message_state(conn, message.id, M.PROCESSED, at=ctx.now(), detail=note[:500])
     await charge(ctx, conn, await get_message(conn, message.id))
 
 

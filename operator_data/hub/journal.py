@@ -1,4 +1,5 @@
-"""The P2APST client's `PurchaseJournal` and `ReportOutbox`, on the hub's own database.
+"""The P2APST client's `PurchaseJournal` and `ReportOutbox`, on the hub's own database,
+and `PurchaseClaims`: which worker drives (or resumes) which purchase.
 
 Both hold secrets (a paid result and a report name the token), so those are sealed under
 the master key with the row's key as AAD; nothing here ever writes a token in clear.
@@ -6,11 +7,15 @@ the master key with the row's key as AAD; nothing here ever writes a token in cl
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from types import TracebackType
+from typing import Self
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,11 +23,124 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import open_sealed, seal
 from operator_data.store import Store, utcnow
+from operator_data.store.locks import lock_key
 from operator_data.store.workflow_schema import hub_purchases, hub_reports
 from p2apst_adapter.client.journal import JournalEntry
 from p2apst_adapter.model import PurchaseRequest, PurchaseResult, TokenReport
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("operator_data.hub.journal")
+
+
+class PurchaseClaims:
+    """Cluster-wide "this worker drives that purchase": several workers share the journal,
+    and without a claim a restarted worker would resume (advise on) purchases another is
+    still driving, and two workers could both settle one purchase.
+
+    On PostgreSQL each claim is a session-level advisory lock, all held on one dedicated
+    connection per worker: they go when the claim is released, or when the worker dies and
+    its connection with it, with nothing to expire or clean up. SQLite is a single-process
+    deployment: every claim is granted. Claims are counted per key within the process, so
+    the purchase driver and the client's resumption may both hold one.
+
+        async with PurchaseClaims(store) as claims:
+            if await claims.claim(key):
+                try: ... finally: await claims.release(key)
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._conn: AsyncConnection | None = None
+        self._held: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        async with self._lock:
+            self._closed = True
+            await self._drop()
+
+    @property
+    def held(self) -> frozenset[str]:
+        return frozenset(self._held)
+
+    async def claim(self, key: str) -> bool:
+        """True if this worker now holds `key` (again); False if another worker does."""
+        async with self._lock:
+            if self._closed:
+                return False  # stopping: start nothing new
+            if self._store.dialect != "postgresql":
+                return True
+            if key in self._held:
+                self._held[key] += 1
+                return True
+            try:
+                conn = await self._connection()
+                got = bool(
+                    await conn.scalar(
+                        text("SELECT pg_try_advisory_lock(:key)"), {"key": _purchase_lock(key)}
+                    )
+                )
+            except Exception:
+                # The claims' connection broke: every claim it held is gone with it. Say no
+                # now; the sweep asks again.
+                log.exception("purchase claims: connection lost; claims dropped")
+                await self._drop()
+                return False
+            if got:
+                self._held[key] = 1
+            return got
+
+    async def release(self, key: str) -> None:
+        async with self._lock:
+            count = self._held.get(key, 0)
+            if count > 1:
+                self._held[key] = count - 1
+                return
+            if count == 0:
+                return
+            del self._held[key]
+            if self._conn is None:
+                return
+            try:
+                await self._conn.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _purchase_lock(key)}
+                )
+            except Exception:
+                log.exception("purchase claims: connection lost; claims dropped")
+                await self._drop()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._store.engine.connect()
+            # AUTOCOMMIT: the locks belong to the session, not to a transaction.
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self._held.clear()
+        if conn is not None:
+            try:
+                # Invalidate, not just close: a pooled connection would keep its session,
+                # and with it every advisory lock, for whoever checks it out next.
+                await conn.invalidate()
+                await conn.close()
+            except Exception:
+                # Closing a broken connection may fail too; the server frees its locks.
+                log.debug("purchase claims: closing a broken connection failed")
+
+
+def _purchase_lock(key: str) -> int:
+    return lock_key(f"hub-purchase:{key}")
 
 
 def _seal_json(master: MasterKey, data: dict[str, object], aad: str) -> bytes:
@@ -36,12 +154,23 @@ def _open_json(master: MasterKey, sealed: bytes, aad: str) -> dict[str, object]:
 
 
 class HubPurchaseJournal:
-    """`PurchaseJournal` over the `hub_purchases` table."""
+    """`PurchaseJournal` over the `hub_purchases` table. With `claims`, `pending()` (what
+    the client resumes with advices when it starts) gives only the purchases this worker
+    could claim, and holds each claim until the purchase completes."""
 
-    def __init__(self, store: Store, master: MasterKey, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        store: Store,
+        master: MasterKey,
+        *,
+        clock: Clock = utcnow,
+        claims: PurchaseClaims | None = None,
+    ) -> None:
         self._store = store
         self._master = master
         self._clock = clock
+        self._claims = claims
+        self._resuming: set[str] = set()
 
     async def begin(self, entry: JournalEntry) -> JournalEntry:
         try:
@@ -72,6 +201,9 @@ class HubPurchaseJournal:
                     completed_at=self._clock(),
                 )
             )
+        if key in self._resuming and self._claims is not None:
+            self._resuming.discard(key)
+            await self._claims.release(key)
 
     async def get(self, key: str) -> JournalEntry | None:
         async with self._store.read() as conn:
@@ -87,7 +219,19 @@ class HubPurchaseJournal:
                 .where(hub_purchases.c.result_sealed.is_(None))
                 .order_by(hub_purchases.c.created_at, hub_purchases.c.key)
             )
-            return [self._entry(row._mapping) for row in rows]
+            entries = [self._entry(row._mapping) for row in rows]
+        if self._claims is None:
+            return entries
+        mine: list[JournalEntry] = []
+        for entry in entries:
+            if entry.key in self._resuming:
+                mine.append(entry)
+            elif await self._claims.claim(entry.key):
+                self._resuming.add(entry.key)
+                mine.append(entry)
+            else:
+                log.info("purchase %s is driven by another worker; not resumed here", entry.key)
+        return mine
 
     def _entry(self, m: RowMapping) -> JournalEntry:
         sealed = m["result_sealed"]

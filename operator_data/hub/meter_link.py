@@ -22,7 +22,7 @@ from firmware_protocol.frames import (
     seal,
     to_binary,
 )
-from operator_data.registry import CommsKey, FrameCounters, Registry
+from operator_data.registry import CommsKey, Registry
 
 _DIGITS = re.compile(r"([0-9]+)$")
 
@@ -40,12 +40,28 @@ class StaleReplayState(RuntimeError):
     """Another worker moved the meter's replay window meanwhile; re-read and retry."""
 
 
-def _window(counters: FrameCounters) -> ReplayWindow:
-    return (
-        ReplayWindow.from_bytes(counters.replay_window)
-        if counters.replay_window
-        else ReplayWindow()
+def read_frame(key: CommsKey, window: ReplayWindow, data: bytes | str) -> Frame:
+    """Authenticate, replay-check (moving `window`) and decode one frame from
+    `key.meter_number`; raises FrameError. An authentic frame uses up its counter even if
+    its payload then fails to decode, so the caller saves the window in both cases."""
+    frame = open_frame(
+        to_binary(data),
+        keys={frame_key_id(key.key_id): key.key},
+        meter_number=key.meter_number,
+        direction=Direction.UP,
+        replay=window,
     )
+    if frame.header.segment_count != 1:
+        raise FrameError(
+            Reason.SEGMENT_MISMATCH,
+            "segmented messages are not taken by the hub yet",
+            offset=17,
+        )
+    return frame
+
+
+def window_of(replay_window: bytes) -> ReplayWindow:
+    return ReplayWindow.from_bytes(replay_window) if replay_window else ReplayWindow()
 
 
 async def open_inbound(
@@ -54,26 +70,16 @@ async def open_inbound(
     key: CommsKey,
     data: bytes | str,
 ) -> Frame:
-    """Authenticate, replay-check and decode one frame from `key.meter_number`.
-
-    Raises FrameError (forged, replayed, too old, for another meter, garbage). An authentic
-    frame uses up its counter even if its payload then fails to decode, so the window is
-    saved in both cases."""
+    """`read_frame` against the meter's replay window as stored, saved back (compare and
+    set) in the caller's transaction. Raises FrameError, StaleReplayState."""
     meter = key.meter_number
     counters = await registry.frame_counters(meter, conn=conn)
-    window = _window(counters)
+    window = window_of(counters.replay_window)
     before = window.to_bytes()
-    binary = to_binary(data)
     error: FrameError | None = None
     frame: Frame | None = None
     try:
-        frame = open_frame(
-            binary,
-            keys={frame_key_id(key.key_id): key.key},
-            meter_number=meter,
-            direction=Direction.UP,
-            replay=window,
-        )
+        frame = read_frame(key, window, data)
     except FrameError as failure:
         error = failure
     if window.to_bytes() != before:
@@ -89,12 +95,6 @@ async def open_inbound(
     if error is not None:
         raise error
     assert frame is not None
-    if frame.header.segment_count != 1:
-        raise FrameError(
-            Reason.SEGMENT_MISMATCH,
-            "segmented messages are not taken by the hub yet",
-            offset=17,
-        )
     return frame
 
 

@@ -16,8 +16,9 @@ from operator_data.commands.replies import Reply, render
 from operator_data.hub.context import HubContext
 from operator_data.hub.delivery import start_delivery
 from operator_data.hub.formatting import rupiah, short_ref
+from operator_data.hub.journal import PurchaseClaims
 from operator_data.hub.outbound import PRIORITY_RECEIPT, queue_text
-from operator_data.store import TransactionState, schema
+from operator_data.store import NotFound, TransactionState, schema
 from operator_data.store.transactions import (
     get_transaction,
     set_transaction_state,
@@ -50,11 +51,15 @@ def _reason(code: str) -> str:
 
 
 class PurchaseDriver:
-    """Runs each open purchase to its end, once per process at a time."""
+    """Runs each open purchase to its end, once per process at a time, and with `claims`
+    once per cluster at a time (a worker that cannot claim a purchase leaves it to the
+    worker driving it; the sweep looks again later)."""
 
-    def __init__(self, ctx: HubContext) -> None:
+    def __init__(self, ctx: HubContext, claims: PurchaseClaims | None = None) -> None:
         self._ctx = ctx
         self._running: set[str] = set()
+        #: Set by the service before the hub starts, when workers share a database.
+        self.claims = claims
 
     def start(self, transaction_id: str) -> None:
         if self._ctx.p2apst is None or transaction_id in self._running:
@@ -94,6 +99,19 @@ class PurchaseDriver:
         return len(ids)
 
     async def drive(self, transaction_id: str) -> None:
+        claims = self.claims
+        if claims is None:
+            await self._drive(transaction_id)
+            return
+        if not await claims.claim(transaction_id):
+            log.debug("purchase %s is driven by another worker", transaction_id)
+            return
+        try:
+            await self._drive(transaction_id)
+        finally:
+            await claims.release(transaction_id)
+
+    async def _drive(self, transaction_id: str) -> None:
         ctx = self._ctx
         client = ctx.p2apst
         if client is None:
@@ -121,9 +139,12 @@ class PurchaseDriver:
             )
         if tx.state is T.REQUESTED:
             async with ctx.unit() as (conn, _):
-                await set_transaction_state(
-                    conn, tx.id, T.SUBMITTED, at=ctx.now(), switcher_ref=tx.id
-                )
+                # Another driver (the other worker's twin of a redelivered command, without
+                # claims) may have moved it meanwhile: only the first one moves it.
+                if await _locked_state(conn, tx.id) is T.REQUESTED:
+                    await set_transaction_state(
+                        conn, tx.id, T.SUBMITTED, at=ctx.now(), switcher_ref=tx.id
+                    )
         result = await client.purchase(request)
         if result.paid:
             await self._paid(tx.id, result)
@@ -134,9 +155,11 @@ class PurchaseDriver:
         ctx = self._ctx
         assert result.token is not None
         async with ctx.unit() as (conn, unit):
-            tx = await get_transaction(conn, transaction_id)
-            if tx.state not in OPEN_STATES:
+            # Locked: two drivers settling one purchase take turns, the second sees it
+            # settled (else both would store the token and start two deliveries).
+            if await _locked_state(conn, transaction_id) not in OPEN_STATES:
                 return
+            tx = await get_transaction(conn, transaction_id)
             await store_token(conn, tx.id, result.token, ctx.master)
             await set_transaction_state(
                 conn,
@@ -152,13 +175,24 @@ class PurchaseDriver:
     async def _declined(self, transaction_id: str, code: str) -> None:
         ctx = self._ctx
         async with ctx.unit() as (conn, _):
-            tx = await get_transaction(conn, transaction_id)
-            if tx.state not in OPEN_STATES:
+            if await _locked_state(conn, transaction_id) not in OPEN_STATES:
                 return
+            tx = await get_transaction(conn, transaction_id)
             await set_transaction_state(
                 conn, tx.id, T.DECLINED, at=ctx.now(), response_code=code[:4]
             )
             await _tell_declined(ctx, conn, tx.id, tx.phone_msisdn, tx.amount_idr, code)
+
+
+async def _locked_state(conn: AsyncConnection, transaction_id: str) -> TransactionState:
+    """The transaction's state, its row locked until the caller's unit ends."""
+    txs = schema.transactions
+    state = await conn.scalar(
+        select(txs.c.state).where(txs.c.id == transaction_id).with_for_update()
+    )
+    if state is None:
+        raise NotFound(f"transaction {transaction_id} does not exist")
+    return TransactionState(state)
 
 
 async def _tell_declined(

@@ -27,8 +27,9 @@ from gateway.mqtt import MqttTransport
 from operator_data.ap2t_source import StoreAp2tHistory
 from operator_data.api.app import create_app
 from operator_data.hub.actions import HubActions
+from operator_data.hub.dispatcher import release_previous_claims
 from operator_data.hub.hub import Hub
-from operator_data.hub.journal import HubPurchaseJournal, HubReportOutbox
+from operator_data.hub.journal import HubPurchaseJournal, HubReportOutbox, PurchaseClaims
 from operator_data.hub.push_api import router as push_router
 from operator_data.registry import Registry
 from operator_data.settings import Settings
@@ -136,6 +137,12 @@ async def running_hub(
                 settings.mqtt.mqtt_settings(), group=settings.mqtt.group, worker=worker_id
             )
         )
+        # Before this worker sends anything: what its previous process (same worker id,
+        # killed or crashed) had claimed from the outbox goes back to the queue now.
+        await release_previous_claims(store, worker_id)
+        # Entered before the client (so left after it): purchases the client resumes or the
+        # hub drives are claimed here, one worker per purchase across the cluster.
+        claims = await stack.enter_async_context(PurchaseClaims(store))
         client: P2apstClient | None = None
         outbox: HubReportOutbox | None = None
         if settings.p2apst.host is not None:
@@ -144,17 +151,17 @@ async def running_hub(
                 P2apstClient(
                     settings.p2apst.host,
                     settings.p2apst.port,
-                    journal=HubPurchaseJournal(store, master),
+                    journal=HubPurchaseJournal(store, master, claims=claims),
                     outbox=outbox,
                     settings=client_settings(settings),
                 )
             )
         else:
             log.warning("hub %s: no [p2apst] host configured: purchases are not made", worker_id)
-        hub = await stack.enter_async_context(
-            Hub(settings, store, registry, transport, client, report_outbox=outbox,
-                worker_id=worker_id)
-        )  # fmt: skip
+        hub = Hub(settings, store, registry, transport, client, report_outbox=outbox,
+                  worker_id=worker_id)  # fmt: skip
+        hub.purchases.claims = claims
+        hub = await stack.enter_async_context(hub)
         running = RunningHub(settings, worker_id, store, registry, transport, client, hub, None)
         if settings.web.enabled:
             url = await stack.enter_async_context(_web(settings, running))

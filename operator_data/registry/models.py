@@ -311,3 +311,13 @@ class SenderCustomer:
 
 
 Sender = SenderMeter | SenderCustomer
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """A sender as the inbound path needs it: who, and for a meter its usable comms key
+    (or why there is none)."""
+
+    sender: Sender
+    key: CommsKey | None = None
+    key_problem: str | None = None

@@ -27,7 +27,8 @@ class Store:
     """The database: `async with Store(url) as store:` then `store.begin()` per unit of work.
 
     One code path for both dialects. On SQLite every connection runs in WAL mode with
-    synchronous=NORMAL, a busy timeout and foreign keys on; write transactions start with
+    synchronous=FULL (durable commits; `synchronous="normal"` trades that for speed), a
+    busy timeout and foreign keys on; write transactions start with
     BEGIN IMMEDIATE so that two writers queue on the busy timeout instead of failing
     when a read lock would have to be upgraded.
     """
@@ -39,7 +40,11 @@ class Store:
         echo: bool = False,
         busy_timeout_ms: int = 10_000,
         pool_size: int = 10,
+        synchronous: str = "full",
     ) -> None:
+        if synchronous not in ("full", "normal"):
+            raise StoreError(f"synchronous must be full or normal, not {synchronous!r}")
+        self._synchronous = synchronous.upper()
         self._url = make_url(url)
         if self._url.get_backend_name() not in ("sqlite", "postgresql"):
             raise StoreError(
@@ -65,6 +70,7 @@ class Store:
             echo=settings.database.echo,
             busy_timeout_ms=settings.database.busy_timeout_ms,
             pool_size=settings.database.pool_size,
+            synchronous=settings.database.sqlite_synchronous,
         )
 
     @property
@@ -108,6 +114,7 @@ class Store:
 
     def _configure_sqlite(self, engine: AsyncEngine) -> None:
         busy = int(self._busy_timeout_ms)
+        synchronous = self._synchronous
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -116,7 +123,7 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={busy}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()

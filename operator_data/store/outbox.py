@@ -4,12 +4,15 @@ One statement claims a batch: `UPDATE outbox ... WHERE id IN (SELECT ... FOR UPD
 LOCKED) RETURNING ...`. On PostgreSQL SKIP LOCKED lets concurrent claimers pass over each
 other's rows; on SQLite the clause is not rendered and the single UPDATE is atomic under
 the database write lock (Store.begin() takes it up front with BEGIN IMMEDIATE). A worker
-that dies leaves its rows to be re-claimed when the lease runs out; the message log's
-idempotency key makes the re-send safe to deduplicate.
+that dies leaves its rows to be re-claimed when the lease runs out (the sender renews the
+lease while it is still sending, so the lease can be short), or at once when it restarts
+under its name (`release_abandoned`); the message log's idempotency key makes the re-send
+safe to deduplicate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,6 +106,37 @@ async def release(
         .values(claimed_by=None, lease_until=None, available_at=retry_at)
     )
     return result.rowcount == 1
+
+
+async def renew(
+    conn: AsyncConnection, outbox_ids: Sequence[int], worker: str, *, until: datetime
+) -> int:
+    """Extend `worker`'s lease on the rows it is still sending; returns how many it holds."""
+    if not outbox_ids:
+        return 0
+    result = await conn.execute(
+        update(o)
+        .where(o.c.id.in_(list(outbox_ids)), o.c.claimed_by == worker)
+        .values(lease_until=until)
+    )
+    return int(result.rowcount)
+
+
+async def release_abandoned(
+    conn: AsyncConnection, *, prefix: str, keep: str, also: Sequence[str] = ()
+) -> int:
+    """Free rows claimed under `prefix` (or exactly as one of `also`) except by `keep`: a
+    worker restarting under its name frees what its dead former self held, instead of
+    leaving it until the lease runs out. Returns how many rows were freed."""
+    result = await conn.execute(
+        update(o)
+        .where(
+            or_(o.c.claimed_by.startswith(prefix, autoescape=True), o.c.claimed_by.in_(also)),
+            o.c.claimed_by != keep,
+        )
+        .values(claimed_by=None, lease_until=None)
+    )
+    return int(result.rowcount)
 
 
 async def pending_count(conn: AsyncConnection) -> int:
