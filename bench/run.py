@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from bench import ap2t_export, gammu_compare, hub_pipeline, p2apst_throughput, pool_efficiency
+from bench import (
+    ap2t_export,
+    gammu_compare,
+    hub_pipeline,
+    p2apst_throughput,
+    pool_efficiency,
+    token_e2e,
+)
 from bench.report import REPO, Machine, Section, merge, render_json, render_markdown
 
 MODULES: tuple[ModuleType, ...] = (
@@ -22,6 +29,7 @@ MODULES: tuple[ModuleType, ...] = (
     p2apst_throughput,
     ap2t_export,
     hub_pipeline,
+    token_e2e,
 )
 DOCS = REPO / "docs"
 
