@@ -75,7 +75,7 @@ async def apply_event(
     if isinstance(event, SendResult):
         await _send_result(ctx, conn, unit, event)
     elif isinstance(event, DeliveryReport):
-        await _delivery_report(ctx, conn, event)
+        await _delivery_report(ctx, conn, unit, event)
     elif isinstance(event, ModemStateChanged):
         log.info("modem %s/%s is %s %s", event.gateway, event.modem, event.status, event.detail)
     return None
@@ -252,7 +252,9 @@ async def _send_result(
         )
 
 
-async def _delivery_report(ctx: HubContext, conn: AsyncConnection, event: DeliveryReport) -> None:
+async def _delivery_report(
+    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: DeliveryReport
+) -> None:
     if event.message_id is None:
         log.info("status report %s matched no sent message", event.event_id)
         return
@@ -264,7 +266,11 @@ async def _delivery_report(ctx: HubContext, conn: AsyncConnection, event: Delive
     now = ctx.now()
     if event.delivered:
         if message.state is M.SUBMITTED:
+            # The report overtook the send result (another worker, a re-delivery): the
+            # token frame was sent all the same, so its transaction moves on here.
             await set_message_state(conn, message.id, M.SENT, at=now)
+            if message.kind == "TOKEN_DELIVERY" and message.transaction_id:
+                await token_frame_sent(ctx, conn, unit, message.transaction_id, now)
         if message.state in (M.SUBMITTED, M.SENT):
             await set_message_state(conn, message.id, M.DELIVERED, at=now)
             # Charged on the handset's (or meter's) confirmed receipt: a failed SMS is never.

@@ -31,6 +31,7 @@ from firmware_protocol.frames import (
 )
 from gateway.spool import Spool
 from gateway.spooled import SpooledGateway
+from gateway.transport import Transport
 from meter_sim.meter.sts_decoder import StsDecoder
 from meter_sim.meter.sts_decoder import TokenOutcome as StsOutcome
 from meter_sim.network import NetworkSms, NetworkStatusReport, SmsNetwork
@@ -244,6 +245,7 @@ async def running_rig(
     sla: SlaTargets | None = None,
     push_token: str | None = None,
     simulator_settings: SimulatorSettings | None = None,
+    wrap_transport: Callable[[Transport], Transport] | None = None,
 ) -> AsyncIterator[Rig]:
     master = MasterKey(secrets.token_bytes(32))
     clock = Clock()
@@ -295,7 +297,7 @@ async def running_rig(
             settings,
             store,
             registry,
-            gateway,
+            gateway if wrap_transport is None else wrap_transport(gateway),
             client,
             clock=clock,
             report_outbox=outbox,
