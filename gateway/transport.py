@@ -3,8 +3,8 @@
 A carrier (the AT modem pool, an SMPP link, the in-process simulated network, or the MQTT
 bus in front of any of them) accepts outbound SMS with `send` and yields events with
 `events`; the consumer calls `ack` once it has stored an event durably, and only then may
-the carrier forget it. Until then an event is re-delivered (after a restart, or by a
-sweep), so consumers deduplicate by `event_id`.
+the carrier forget it. Until then an event is re-delivered (after a restart, or once
+unacked for the carrier's re-delivery interval), so consumers deduplicate by `event_id`.
 
 Every outbound SMS carries the hub's `message_id` (its idempotency key): a carrier given the
 same `message_id` twice sends it once.

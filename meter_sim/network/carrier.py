@@ -5,6 +5,12 @@ and turns what arrives there into transport events: messages into `InboundSms`, 
 reports into `DeliveryReport` (matched to the message later by the spool, by modem and
 reference, as for a real modem). Put it behind `SpooledGateway` + `Spool` to get a
 `Transport`.
+
+Message references (TP-MR, 0–255) must not start over when the gateway does: the spool
+matches a status report to the newest part sent with its reference, so a late report for a
+message sent before a restart would be pinned on the first message after it. A real modem
+keeps its counter on the SIM; this carrier continues from `first_reference` (give it
+`await spool.next_reference(modem)`), or from a random point when none is given.
 """
 
 from __future__ import annotations
@@ -27,12 +33,20 @@ from meter_sim.network.smsc import SmsNetwork
 
 
 class NetworkCarrier:
-    def __init__(self, network: SmsNetwork, address: str, *, modem: str = "sim0") -> None:
+    def __init__(
+        self,
+        network: SmsNetwork,
+        address: str,
+        *,
+        modem: str = "sim0",
+        first_reference: int | None = None,
+    ) -> None:
         self.network = network
         self.address = address
         self.modem = modem
         self._events: asyncio.Queue[TransportEvent] = asyncio.Queue()
-        self._references = itertools.count(1)
+        start = secrets.randbelow(256) if first_reference is None else first_reference % 256
+        self._references = itertools.count(start)
         self._report_ids = itertools.count(1)
         # Network message ids restart with the network: keep event ids of two runs apart.
         self._run = secrets.token_hex(4)

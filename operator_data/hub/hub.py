@@ -256,11 +256,13 @@ class Hub:
         await self.transport.ack(work.event_id)
 
     async def _consume(self) -> None:
-        queue: asyncio.Queue[TransportEvent] = asyncio.Queue()
+        # Bounded: a transport re-delivers what it handed out long ago and saw no ack for,
+        # so it must not hand out far more than the hub is about to work on.
+        queue: asyncio.Queue[TransportEvent] = asyncio.Queue(2 * self.settings.hub.batch_size)
 
         async def pump() -> None:
             async for event in self.transport.events():
-                queue.put_nowait(event)
+                await queue.put(event)
 
         pumping = asyncio.create_task(pump(), name=f"{self.worker_id}-events")
         try:

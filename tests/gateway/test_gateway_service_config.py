@@ -117,3 +117,47 @@ def test_the_cli_refuses_a_bad_config_with_status_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(path)])
     assert result.exit_code == 2
     assert "needs an [smpp] section" in result.output
+
+
+MODEMS = 'name = "gw"\n[[modems]]\nport = "/dev/x"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MODEMS, 30.0),
+        ("redeliver_after = 12.5\n" + MODEMS, 12.5),
+        # The setting's older home, where configs written for the MQTT bridge have it.
+        (MODEMS + "[mqtt]\nredeliver_after = 5.0\n", 5.0),
+        ("redeliver_after = 5.0\n" + MODEMS + "[mqtt]\nredeliver_after = 5.0\n", 5.0),
+    ],
+)
+def test_the_redelivery_interval_comes_from_either_name(
+    tmp_path: Path, text: str, expected: float
+) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(text)
+    assert load_gateway_config(path).event_redeliver_after == expected
+
+
+def test_the_older_redelivery_setting_works_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(MODEMS)
+    monkeypatch.setenv("PINTAR_GATEWAY_MQTT__REDELIVER_AFTER", "7")
+    assert load_gateway_config(config).event_redeliver_after == 7.0
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("redeliver_after = 10.0\n" + MODEMS + "[mqtt]\nredeliver_after = 5.0\n", "disagree"),
+        ("redeliver_after = 0\n" + MODEMS, "redeliver_after"),
+    ],
+)
+def test_a_bad_redelivery_interval_is_refused(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(text)
+    with pytest.raises(GatewayConfigError, match=problem):
+        load_gateway_config(path)

@@ -1,11 +1,12 @@
-"""The transport API over a real Mosquitto: sends, events, acks, shared workers, drops."""
+"""The transport API over a real Mosquitto: sends, events, acks, shared workers, drops,
+failures that must not end a bridge or a hub session."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,10 +50,10 @@ async def gateway_node(
     carrier = LoopbackCarrier()
     async with AsyncExitStack() as stack:
         spool = await stack.enter_async_context(Spool(path / f"{name}.db"))
-        gateway = await stack.enter_async_context(SpooledGateway(name, carrier, spool))
-        bridge = await stack.enter_async_context(
-            GatewayBridge(name, gateway, settings, redeliver_after=redeliver_after)
+        gateway = await stack.enter_async_context(
+            SpooledGateway(name, carrier, spool, redeliver_after=redeliver_after)
         )
+        bridge = await stack.enter_async_context(GatewayBridge(name, gateway, settings))
         await bridge.connected.wait()
         yield GatewayNode(name, carrier, gateway, bridge, spool)
 
@@ -195,3 +196,72 @@ async def test_malformed_payloads_on_the_bus_are_ignored(
 
 def test_aiomqtt_is_v2() -> None:
     assert aiomqtt.__version__.startswith("2.")
+
+
+async def until(label: str, condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Waits for a condition nothing announces, checking it often, with a hang guard."""
+
+    async def checked() -> None:
+        while not condition():  # noqa: ASYNC110 (a counter; nothing announces it)
+            await asyncio.sleep(0.02)
+
+    await within(label, checked(), limit)
+
+
+async def test_a_send_the_spool_cannot_take_is_skipped_and_the_bridge_goes_on(
+    settings: MqttSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        MqttTransport(settings) as hub,
+        gateway_node(settings, tmp_path, "gw-a") as node,
+    ):
+        # A real write failure from the spool's own database, for one message only.
+        await node.spool.db.execute(
+            "CREATE TEMP TRIGGER refuse BEFORE UPDATE ON outbound "
+            "WHEN NEW.message_id = 'msg-poison' "
+            "BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END"
+        )
+        await within("gateway online", hub.wait_for_gateway("gw-a"))
+        assert await hub.send(OutboundSms("msg-poison", METER, text="x"))
+        assert await hub.send(OutboundSms("msg-ok", METER, text="y"))
+        events = hub.events()
+        [result] = await within("result of msg-ok", take(events, 1))
+        # No result for the send the gateway could not take: the hub's outbox will retry.
+        assert isinstance(result, SendResult) and result.message_id == "msg-ok"
+        assert [sms.message_id for sms in node.carrier.submitted] == ["msg-ok"]
+        assert "could not take send msg-poison" in caplog.text
+        # Still the same bridge task, still serving.
+        node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
+        [inbound] = await within("inbound after the failure", take(events, 1))
+        assert inbound.event_id == "in-1" and node.bridge.connected.is_set()
+
+
+async def test_a_full_hub_queue_drops_events_that_the_gateway_delivers_again(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with (
+        MqttTransport(settings, max_queued=2) as hub,
+        gateway_node(settings, tmp_path, "gw-a", redeliver_after=0.3) as node,
+    ):
+        await within("gateway online", hub.wait_for_gateway("gw-a"))
+        ids = [f"in-{n}" for n in range(6)]
+        for n, event_id in enumerate(ids):
+            node.carrier.inject(InboundSms(event_id, METER, NOW, data=bytes([n]), modem="m1"))
+        await until("the queue overflows", lambda: hub.dropped > 0)
+        seen: set[str] = set()
+        events = hub.events()
+
+        async def drain() -> None:
+            while seen != set(ids):
+                event = await anext(events)
+                seen.add(event.event_id)
+                await hub.ack(event.event_id)
+
+        # The session survived the overflow: what was dropped arrives by redelivery.
+        await within("every event, dropped ones again", drain())
+
+        async def acks_applied() -> None:
+            while await node.gateway.unacknowledged_events():  # noqa: ASYNC110 (in the spool)
+                await asyncio.sleep(0.02)
+
+        await within("every ack applied", acks_applied())

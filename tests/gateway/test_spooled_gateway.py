@@ -1,10 +1,14 @@
-"""A gateway node with its spool: nothing accepted or received is lost across restarts."""
+"""A gateway node with its spool: nothing accepted or received is lost across restarts, and
+an event left unacknowledged is delivered again on the stream that is open."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from gateway.spool import OutboundState, Spool
 from gateway.spooled import SpooledGateway
@@ -98,3 +102,56 @@ async def test_status_reports_get_the_message_id_of_the_part_they_report(tmp_pat
         matched, unmatched = await next_events(stream, 2)
     assert isinstance(matched, DeliveryReport) and matched.message_id == "msg-1"
     assert isinstance(unmatched, DeliveryReport) and unmatched.message_id is None
+
+
+async def test_an_unacked_event_is_yielded_again_on_the_open_stream(tmp_path: Path) -> None:
+    carrier = LoopbackCarrier()
+    async with (
+        Spool(tmp_path / "s.db") as spool,
+        SpooledGateway("gw1", carrier, spool, redeliver_after=0.1) as gw,
+    ):
+        stream = gw.events()
+        carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
+        carrier.inject(InboundSms("in-2", METER, NOW, data=b"\x02", modem="m1"))
+        first = await next_events(stream, 2)
+        await gw.ack("in-1")
+        # Only the unacked one comes back, as it was, on the stream still open.
+        [again] = await next_events(stream, 1)
+        assert again == first[1]
+        await gw.ack("in-2")
+        carrier.inject(InboundSms("in-3", METER, NOW, data=b"\x03", modem="m1"))
+        [fresh] = await next_events(stream, 1)
+    assert fresh.event_id == "in-3"  # neither acked event came back in between
+
+
+class CountingSpool(Spool):
+    """The real spool, counting how often the gateway reads its unacknowledged events."""
+
+    reads = 0
+
+    async def unacknowledged(self, after_seq: int = 0) -> list[tuple[int, TransportEvent]]:
+        self.reads += 1
+        return await super().unacknowledged(after_seq)
+
+
+async def test_an_open_stream_reads_the_spool_only_when_a_redelivery_is_due(
+    tmp_path: Path,
+) -> None:
+    carrier = LoopbackCarrier()
+    async with (
+        CountingSpool(tmp_path / "s.db") as spool,
+        SpooledGateway("gw1", carrier, spool, redeliver_after=30.0) as gw,
+    ):
+        stream = gw.events()
+        carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
+        await next_events(stream, 1)
+        # A window to observe in, not a synchronisation: with nothing due for 30 s the
+        # stream must sit waiting, not poll the spool.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(stream), 0.3)
+    assert spool.reads == 1  # the replay when the stream opened
+
+
+def test_redeliver_after_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        SpooledGateway("gw1", LoopbackCarrier(), Spool(tmp_path / "s.db"), redeliver_after=0)
