@@ -14,6 +14,7 @@ from gateway.transport import (
     OutboundSms,
     SendResult,
     SendStatus,
+    TransportEvent,
 )
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -46,7 +47,7 @@ async def test_an_event_is_stored_once(tmp_path: Path) -> None:
 
 
 async def test_every_event_kind_round_trips(tmp_path: Path) -> None:
-    events = [
+    events: list[TransportEvent] = [
         inbound(7),
         SendResult(
             "sr-1", "msg-1", SendStatus.SENT, NOW, (12, 13), "+6281234567890", "gw", "m1", 2
