@@ -23,7 +23,7 @@ FAST_TARGET = 20.0
 PHYSICAL_TARGET = 0.95
 REALISTIC_MODEMS = 4
 REALISTIC_SCALE = 1 / 10
-REALTIME_MESSAGES = 12  # one modem, real 5-10 s sends: about 90 s
+REALTIME_MESSAGES = 8  # one modem, real 5-10 s sends: about 60 s each side
 POLL = 0.01  # how often the Gammu side is looked at (measurement resolution)
 
 METHOD = """\

@@ -17,6 +17,7 @@ from bench import (
     ap2t_export,
     gammu_compare,
     hub_pipeline,
+    hub_workers,
     p2apst_throughput,
     pool_efficiency,
     token_e2e,
@@ -29,6 +30,7 @@ MODULES: tuple[ModuleType, ...] = (
     p2apst_throughput,
     ap2t_export,
     hub_pipeline,
+    hub_workers,
     token_e2e,
 )
 DOCS = REPO / "docs"
