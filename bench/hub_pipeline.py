@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -309,7 +309,7 @@ def _fill_sqlite(path: Path, master: MasterKey, meters: int, log_rows: int) -> N
         db.close()
 
 
-async def _fill_pg(dsn: str, master: MasterKey, meters: int, log_rows: int) -> None:
+async def fill_pg(dsn: str, master: MasterKey, meters: int, log_rows: int) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         for rows in _chunks(_registry_rows(master, meters, EPOCH)):
@@ -339,37 +339,42 @@ async def _fill_pg(dsn: str, master: MasterKey, meters: int, log_rows: int) -> N
 # -- the traffic -----------------------------------------------------------------------------
 
 
-def _pdus(meters: int, size: int) -> list[str]:
-    """`size` SMS-DELIVER PDUs from up to SENDERS_CAP meters spread over the registry,
-    each meter's frames with increasing counters."""
-    senders = max(1, min(meters, SENDERS_CAP, size))
-    stride = meters // senders
+def telemetry_pdus(meter_ids: Sequence[int], size: int) -> list[str]:
+    """`size` SMS-DELIVER PDUs carrying TELEMETRY frames, round robin over the meters of
+    `meter_ids` (Fleet indexes), each meter's frames with increasing counters."""
     endpoints = [
         Endpoint(
             role=Role.METER,
-            meter_number=Fleet.meter(k * stride),
-            keys={1: Fleet.comms_key(k * stride)},
+            meter_number=Fleet.meter(i),
+            keys={1: Fleet.comms_key(i)},
             key_id=1,
         )
-        for k in range(senders)
+        for i in meter_ids
     ]
     sent = datetime.now(UTC).replace(microsecond=0)
     pdus = []
     for n in range(size):
-        k = n % senders
+        k = n % len(endpoints)
         reading = Telemetry(
             request_id=0,
             read_at=sent - timedelta(minutes=15),
-            energy_kwh=Decimal("1234.56") + n // senders,
+            energy_kwh=Decimal("1234.56") + n // len(endpoints),
             credit_kwh=Decimal("42.10"),
             voltage_v=Decimal("221.5"),
             power_w=350 + n % 100,
             status=MeterStatus(0),
             signal_csq=18,
         )
-        (frame,) = endpoints[k].seal(reading, message_id=n // senders + 1)
-        pdus.append(encode_deliver(Fleet.msisdn(k * stride), data=frame, timestamp=sent))
+        (frame,) = endpoints[k].seal(reading, message_id=n // len(endpoints) + 1)
+        pdus.append(encode_deliver(Fleet.msisdn(meter_ids[k]), data=frame, timestamp=sent))
     return pdus
+
+
+def _pdus(meters: int, size: int) -> list[str]:
+    """Traffic from up to SENDERS_CAP meters spread over the whole registry."""
+    senders = max(1, min(meters, SENDERS_CAP, size))
+    stride = meters // senders
+    return telemetry_pdus([k * stride for k in range(senders)], size)
 
 
 def _settings() -> Settings:
@@ -431,7 +436,7 @@ async def _drive(store: Store, master: MasterKey, pdus: list[str]) -> Outcome:
 
 
 @contextlib.asynccontextmanager
-async def _pg_scratch() -> AsyncIterator[str]:
+async def pg_scratch() -> AsyncIterator[str]:
     name = f"pintar_bench_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(PG_ADMIN)
     try:
@@ -458,14 +463,14 @@ async def _case(
             path = workdir / f"hub-{meters}-{log_rows}.db"
             url = f"sqlite+aiosqlite:///{path}"
         else:
-            url = await stack.enter_async_context(_pg_scratch())
+            url = await stack.enter_async_context(pg_scratch())
         async with Store(url) as store:
             await store.migrate()
         began = time.perf_counter()
         if backend == "sqlite":
             await asyncio.to_thread(_fill_sqlite, path, master, meters, log_rows)
         else:
-            await _fill_pg(
+            await fill_pg(
                 make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
                 master,
                 meters,
@@ -476,7 +481,7 @@ async def _case(
             return await _drive(store, master, pdus), filled
 
 
-async def _postgres_up() -> bool:
+async def postgres_up() -> bool:
     try:
         conn = await asyncpg.connect(PG_ADMIN, timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError):
@@ -488,7 +493,7 @@ async def _postgres_up() -> bool:
 async def measure(size: int, workdir: Path) -> Section:
     section = Section(NAME, TITLE, size, method=METHOD, notes=list(NOTES))
     small_pdus = _pdus(SMALL_REGISTRY, size)
-    backends = ["sqlite"] + (["postgresql"] if await _postgres_up() else [])
+    backends = ["sqlite"] + (["postgresql"] if await postgres_up() else [])
     if "postgresql" not in backends:
         section.notes.append("PostgreSQL at 127.0.0.1:5432 was not reachable: not measured.")
     # Small then large per backend, back to back, so both see much the same machine load.

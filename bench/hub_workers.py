@@ -15,8 +15,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -24,13 +23,19 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.hub_pipeline import PG_ADMIN, SHORT_CODE, Fleet, _fill_pg, _pg_scratch, _postgres_up
+from bench.hub_pipeline import (
+    PG_ADMIN,
+    SHORT_CODE,
+    fill_pg,
+    pg_scratch,
+    postgres_up,
+    telemetry_pdus,
+)
 from bench.report import Row, Section
-from firmware_protocol.frames import Endpoint, MeterStatus, Role, Telemetry
 from gateway.mqtt import GatewayBridge
 from gateway.mqtt.connection import MqttSettings
 from gateway.mqtt.topics import Topics, parse_ack
-from gateway.pdu import Deliver, decode, encode_deliver
+from gateway.pdu import Deliver, decode
 from gateway.spool import Spool
 from gateway.spooled import SpooledGateway
 from gateway.transport import InboundSms, OutboundSms, TransportEvent
@@ -117,31 +122,9 @@ def _events(gateway: str, first_meter: int, size: int) -> list[InboundSms]:
     """`size` TELEMETRY SMS from up to SENDERS_CAP meters starting at `first_meter`, as the
     gateway's modem pool would spool them."""
     senders = max(1, min(SENDERS_CAP, size))
-    endpoints = [
-        Endpoint(
-            role=Role.METER,
-            meter_number=Fleet.meter(first_meter + k),
-            keys={1: Fleet.comms_key(first_meter + k)},
-            key_id=1,
-        )
-        for k in range(senders)
-    ]
-    sent = datetime.now(UTC).replace(microsecond=0)
     events = []
-    for n in range(size):
-        k = n % senders
-        reading = Telemetry(
-            request_id=0,
-            read_at=sent - timedelta(minutes=15),
-            energy_kwh=Decimal("1234.56") + n // senders,
-            credit_kwh=Decimal("42.10"),
-            voltage_v=Decimal("221.5"),
-            power_w=350 + n % 100,
-            status=MeterStatus(0),
-            signal_csq=18,
-        )
-        (frame,) = endpoints[k].seal(reading, message_id=n // senders + 1)
-        pdu = encode_deliver(Fleet.msisdn(first_meter + k), data=frame, timestamp=sent)
+    pdus = telemetry_pdus(range(first_meter, first_meter + senders), size)
+    for n, pdu in enumerate(pdus):
         deliver = decode(pdu).pdu
         assert isinstance(deliver, Deliver)
         events.append(
@@ -515,13 +498,13 @@ async def _cases(size: int, workdir: Path, log: Callable[[str], None]) -> list[C
     pids: list[int] = []
     began = time.perf_counter()
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(_pg_scratch())
+        url = await stack.enter_async_context(pg_scratch())
         database = make_url(url).set(drivername="postgresql+asyncpg")
         database_url = database.render_as_string(hide_password=False)
         async with Store(database_url) as store:
             await store.migrate()
         plain = database.set(drivername="postgresql").render_as_string(hide_password=False)
-        await _fill_pg(plain, master, REGISTRY, 0)
+        await fill_pg(plain, master, REGISTRY, 0)
         log(f"bench: {NAME}: scratch database ready ({time.perf_counter() - began:.1f} s)")
         observer = await stack.enter_async_context(Observer(settings))
         cpu = CpuMeter(pids, database.database or "")
@@ -562,7 +545,7 @@ async def measure(size: int, workdir: Path, log: Callable[[str], None]) -> Secti
     missing = [
         what
         for what, up in (
-            ("PostgreSQL at 127.0.0.1:5432", await _postgres_up()),
+            ("PostgreSQL at 127.0.0.1:5432", await postgres_up()),
             (f"Mosquitto at {BROKER[0]}:{BROKER[1]}", _broker_up()),
         )
         if not up
