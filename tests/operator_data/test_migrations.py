@@ -44,6 +44,12 @@ async def test_down_to_base_and_up_again(store: Store) -> None:
         assert await conn.run_sync(_diff) == []
 
 
+async def test_sqlite_synchronous_can_be_relaxed_to_normal(tmp_path: Path) -> None:
+    async with Store(f"sqlite:///{tmp_path / 'n.db'}", synchronous="normal") as store:
+        async with store.read() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1
+
+
 async def test_sqlite_connection_settings(tmp_path: Path) -> None:
     async with Store(f"sqlite:///{tmp_path / 'p.db'}", busy_timeout_ms=2500) as store:
         assert store.url.drivername == "sqlite+aiosqlite"
@@ -54,7 +60,7 @@ async def test_sqlite_connection_settings(tmp_path: Path) -> None:
             }
     assert pragmas == {
         "journal_mode": "wal",
-        "synchronous": 1,  # NORMAL
+        "synchronous": 2,  # FULL: a commit is on disk before it returns
         "foreign_keys": 1,
         "busy_timeout": 2500,
     }
