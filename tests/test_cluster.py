@@ -18,11 +18,12 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -30,16 +31,18 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import make_url
 
 from meter_sim.fleet import Fleet, FleetMember, build_members, registry_csv, sim_meters
+from meter_sim.meter.simulated import SimulatedMeter
 from meter_sim.meter.state_store import StateStore
 from meter_sim.modem_emulator import ModemEmulator, TimingProfile
-from meter_sim.network import NetworkProfile, SmsNetwork
+from meter_sim.network import NetworkProfile, NetworkSms, NetworkStatusReport, SmsNetwork
 from meter_sim.phones.inbox import NoticeKind
 from operator_data.registry import Registry
 from operator_data.settings import load_settings
 from operator_data.store import Store, schema
 from p2apst_adapter.simulator import P2apstSimulator
+from tests.cluster_proxy import TcpProxy
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(170)]
+pytestmark = [pytest.mark.services, pytest.mark.timeout(400)]
 
 PINTAR = Path(sys.executable).with_name("pintar")
 SHORT_CODE = "87000"
@@ -120,7 +123,9 @@ async def service(
                 await process.wait()
 
 
-def hub_config(tmp: Path, root: str, p2apst_port: int) -> Path:
+def hub_config(
+    tmp: Path, root: str, p2apst_port: int, broker_port: int, denominations: Sequence[int]
+) -> Path:
     key = tmp / "master.key"
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -130,11 +135,15 @@ def hub_config(tmp: Path, root: str, p2apst_port: int) -> Path:
         f'data_dir = "{tmp / "hub-data"}"\n'
         f'[service]\nshort_code = "{SHORT_CODE}"\n'
         "[pin]\nlength = 4\n"
-        "[sla]\nmeter_answer_s = 20.0\n"
-        "[hub]\ndenominations_idr = [20000, 50000, 100000]\n"
+        "[sla]\nmeter_answer_s = 30.0\n"
+        f"[hub]\ndenominations_idr = [{', '.join(str(d) for d in denominations)}]\n"
         "sweep_interval_s = 1.0\npurchase_restart_after_s = 10.0\n"
+        # Small batches: one event in a batch that fails (another worker applied it a
+        # moment earlier) has the whole batch redone one event at a time.
+        "batch_size = 50\n"
         f'[security]\nmaster_key_file = "{key}"\n'
-        f'[mqtt]\nhost = "127.0.0.1"\nport = 1883\ntopic_root = "{root}"\nmax_backoff = 1.0\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\ntopic_root = "{root}"\n'
+        "max_backoff = 1.0\n"
         f'[p2apst]\nhost = "127.0.0.1"\nport = {p2apst_port}\n'
         "response_timeout = 3.0\nadvice_timeout = 3.0\nadvice_interval = 1.0\n"
         "report_retry_interval = 1.0\n"
@@ -142,14 +151,16 @@ def hub_config(tmp: Path, root: str, p2apst_port: int) -> Path:
     return path
 
 
-def gateway_config(tmp: Path, name: str, root: str, port: str) -> Path:
+def gateway_config(tmp: Path, name: str, root: str, broker_port: int, port: str) -> Path:
     path = tmp / f"{name}.toml"
     path.write_text(
         f'name = "{name}"\n'
         f'spool_path = "{tmp / name / "spool.db"}"\n'
         'carrier = "modems"\n'
-        f'[mqtt]\nhost = "127.0.0.1"\nport = 1883\ntopic_root = "{root}"\n'
-        "redeliver_after = 5.0\nmax_backoff = 1.0\n"
+        # Long enough that a busy worker acks before its events go out again to the other.
+        "redeliver_after = 15.0\n"
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\ntopic_root = "{root}"\n'
+        "max_backoff = 1.0\n"
         "[pool]\nmin_interval = 0.0\nretry_delay = 0.5\n"
         f'[[modems]]\nport = "{port}"\nname = "m1"\n'
     )
@@ -180,6 +191,24 @@ async def count(store: Store, query: Select[tuple[int]] | Select[int]) -> int:
         return int(await conn.scalar(query) or 0)
 
 
+class RecordingLine:
+    """One of the hub's modem lines on the network, noting every SMS the network handed
+    over (the modem stored it): exactly what the hub must end up storing, once each."""
+
+    def __init__(self, modem: ModemEmulator, delivered: list[NetworkSms]) -> None:
+        self.modem = modem
+        self.delivered = delivered
+
+    async def receive_sms(self, sms: NetworkSms) -> bool:
+        taken = await self.modem.receive_sms(sms)
+        if taken:
+            self.delivered.append(sms)
+        return taken
+
+    async def receive_status_report(self, report: NetworkStatusReport) -> None:
+        await self.modem.receive_status_report(report)
+
+
 @dataclass
 class Cluster:
     """The outside world in this process; hub workers and gateway nodes as processes."""
@@ -193,6 +222,8 @@ class Cluster:
     fleet: Fleet
     store: Store
     stack: AsyncExitStack
+    broker: TcpProxy
+    delivered: list[NetworkSms]
     hubs: dict[str, AsyncExitStack] = field(default_factory=dict)
     gateways: dict[str, AsyncExitStack] = field(default_factory=dict)
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
@@ -211,7 +242,7 @@ class Cluster:
 
     async def start_gateway(self, name: str, modem: ModemEmulator) -> None:
         stack = AsyncExitStack()
-        config = gateway_config(self.tmp, name, self.root, modem.device_path)
+        config = gateway_config(self.tmp, name, self.root, self.broker.port, modem.device_path)
         self.processes[name] = await stack.enter_async_context(
             service(
                 ["gateway", "--config", str(config)],
@@ -246,17 +277,36 @@ class Cluster:
     def hub_log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 
+    def receipts(self) -> int:
+        return sum(len(p.receipts()) for p in self.fleet.phones)
+
 
 @asynccontextmanager
 async def running_cluster(
-    postgres_url: str, tmp: Path, meters: int, seed: int
+    postgres_url: str,
+    mosquitto_url: str,
+    tmp: Path,
+    meters: int,
+    seed: int,
+    *,
+    denominations: Sequence[int] = (20_000, 50_000, 100_000),
 ) -> AsyncIterator[Cluster]:
     root = f"pintar-test-{uuid.uuid4().hex[:10]}/v1"
     members = build_members(meters, seed=seed, hub_msisdn=SHORT_CODE)
+    broker_url = urlsplit(mosquitto_url)
     async with AsyncExitStack() as stack:
+        # Every process reaches the broker through this proxy, so a test can cut them off.
+        broker = await stack.enter_async_context(
+            TcpProxy(broker_url.hostname or "127.0.0.1", broker_url.port or 1883)
+        )
         database = await stack.enter_async_context(scratch_database(postgres_url))
+        # No loss or duplicates, and an SMSC that keeps trying while a gateway is down and
+        # its SIM fills up: every SMS sent reaches a hub line sooner or later.
         network = await stack.enter_async_context(
-            SmsNetwork(NetworkProfile(min_delay=0.0, max_delay=0.0), seed=seed)
+            SmsNetwork(
+                NetworkProfile(min_delay=0.0, max_delay=0.0, retry_interval=0.5, max_attempts=1000),
+                seed=seed,
+            )
         )
         modems = [
             await stack.enter_async_context(
@@ -266,9 +316,12 @@ async def running_cluster(
             )
             for n in range(2)
         ]
+        delivered: list[NetworkSms] = []
+        for modem in modems:
+            network.attach(modem.msisdn, RecordingLine(modem, delivered))
         network.alias(SHORT_CODE, [m.msisdn for m in modems], present_as_alias=True)
         simulator = await stack.enter_async_context(P2apstSimulator(sim_meters(members), seed=seed))
-        config = hub_config(tmp, root, simulator.port)
+        config = hub_config(tmp, root, simulator.port, broker.port, denominations)
         env = clean_environment(PINTAR_DATABASE__URL=database)
         await provision(config, env, members)
         state = stack.enter_context(StateStore(tmp / "meters.db"))
@@ -284,7 +337,9 @@ async def running_cluster(
         )
         settings = load_settings(config, database={"url": database})
         store = await stack.enter_async_context(Store.from_settings(settings))
-        cluster = Cluster(tmp, root, config, env, modems, simulator, fleet, store, stack)
+        cluster = Cluster(
+            tmp, root, config, env, modems, simulator, fleet, store, stack, broker, delivered
+        )
         try:
             for name in ("hub-0", "hub-1"):
                 await cluster.start_hub(name)
@@ -305,18 +360,56 @@ async def _states(store: Store) -> dict[str, str]:
 def settled(cluster: Cluster, purchases: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         states = await _states(cluster.store)
-        receipts = sum(len(p.receipts()) for p in cluster.fleet.phones)
         return (
             len(states) == purchases
             and all(s in SETTLED for s in states.values())
-            and receipts >= purchases
+            and cluster.receipts() >= purchases
         )
 
     return check
 
 
+async def _stored_inbound(store: Store) -> list[tuple[str | None, str | None, bytes | None]]:
+    msgs = schema.messages
+    async with store.read() as conn:
+        rows = await conn.execute(
+            select(msgs.c.peer_msisdn, msgs.c.flow, msgs.c.raw_pdu).where(msgs.c.direction == "in")
+        )
+        return [
+            (r.peer_msisdn, r.flow, None if r.raw_pdu is None else bytes(r.raw_pdu)) for r in rows
+        ]
+
+
+def all_stored(cluster: Cluster) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return len(await _stored_inbound(cluster.store)) >= len(cluster.delivered)
+
+    return check
+
+
+async def diagnosis(cluster: Cluster) -> str:
+    """What the cluster looks like, for a failure message."""
+    msgs = schema.messages
+    async with cluster.store.read() as conn:
+        states = Counter((await _states(cluster.store)).values())
+        messages = Counter(
+            f"{r.direction}/{r.flow}/{r.state}"
+            for r in await conn.execute(select(msgs.c.direction, msgs.c.flow, msgs.c.state))
+        )
+        outbox = Counter(
+            str(r.claimed_by) for r in await conn.execute(select(schema.outbox.c.claimed_by))
+        )
+    return (
+        f"transactions {dict(states)}; messages {dict(messages)}; outbox {dict(outbox)}; "
+        f"lines took {len(cluster.delivered)}; receipts {cluster.receipts()}; "
+        f"broker proxy: {cluster.broker.open_connections} open, {cluster.broker.accepted} "
+        f"accepted, {cluster.broker.cuts} cut(s)"
+    )
+
+
 async def check_the_books(cluster: Cluster, purchases: int, per_phone: int) -> None:
-    """Paid once, credited once, one receipt each, every customer SMS stored once."""
+    """Paid once, credited once, one receipt each, every SMS the hub's lines took stored
+    once."""
     paid = cluster.simulator.ledger.paid()
     credited = Counter(r.token for meter in cluster.fleet.meters for r in meter.credited)
     assert len(paid) == purchases
@@ -325,21 +418,37 @@ async def check_the_books(cluster: Cluster, purchases: int, per_phone: int) -> N
     for phone in cluster.fleet.phones:
         receipts = phone.receipts()
         assert len(receipts) == per_phone, [s.text for s in phone.inbox]
+        assert len({r.ref for r in receipts}) == per_phone, [s.text for s in phone.inbox]
         # Each purchase SMS answered once, and never with "duplicate" (nobody sent one twice).
         accepted = phone.notices(NoticeKind.PURCHASE_ACCEPTED)
         assert len(accepted) == per_phone, [s.text for s in phone.inbox]
         assert not phone.notices(NoticeKind.PURCHASE_DUPLICATE), [s.text for s in phone.inbox]
     msgs = schema.messages
-    stored = await count(
-        cluster.store,
-        select(func.count())
-        .select_from(msgs)
-        .where(
-            msgs.c.direction == "in",
-            msgs.c.peer_msisdn.in_([p.msisdn for p in cluster.fleet.phones]),
-        ),
+    async with cluster.store.read() as conn:
+        receipt_rows = Counter(
+            str(t)
+            for t in await conn.scalars(
+                select(msgs.c.transaction_id).where(
+                    msgs.c.direction == "out", msgs.c.kind == "receipt"
+                )
+            )
+        )
+    assert len(receipt_rows) == purchases
+    assert set(receipt_rows.values()) == {1}, receipt_rows.most_common(3)
+    # No inbound SMS lost or stored twice: what the lines took is what the hub holds.
+    stored = await _stored_inbound(cluster.store)
+    phones = {p.msisdn for p in cluster.fleet.phones}
+    meters = {m.identity.msisdn for m in cluster.fleet.meters}
+    assert len(stored) == len(cluster.delivered)
+    assert Counter(peer for peer, _, _ in stored if peer in phones) == Counter(
+        sms.sender for sms in cluster.delivered if sms.sender in phones
     )
-    assert stored == sum(len(p.sent) for p in cluster.fleet.phones)
+    assert Counter((peer, pdu) for peer, _, pdu in stored if peer in meters) == Counter(
+        (sms.sender, sms.data) for sms in cluster.delivered if sms.sender in meters
+    )
+    # ...and the network did take every SMS the phones sent.
+    for phone in cluster.fleet.phones:
+        assert sum(1 for sms in cluster.delivered if sms.sender == phone.msisdn) == len(phone.sent)
     states = await _states(cluster.store)
     assert set(states.values()) <= {"reported", "applied"}, Counter(states.values())
 
@@ -348,12 +457,13 @@ async def test_two_hubs_and_two_gateways_as_processes_settle_every_purchase_once
     postgres_url: str, mosquitto_url: str, tmp_path: Path
 ) -> None:
     amounts = (20_000, 50_000)  # one each per phone: no two alike within the window
-    async with running_cluster(postgres_url, tmp_path, meters=4, seed=11) as cluster:
+    async with running_cluster(postgres_url, mosquitto_url, tmp_path, meters=4, seed=11) as cluster:
         for amount in amounts:
             for phone in cluster.fleet.phones:
                 phone.buy(amount)
         purchases = len(amounts) * len(cluster.fleet.phones)
         await until(settled(cluster, purchases), 90, "every purchase to settle")
+        await until(all_stored(cluster), 30, "every inbound SMS to be stored")
         await check_the_books(cluster, purchases, len(amounts))
         # Both workers took part: the broker shares the events between them.
         assert all("token of" in cluster.hub_log(name) for name in ("hub-0", "hub-1"))
@@ -362,36 +472,124 @@ async def test_two_hubs_and_two_gateways_as_processes_settle_every_purchase_once
             assert await cluster.terminate(name) == 0, cluster.hub_log(name)[-2000:]
 
 
-async def test_killing_a_hub_worker_and_a_gateway_mid_run_loses_and_repeats_nothing(
+@dataclass(frozen=True)
+class ChaosSize:
+    """How big a chaos run is; PINTAR_TEST_CHAOS_SCALE multiplies the meter count (1.0:
+    50 meters and phones, 10 purchases each, and 1.5 telemetry reports per purchase, so
+    every meter reports every several seconds while the purchases run)."""
+
+    meters: int
+    per_phone: int
+    reports_per_purchase: float
+    in_flight: int
+
+    @classmethod
+    def from_environment(cls) -> ChaosSize:
+        scale = float(os.environ.get("PINTAR_TEST_CHAOS_SCALE") or 1.0)
+        return cls(
+            meters=max(4, round(50 * scale)),
+            per_phone=10,
+            reports_per_purchase=1.5,
+            in_flight=max(8, round(120 * scale)),
+        )
+
+
+async def report_telemetry(meter: SimulatedMeter) -> None:
+    """The meter sends a telemetry report now: its own schedule, brought forward."""
+    meter.next_telemetry_at = datetime.now(UTC)
+    await meter.tick()
+
+
+async def run_traffic(cluster: Cluster, amounts: Sequence[int], size: ChaosSize) -> None:
+    """Every phone buys each amount once (distinct amounts: no duplicate within the
+    window), keeping at most `size.in_flight` purchases unreceipted at a time; in between,
+    the meters report telemetry in turn (in proportion to the purchases, so the mix is the
+    same however fast the machine is)."""
+    meters = cluster.fleet.meters
+    sent = reports = 0
+    for amount in amounts:
+        for phone in cluster.fleet.phones:
+
+            async def room(sent: int = sent) -> bool:
+                return sent - cluster.receipts() < size.in_flight
+
+            await until(room, 120, f"room for purchase {sent + 1}")
+            phone.buy(amount)
+            sent += 1
+            while reports < sent * size.reports_per_purchase:
+                await report_telemetry(meters[reports % len(meters)])
+                reports += 1
+
+
+async def test_killing_a_hub_worker_a_gateway_and_the_broker_link_loses_and_repeats_nothing(
     postgres_url: str, mosquitto_url: str, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("PINTAR_TEST_CHAOS_SEED") or int.from_bytes(os.urandom(2), "big"))
     rng = random.Random(seed)
-    print(f"chaos seed {seed}")  # shown with a failure: PINTAR_TEST_CHAOS_SEED replays it
-    amounts = (20_000, 50_000, 100_000)
-    async with running_cluster(postgres_url, tmp_path, meters=16, seed=seed) as cluster:
+    size = ChaosSize.from_environment()
+    print(f"chaos seed {seed}, {size}")  # PINTAR_TEST_CHAOS_SEED replays a failure
+    amounts = [20_000 + 1_000 * n for n in range(size.per_phone)]
+    clock = asyncio.get_running_loop().time
+    started = clock()
+    async with running_cluster(
+        postgres_url, mosquitto_url, tmp_path, meters=size.meters, seed=seed, denominations=amounts
+    ) as cluster:
         phones = cluster.fleet.phones
         purchases = len(amounts) * len(phones)
-        victims = [rng.choice(["hub-0", "hub-1"]), rng.choice(sorted(cluster.gateways))]
         # "Random moments": after a random number of receipts have reached the phones.
-        moments = sorted(rng.sample(range(2, purchases - 2), 2))
-        for amount in amounts:
-            for phone in phones:
-                phone.buy(amount)
-        for victim, moment in zip(victims, moments, strict=True):
-
-            async def reached(moment: int = moment) -> bool:
-                return sum(len(p.receipts()) for p in phones) >= moment
-
-            await until(reached, 60, f"{moment} receipts before killing {victim}")
-            modem = cluster.modems[int(victim[-1])] if victim.startswith("gw-") else None
-            await cluster.kill(victim)
-            if modem is None:
-                await cluster.start_hub(victim)
-            else:
-                await cluster.start_gateway(victim, modem)
-        await until(settled(cluster, purchases), 100, f"every purchase to settle (seed {seed})")
+        events = [
+            ("kill", rng.choice(["hub-0", "hub-1"])),
+            ("kill", rng.choice(sorted(cluster.gateways))),
+            ("cut", "broker"),
+        ]
+        rng.shuffle(events)
+        moments = sorted(rng.sample(range(purchases // 10, purchases * 8 // 10), len(events)))
+        print(f"chaos: cluster up at {clock() - started:.0f} s (loop time {clock():.0f})")
+        traffic = asyncio.create_task(run_traffic(cluster, amounts, size))
+        try:
+            await _chaos(cluster, events, moments, rng)
+            await traffic
+            print(f"chaos: every purchase sent at {clock() - started:.0f} s")
+            await until(settled(cluster, purchases), 150, f"every purchase to settle (seed {seed})")
+            print(f"chaos: every purchase settled at {clock() - started:.0f} s")
+            await until(all_stored(cluster), 60, f"every inbound SMS to be stored (seed {seed})")
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{await diagnosis(cluster)}") from None
+        finally:
+            traffic.cancel()
+            await asyncio.gather(traffic, return_exceptions=True)
         await check_the_books(cluster, purchases, len(amounts))
         msgs = schema.messages
         total = await count(cluster.store, select(func.count()).select_from(msgs))
-        print(f"chaos: {purchases} purchases, {total} SMS stored, killed {victims}")
+        inbound = await count(
+            cluster.store, select(func.count()).select_from(msgs).where(msgs.c.direction == "in")
+        )
+        took = clock() - started
+        print(
+            f"chaos seed {seed}: {purchases} purchases, {total} SMS stored ({inbound} inbound, "
+            f"{len(cluster.delivered)} taken by the lines), {events}, {took:.0f} s"
+        )
+
+
+async def _chaos(
+    cluster: Cluster, events: list[tuple[str, str]], moments: list[int], rng: random.Random
+) -> None:
+    """Each event once its moment (a count of receipts the phones have) has come."""
+    clock = asyncio.get_running_loop().time
+    for (action, victim), moment in zip(events, moments, strict=True):
+
+        async def reached(moment: int = moment) -> bool:
+            return cluster.receipts() >= moment
+
+        await until(reached, 150, f"{moment} receipts before {action} {victim}")
+        print(f"chaos: {action} {victim} after {moment} receipts at {clock():.0f}")
+        if action == "cut":
+            dropped = cluster.broker.cut(refuse_for=rng.uniform(0.2, 2.0))
+            assert dropped >= 4, dropped  # two hubs and two gateways, at least
+            continue
+        modem = cluster.modems[int(victim[-1])] if victim.startswith("gw-") else None
+        await cluster.kill(victim)
+        if modem is None:
+            await cluster.start_hub(victim)
+        else:
+            await cluster.start_gateway(victim, modem)

@@ -45,9 +45,9 @@ async def test_down_to_base_and_up_again(store: Store) -> None:
 
 
 async def test_sqlite_synchronous_can_be_relaxed_to_normal(tmp_path: Path) -> None:
-    async with Store(f"sqlite:///{tmp_path / 'n.db'}", synchronous="normal") as store:
-        async with store.read() as conn:
-            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1
+    store = Store(f"sqlite:///{tmp_path / 'n.db'}", synchronous="normal")
+    async with store, store.read() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1
 
 
 async def test_sqlite_connection_settings(tmp_path: Path) -> None:
