@@ -22,6 +22,7 @@ from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.formatting import kwh, masked_groups, rupiah, short_ref, token_groups
 from operator_data.hub.helpdesk import open_incident
 from operator_data.hub.journal import add_report
+from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import (
     PRIORITY_RECEIPT,
     PRIORITY_TOKEN,
@@ -196,7 +197,11 @@ async def _escalate(
 async def token_frame_sent(
     ctx: HubContext, conn: AsyncConnection, unit: Unit, transaction_id: str, at: datetime
 ) -> None:
-    """The network took a TOKEN_DELIVERY SMS: the transaction is TOKEN_SENT."""
+    """The network took a TOKEN_DELIVERY SMS: the transaction is TOKEN_SENT (a no-op when
+    it has moved on already: a repeated send result, or the meter's answer came first)."""
+    txs = schema.transactions
+    # Locked before the check: two workers applying copies of one send result take turns.
+    await conn.execute(select(txs.c.id).where(txs.c.id == transaction_id).with_for_update())
     tx = await get_transaction(conn, transaction_id)
     if tx.state not in (T.TOKEN_ISSUED, T.METER_TIMEOUT):
         return
@@ -400,6 +405,7 @@ async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
             ).first()
             if row is None:
                 continue  # answered or handled meanwhile
+            await lock_meter(conn, row.meter_number)
             tx = await get_transaction(conn, row.transaction_id)
             if tx.state in _FINISHED:
                 await conn.execute(
@@ -439,6 +445,7 @@ RESENDABLE = {
 async def resend_token(ctx: HubContext, transaction_id: str, actor: str, reason: str) -> str:
     """A supervisor's resend: the same token to the meter once more, audited."""
     async with ctx.unit() as (conn, unit):
+        await lock_meter(conn, (await get_transaction(conn, transaction_id)).meter_number)
         tx = await get_transaction(conn, transaction_id)
         if tx.state.value not in RESENDABLE:
             raise Conflict(

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -174,67 +175,81 @@ class Hub:
             self.status.seen(event, now)
         senders = {event.sender for event in events if isinstance(event, InboundSms)}
         whos = await self.ctx.registry.identify_senders(senders) if senders else {}
-        commands: list[CustomerCommand] = []
-        try:
-            async with self.ctx.unit() as (conn, unit):
-                await lock_messages(conn, events)
-                frames = await log_meter_frames(
-                    self.ctx,
-                    conn,
-                    [
-                        (event, who)
-                        for event in events
-                        if isinstance(event, InboundSms)
-                        and (who := whos.get(event.sender)) is not None
-                        and isinstance(who.sender, SenderMeter)
-                    ],
-                )
-                for event in events:
-                    if event.event_id in frames.done:
-                        continue
-                    pending = frames.to_act.get(event.event_id)
-                    if pending is not None:
-                        assert isinstance(event, InboundSms)
-                        await act_on_frame(
-                            self.ctx, conn, unit, event, pending.message, pending.sender,
-                            pending.frame,
-                        )  # fmt: skip
-                        continue
-                    work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
-                    if work is not None:
-                        commands.append(work)
-        except Exception as error:
-            # One bad event must not hold the others back: apply them one at a time.
-            if not isinstance(error, StaleReplayState):
-                _log.exception("batch of %d events failed; retrying one by one", len(events))
-            commands = await self._one_by_one(events, whos)
-        waiting = {work.event_id for work in commands}
+        applied = await self._apply_split(events, whos, first=True)
+        waiting = {work.event_id for work in applied.commands} | applied.failed
         for event in events:
             if event.event_id not in waiting:
                 await self.transport.ack(event.event_id)
-        for work in commands:
+        for work in applied.commands:
             self.ctx.spawn(self._command(work), name=f"command-{work.message.id}")
 
-    # -- workers ---------------------------------------------------------------------------
+    async def _apply_split(
+        self, events: Sequence[TransportEvent], whos: dict[str, Identified], *, first: bool
+    ) -> Applied:
+        """Apply `events` in one transaction; if that fails, each half on its own (and so on
+        down to single events, retried alone): one bad event costs a few small batches,
+        not a batch's worth of single-event transactions."""
+        try:
+            return Applied(await self._apply(events, whos))
+        except Exception as error:
+            if first and not isinstance(error, StaleReplayState):
+                _log.exception("batch of %d events failed; applying it in parts", len(events))
+            if len(events) == 1:
+                return await self._alone(events[0], whos)
+            half = len(events) // 2
+            left = await self._apply_split(events[:half], whos, first=False)
+            right = await self._apply_split(events[half:], whos, first=False)
+            return Applied([*left.commands, *right.commands], left.failed | right.failed)
 
-    async def _one_by_one(
+    async def _apply(
         self, events: Sequence[TransportEvent], whos: dict[str, Identified]
     ) -> list[CustomerCommand]:
         commands: list[CustomerCommand] = []
-        for event in events:
-            for attempt in range(3):
-                try:
-                    async with self.ctx.unit() as (conn, unit):
-                        work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
-                    if work is not None:
-                        commands.append(work)
-                    break
-                except StaleReplayState:
-                    continue  # another worker moved the window: read it again
-                except Exception:
-                    _log.exception("event %s failed (attempt %d)", event.event_id, attempt + 1)
-                    break
+        async with self.ctx.unit() as (conn, unit):
+            await lock_messages(conn, events)
+            frames = await log_meter_frames(
+                self.ctx,
+                conn,
+                [
+                    (event, who)
+                    for event in events
+                    if isinstance(event, InboundSms)
+                    and (who := whos.get(event.sender)) is not None
+                    and isinstance(who.sender, SenderMeter)
+                ],
+            )
+            for event in events:
+                if event.event_id in frames.done:
+                    continue
+                pending = frames.to_act.get(event.event_id)
+                if pending is not None:
+                    assert isinstance(event, InboundSms)
+                    await act_on_frame(
+                        self.ctx, conn, unit, event, pending.message, pending.sender,
+                        pending.frame,
+                    )  # fmt: skip
+                    continue
+                work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
+                if work is not None:
+                    commands.append(work)
         return commands
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def _alone(self, event: TransportEvent, whos: dict[str, Identified]) -> Applied:
+        """One event in its own transaction; if it still fails it is left unacknowledged, so
+        the transport delivers it again later (a transient fault passes; a persistent one
+        is logged each time, and nothing is lost)."""
+        for attempt in range(3):
+            try:
+                async with self.ctx.unit() as (conn, unit):
+                    work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
+                return Applied([] if work is None else [work])
+            except StaleReplayState:
+                continue  # another worker moved the window: read it again
+            except Exception:
+                _log.exception("event %s failed (attempt %d)", event.event_id, attempt + 1)
+        return Applied(failed={event.event_id})
 
     async def _command(self, work: CustomerCommand) -> None:
         phone = work.message.peer_msisdn or work.message.id
@@ -303,6 +318,14 @@ class Hub:
         self, conn: AsyncConnection, transaction_id: str, at: datetime
     ) -> None:
         await report_acknowledged(self.ctx, conn, transaction_id, self.ctx.now())
+
+
+@dataclass(slots=True)
+class Applied:
+    """What applying some events left: customer commands to act on, events that failed."""
+
+    commands: list[CustomerCommand] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
 
 
 def _who(event: TransportEvent, whos: dict[str, Identified]) -> Identified | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import (
@@ -23,6 +24,7 @@ from firmware_protocol.frames import (
     to_binary,
 )
 from operator_data.registry import CommsKey, Registry
+from operator_data.store import schema
 
 _DIGITS = re.compile(r"([0-9]+)$")
 
@@ -58,6 +60,18 @@ def read_frame(key: CommsKey, window: ReplayWindow, data: bytes | str) -> Frame:
             offset=17,
         )
     return frame
+
+
+async def lock_meter(conn: AsyncConnection, meter_number: str) -> None:
+    """Take the meter's row for the rest of the caller's transaction. Work that touches a
+    meter and one of its transactions locks the meter first (the inbound batch locks its
+    senders' meters before acting on their frames), so two such units queue instead of
+    deadlocking. A no-op on SQLite, where writers take turns anyway."""
+    await conn.execute(
+        select(schema.meters.c.meter_number)
+        .where(schema.meters.c.meter_number == meter_number)
+        .with_for_update()
+    )
 
 
 def window_of(replay_window: bytes) -> ReplayWindow:

@@ -17,6 +17,7 @@ from operator_data.hub.context import HubContext
 from operator_data.hub.delivery import start_delivery
 from operator_data.hub.formatting import rupiah, short_ref
 from operator_data.hub.journal import PurchaseClaims
+from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import PRIORITY_RECEIPT, queue_text
 from operator_data.store import NotFound, TransactionState, schema
 from operator_data.store.transactions import (
@@ -155,8 +156,10 @@ class PurchaseDriver:
         ctx = self._ctx
         assert result.token is not None
         async with ctx.unit() as (conn, unit):
-            # Locked: two drivers settling one purchase take turns, the second sees it
-            # settled (else both would store the token and start two deliveries).
+            # Meter first (see `lock_meter`), then the purchase: two drivers settling one
+            # purchase take turns, the second sees it settled (else both would store the
+            # token and start two deliveries).
+            await lock_meter(conn, (await get_transaction(conn, transaction_id)).meter_number)
             if await _locked_state(conn, transaction_id) not in OPEN_STATES:
                 return
             tx = await get_transaction(conn, transaction_id)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from operator_data.hub.context import HubContext
 from operator_data.hub.delivery import start_delivery
+from operator_data.hub.meter_link import lock_meter
 from operator_data.store import TransactionState, schema
 from operator_data.store.transactions import (
     create_transaction,
@@ -64,6 +65,7 @@ async def push_token(ctx: HubContext, pushed: PushedToken) -> PushOutcome:
         )
         if customer_id is None:
             raise PushRefused(f"meter {pushed.meter_number} is not registered")
+        await lock_meter(conn, pushed.meter_number)
         tx, created = await create_transaction(
             conn,
             idempotency_key=f"push:{pushed.pln_reference}",
