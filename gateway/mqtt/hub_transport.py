@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
@@ -33,6 +34,9 @@ from gateway.payload import PayloadError
 from gateway.transport import OutboundSms, TransportEvent
 
 log = logging.getLogger(__name__)
+
+
+_REMEMBERED_SENDS = 100_000  # retries come within minutes; this is hours of sends
 
 
 class MqttTransport:
@@ -55,6 +59,10 @@ class MqttTransport:
         self._origin: dict[str, str] = {}  # event id → gateway, until acked
         self._online: dict[str, bool] = {}
         self._round_robin = itertools.count()
+        # message id → the gateway it was first published to: a retry goes there again,
+        # since only that gateway can tell it is a duplicate (the broker may have delivered
+        # a publish whose acknowledgement a broker cut lost).
+        self._sent_to: OrderedDict[str, str] = OrderedDict()
         self.connected = asyncio.Event()
         self._status_changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -146,7 +154,19 @@ class MqttTransport:
         client, gateways = self._client, self.online_gateways
         if client is None or not gateways:
             return False
-        gateway = gateways[next(self._round_robin) % len(gateways)]
+        gateway = self._sent_to.get(sms.message_id)
+        if gateway is None or gateway not in gateways:
+            if gateway is not None:
+                log.warning(
+                    "%s: gateway %s is offline, sending through another one",
+                    sms.message_id,
+                    gateway,
+                )
+            gateway = gateways[next(self._round_robin) % len(gateways)]
+        self._sent_to[sms.message_id] = gateway
+        self._sent_to.move_to_end(sms.message_id)
+        while len(self._sent_to) > _REMEMBERED_SENDS:
+            self._sent_to.popitem(last=False)
         try:
             await client.publish(self._topics.send(gateway), payload.dumps(sms), qos=1)
         except aiomqtt.MqttError:

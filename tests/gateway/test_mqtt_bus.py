@@ -265,3 +265,25 @@ async def test_a_full_hub_queue_drops_events_that_the_gateway_delivers_again(
                 await asyncio.sleep(0.02)
 
         await within("every ack applied", acks_applied())
+
+
+async def test_a_retried_send_goes_to_the_gateway_that_had_it_first(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    # Only the gateway that took a message can tell a retry is a duplicate; round robin
+    # would otherwise hand the retry (after a lost broker acknowledgement) to the other.
+    async with (
+        MqttTransport(settings) as hub,
+        gateway_node(settings, tmp_path, "gw-a") as a,
+        gateway_node(settings, tmp_path, "gw-b") as b,
+    ):
+        await hub.wait_for_gateway("gw-a")
+        await hub.wait_for_gateway("gw-b")
+        sms = OutboundSms("msg-1", METER, data=b"\x01")
+        for _ in range(4):
+            assert await hub.send(sms)
+        assert await hub.send(OutboundSms("msg-2", METER, data=b"\x02"))
+        results = await take(hub.events(), 2)
+        assert {r.message_id for r in results if isinstance(r, SendResult)} == {"msg-1", "msg-2"}
+        carried = [s.message_id for s in (*a.carrier.submitted, *b.carrier.submitted)]
+        assert carried.count("msg-1") == 1
