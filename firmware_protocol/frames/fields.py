@@ -7,6 +7,7 @@ reports the field's name and byte offset when either is wrong. Scaled quantities
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,7 +76,8 @@ class UInt:
 
     def decode(self, data: bytes, offset: int, name: str) -> tuple[object, int]:
         raw = _take(data, offset, self.size, name)
-        if not _in_ranges(raw, self.valid):
+        # Without ranges every value of `size` bytes is valid: nothing to check.
+        if self.ranges and not _in_ranges(raw, self.ranges):
             raise _bad(name, offset, f"{raw} is outside {_ranges_text(self.valid)}")
         return raw, offset + self.size
 
@@ -163,6 +165,14 @@ class Choice:
             raise _bad(name, offset, f"{raw} is not a {self.enum.__name__}") from None
 
 
+@functools.cache
+def _known_bits(flags: type[IntFlag]) -> int:
+    mask = 0
+    for member in flags:
+        mask |= int(member)
+    return mask
+
+
 @dataclass(frozen=True, slots=True)
 class Flags:
     """A set of `IntFlag` bits; bits the flag type does not define must be zero."""
@@ -172,10 +182,7 @@ class Flags:
 
     @property
     def known(self) -> int:
-        mask = 0
-        for member in self.flags:
-            mask |= int(member)
-        return mask
+        return _known_bits(self.flags)
 
     @property
     def describe(self) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import Frame, FrameError, ReplayWindow, Telemetry
@@ -33,6 +33,7 @@ from operator_data.hub.context import HubContext
 from operator_data.hub.meter_link import read_frame, window_of
 from operator_data.registry import Identified, SenderMeter
 from operator_data.store import Flow, MessageState, schema
+from operator_data.store.bulk import insert_many
 from operator_data.store.messages import Message
 from operator_data.store.states import Direction
 from operator_data.store.types import new_ulid
@@ -106,13 +107,10 @@ async def log_meter_frames(
     rows = _Rows()
     for event, who in fresh:
         _one(ctx, event, who, windows, now, rows, batch, price.version, price.prices_idr)
-    if rows.messages:
-        await conn.execute(insert(schema.messages), rows.messages)
-        await conn.execute(insert(schema.message_states), rows.states)
-    if rows.readings:
-        await conn.execute(insert(schema.telemetry_readings), rows.readings)
-    if rows.charges:
-        await conn.execute(insert(schema.cost_ledger), rows.charges)
+    await insert_many(conn, schema.messages, rows.messages)
+    await insert_many(conn, schema.message_states, rows.states)
+    await insert_many(conn, schema.telemetry_readings, rows.readings)
+    await insert_many(conn, schema.cost_ledger, rows.charges)
     moved = [
         {"b_meter": meter, "b_rx": window.highest or 0, "b_window": window.to_bytes()}
         for meter, window in windows.items()

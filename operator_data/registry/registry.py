@@ -7,6 +7,7 @@ units of work take an optional `conn` and then run inside the caller's transacti
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -59,6 +60,7 @@ w = schema.sim_swaps
 p = schema.customer_phones
 
 COMMS_KEY_BYTES = 16  # AES-128-GCM frame key (DLMS security suite 0 practice)
+_OPENED_KEYS = 200_000  # comms keys kept opened in memory (16 bytes each)
 
 
 def msisdn(text: str) -> str:
@@ -81,6 +83,10 @@ class Registry:
         self._master = master_key
         self._pin = pin_policy
         self._clock = clock
+        # Opened comms keys by their sealed form: a meter reporting every 15 minutes need
+        # not cost an AES-GCM open per SMS. A rotated key has a new sealed form, so it can
+        # never be served stale.
+        self._opened: OrderedDict[bytes, bytes] = OrderedDict()
 
     @property
     def store(self) -> Store:
@@ -858,10 +864,22 @@ class Registry:
                 f"{row.comms_key_master_id}, not the configured {master.key_id}",
             )
         try:
-            key = open_sealed(master, row.comms_key_sealed, aad=meter.meter_number)
+            key = self._open_comms_key(master, bytes(row.comms_key_sealed), meter.meter_number)
         except SealError as error:
             return Identified(meter, None, str(error))
         return Identified(meter, CommsKey(meter.meter_number, row.comms_key_id, key))
+
+    def _open_comms_key(self, master: MasterKey, sealed: bytes, meter_number: str) -> bytes:
+        memo = meter_number.encode() + b"\x00" + sealed
+        key = self._opened.get(memo)
+        if key is None:
+            key = open_sealed(master, sealed, aad=meter_number)
+            self._opened[memo] = key
+            if len(self._opened) > _OPENED_KEYS:
+                self._opened.popitem(last=False)
+        else:
+            self._opened.move_to_end(memo)
+        return key
 
     async def counts(self) -> dict[str, int]:
         async with self._store.read() as conn:
