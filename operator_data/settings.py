@@ -209,6 +209,9 @@ class HubSettings(_Section):
     # With several workers the sweep must not restart a purchase another worker is still
     # driving: only purchases untouched this long are taken up again.
     purchase_restart_after_s: Annotated[float, Field(ge=0)] = 30.0
+    # A send the transport took but never answered (no send result: lost between the
+    # broker and a gateway's spool, say) is offered to the transport again after this.
+    send_result_timeout_s: Annotated[float, Field(gt=0)] = 600.0
 
 
 class PriceVersion(_Section):

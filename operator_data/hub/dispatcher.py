@@ -28,6 +28,7 @@ from operator_data.store.outbox import (
     OutboxItem,
     claim,
     complete,
+    hand_over,
     release,
     release_abandoned,
     renew,
@@ -83,9 +84,22 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
             )
         )
         meta = {r.id: (Flow(r.flow), str(r.idempotency_key), MessageState(r.state)) for r in rows}
+        pending: list[OutboxItem] = []
         for item in items:
-            if meta[item.message_id][2] is MessageState.QUEUED:
+            current = meta[item.message_id][2]
+            if current is MessageState.QUEUED:
                 await set_message_state(conn, item.message_id, MessageState.SUBMITTED, at=now)
+            elif current is not MessageState.SUBMITTED:
+                await complete(conn, item.id, worker)  # settled meanwhile: nothing to send
+                continue
+            elif item.attempts > 1:
+                log.warning(
+                    "no send result for %s after %d attempt(s): offering it again",
+                    item.message_id,
+                    item.attempts - 1,
+                )
+            pending.append(item)
+        items = pending
     taken: list[OutboxItem] = []
     refused: list[OutboxItem] = []
     unsettled = [item.id for item in items]
@@ -112,9 +126,10 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
+    check_at = ctx.now() + timedelta(seconds=ctx.settings.hub.send_result_timeout_s)
     async with ctx.store.begin() as conn:
         for item in taken:
-            await complete(conn, item.id, worker)
+            await hand_over(conn, item.id, worker, check_at=check_at)
         for item in refused:
             if await release(conn, item.id, worker, retry_at=ctx.now() + RETRY_AFTER):
                 state = await conn.scalar(

@@ -36,6 +36,7 @@ from operator_data.hub.meter_link import open_inbound
 from operator_data.registry import Identified, SenderCustomer, SenderMeter
 from operator_data.store import Flow, MessageState, NotFound, schema
 from operator_data.store.messages import Message, get_message, record_inbound, set_message_state
+from operator_data.store.outbox import settle
 
 log = logging.getLogger("operator_data.hub.inbound")
 M = MessageState
@@ -238,6 +239,7 @@ async def _send_result(
         log.warning("send result for unknown message %s", event.message_id)
         return
     now = ctx.now()
+    await settle(conn, message.id)  # answered: the outbox need not offer it again
     where = {"gateway_id": event.gateway or None, "modem_id": event.modem or None}
     if event.status is SendStatus.SENT:
         if message.state is M.QUEUED:
@@ -264,6 +266,8 @@ async def _delivery_report(
     except NotFound:
         return
     now = ctx.now()
+    if event.delivered or event.final:
+        await settle(conn, message.id)  # the report answers for the send result too
     if event.delivered:
         if message.state is M.SUBMITTED:
             # The report overtook the send result (another worker, a re-delivery): the

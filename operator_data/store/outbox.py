@@ -91,9 +91,28 @@ async def claim(
 
 
 async def complete(conn: AsyncConnection, outbox_id: int, worker: str) -> bool:
-    """The gateway accepted the SMS: drop the row. False if the lease was lost meanwhile."""
+    """Drop a claimed row (its message needs no sending any more). False if the lease was
+    lost meanwhile."""
     result = await conn.execute(delete(o).where(o.c.id == outbox_id, o.c.claimed_by == worker))
     return result.rowcount == 1
+
+
+async def hand_over(
+    conn: AsyncConnection, outbox_id: int, worker: str, *, check_at: datetime
+) -> bool:
+    """The transport took the SMS: keep the row, unclaimed, until its send result settles
+    it (`settle`); if none has come by `check_at`, it is claimed and offered again."""
+    result = await conn.execute(
+        update(o)
+        .where(o.c.id == outbox_id, o.c.claimed_by == worker)
+        .values(claimed_by=None, lease_until=None, available_at=check_at)
+    )
+    return result.rowcount == 1
+
+
+async def settle(conn: AsyncConnection, message_id: str) -> None:
+    """The transport answered for the message (sent, failed or delivered): its row goes."""
+    await conn.execute(delete(o).where(o.c.message_id == message_id))
 
 
 async def release(
