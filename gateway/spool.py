@@ -145,8 +145,22 @@ class Spool(DurableSqlite):
         return events
 
     async def ack(self, event_id: str) -> None:
+        await self.ack_many([event_id])
+
+    async def ack_many(self, event_ids: Sequence[str]) -> None:
+        """Forget acknowledged events, in one transaction (one fsync for a hub's batch)."""
+        if not event_ids:
+            return
         async with self._write:
-            await self.db.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                await self.db.executemany(
+                    "DELETE FROM events WHERE event_id = ?", [(i,) for i in event_ids]
+                )
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
 
     # -- outbound -------------------------------------------------------------------------
 

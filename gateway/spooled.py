@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -160,8 +160,12 @@ class SpooledGateway:
         return due
 
     async def ack(self, event_id: str) -> None:
-        await self._spool.ack(event_id)
-        self._yielded.pop(event_id, None)
+        await self.ack_many([event_id])
+
+    async def ack_many(self, event_ids: Sequence[str]) -> None:
+        await self._spool.ack_many(event_ids)
+        for event_id in event_ids:
+            self._yielded.pop(event_id, None)
 
     async def unacknowledged_events(self) -> list[TransportEvent]:
         return [event for _, event in await self._spool.unacknowledged()]

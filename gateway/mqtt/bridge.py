@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -37,6 +37,7 @@ class LocalGateway(Protocol):
     async def send(self, sms: OutboundSms) -> bool: ...
     def events(self) -> AsyncIterator[TransportEvent]: ...
     async def ack(self, event_id: str) -> None: ...
+    async def ack_many(self, event_ids: Sequence[str]) -> None: ...
 
 
 class GatewayBridge:
@@ -96,8 +97,7 @@ class GatewayBridge:
             if message.topic.matches(send_topic):
                 await self._take_send(raw)
             else:
-                for event_id in parse_ack(raw):
-                    await self._apply_ack(event_id)
+                await self._apply_acks(parse_ack(raw))
 
     async def _take_send(self, raw: bytes) -> None:
         try:
@@ -117,9 +117,9 @@ class GatewayBridge:
                 item.message_id,
             )
 
-    async def _apply_ack(self, event_id: str) -> None:
+    async def _apply_acks(self, event_ids: Sequence[str]) -> None:
         try:
-            await self._gateway.ack(event_id)
+            await self._gateway.ack_many(event_ids)
         except Exception:
-            # The event stays unacked: it is delivered again and the hub acks it again.
-            log.exception("gateway %s: could not apply the ack of %s", self.name, event_id)
+            # The events stay unacked: they are delivered again and the hub acks them again.
+            log.exception("gateway %s: could not apply %d ack(s)", self.name, len(event_ids))

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 
 _REMEMBERED_SENDS = 100_000  # retries come within minutes; this is hours of sends
+_ACKS_PER_MESSAGE = 500
 
 
 class MqttTransport:
@@ -63,6 +64,9 @@ class MqttTransport:
         # since only that gateway can tell it is a duplicate (the broker may have delivered
         # a publish whose acknowledgement a broker cut lost).
         self._sent_to: OrderedDict[str, str] = OrderedDict()
+        # Acks waiting to be published, per gateway: a batch's acks leave as one message.
+        self._acks: dict[str, list[str]] = {}
+        self._flushing: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self._status_changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -84,6 +88,8 @@ class MqttTransport:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
         await stop(self._task)
 
     @property
@@ -179,10 +185,28 @@ class MqttTransport:
 
     async def ack(self, event_id: str) -> None:
         gateway = self._origin.pop(event_id, None)
-        client = self._client
-        if gateway is None or client is None:
+        if gateway is None or self._client is None:
             return  # not acked now: the gateway publishes it again and the store dedups
-        try:
-            await client.publish(self._topics.ack(gateway), ack_payload([event_id]), qos=1)
-        except aiomqtt.MqttError:
-            log.warning("ack of %s to %s lost; it will be redelivered", event_id, gateway)
+        self._acks.setdefault(gateway, []).append(event_id)
+        if self._flushing is None or self._flushing.done():
+            # Runs once the caller yields: a hub acks a whole batch without yielding, so
+            # the batch's acks reach each gateway as one message instead of hundreds.
+            self._flushing = asyncio.create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        while self._acks:
+            pending, self._acks = self._acks, {}
+            for gateway, event_ids in pending.items():
+                for start in range(0, len(event_ids), _ACKS_PER_MESSAGE):
+                    chunk = event_ids[start : start + _ACKS_PER_MESSAGE]
+                    client = self._client
+                    try:
+                        if client is None:
+                            raise aiomqtt.MqttError("not connected")
+                        await client.publish(self._topics.ack(gateway), ack_payload(chunk), qos=1)
+                    except aiomqtt.MqttError:
+                        log.warning(
+                            "%d ack(s) to %s lost; those events will be redelivered",
+                            len(chunk),
+                            gateway,
+                        )

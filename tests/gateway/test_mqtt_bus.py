@@ -17,6 +17,7 @@ import aiomqtt
 import pytest
 
 from gateway.mqtt import GatewayBridge, MqttSettings, MqttTransport, Topics
+from gateway.mqtt.topics import parse_ack
 from gateway.spool import Spool
 from gateway.spooled import SpooledGateway
 from gateway.transport import InboundSms, OutboundSms, SendResult, TransportEvent
@@ -76,8 +77,14 @@ async def test_a_send_reaches_the_gateway_and_its_result_comes_back(
         assert result.gateway == "gw-a"
         assert [sms.message_id for sms in node.carrier.submitted] == ["msg-1"]
         await hub.ack(result.event_id)
-        # The ack travels back and empties the gateway's spool; a fresh inbound SMS after it
-        # proves the ack was processed (one subscription, in order).
+        # The ack travels back (with whatever else the hub acked meanwhile: acks leave in
+        # batches) and empties the gateway's spool.
+
+        async def spool_empty() -> None:
+            while await node.gateway.unacknowledged_events():  # noqa: ASYNC110 (the spool)
+                await asyncio.sleep(0.01)
+
+        await within("the ack applied by the gateway", spool_empty())
         node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x02", modem="m1"))
         [inbound] = await take(hub.events(), 1)
         assert inbound.event_id == "in-1"
@@ -287,3 +294,31 @@ async def test_a_retried_send_goes_to_the_gateway_that_had_it_first(
         assert {r.message_id for r in results if isinstance(r, SendResult)} == {"msg-1", "msg-2"}
         carried = [s.message_id for s in (*a.carrier.submitted, *b.carrier.submitted)]
         assert carried.count("msg-1") == 1
+
+
+async def test_a_batch_of_acks_reaches_the_gateway_as_one_message(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    # The gateway forgets acked events in one spool transaction per ack message, so a hub
+    # batch's acks must not travel as hundreds of messages (hundreds of fsyncs).
+    async with (
+        MqttTransport(settings) as hub,
+        gateway_node(settings, tmp_path, "gw-a") as node,
+        aiomqtt.Client(settings.host, settings.port) as spy,
+    ):
+        await spy.subscribe(settings.topics.ack("gw-a"), qos=1)
+        await hub.wait_for_gateway("gw-a")
+        for n in range(40):
+            node.carrier.inject(InboundSms(f"in-{n}", METER, NOW, data=bytes([n]), modem="m1"))
+        events = await take(hub.events(), 40)
+        for event in events:  # as the hub acks a batch: one after another, no yield between
+            await hub.ack(event.event_id)
+        message = await within("the ack message", anext(aiter(spy.messages)))
+        assert isinstance(message.payload, bytes)
+        assert parse_ack(message.payload) == [e.event_id for e in events]
+
+        async def spool_empty() -> None:
+            while await node.gateway.unacknowledged_events():  # noqa: ASYNC110 (the spool)
+                await asyncio.sleep(0.01)
+
+        await within("the acks applied by the gateway", spool_empty())

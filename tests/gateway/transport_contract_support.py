@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TypeVar
@@ -127,8 +127,12 @@ class AckWitness:
         return self._gateway.events()
 
     async def ack(self, event_id: str) -> None:
-        await self._gateway.ack(event_id)
-        await self._applied(event_id)
+        await self.ack_many([event_id])
+
+    async def ack_many(self, event_ids: Sequence[str]) -> None:
+        await self._gateway.ack_many(event_ids)
+        for event_id in event_ids:
+            await self._applied(event_id)
 
 
 class ContractHarness:
