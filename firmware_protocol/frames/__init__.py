@@ -27,7 +27,15 @@ from firmware_protocol.frames.describe import (
 from firmware_protocol.frames.direction import Direction
 from firmware_protocol.frames.endpoint import Endpoint, EndpointState, Role
 from firmware_protocol.frames.errors import FrameError, Reason
-from firmware_protocol.frames.frame import MAX_FRAME, Frame, open_frame, peek, seal
+from firmware_protocol.frames.frame import (
+    MAX_FRAME,
+    Frame,
+    authenticate,
+    decode_frame,
+    open_frame,
+    peek,
+    seal,
+)
 from firmware_protocol.frames.header import MAX_SEGMENTS, Header
 from firmware_protocol.frames.messages import (
     Alarm,
@@ -100,7 +108,9 @@ __all__ = [
     "TokenDelivery",
     "TokenOutcome",
     "TokenResult",
+    "authenticate",
     "decode_any",
+    "decode_frame",
     "decode_payload",
     "describe",
     "encode_payload",

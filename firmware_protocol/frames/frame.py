@@ -127,6 +127,22 @@ def open_frame(
     move the window; the window records it before the payload is decoded, because an
     authentic frame has used its counter whatever it carries.
     """
+    frame = authenticate(data, keys=keys, meter_number=meter_number, direction=direction)
+    if replay is not None:
+        replay.accept(frame.header.counter)
+    return decode_frame(frame)
+
+
+def authenticate(
+    data: bytes,
+    *,
+    keys: Mapping[int, bytes],
+    meter_number: str,
+    direction: Direction | None,
+) -> Frame:
+    """The first half of `open_frame`: the frame authenticated and decrypted, its message
+    not decoded yet (None). A receiver that checks replay itself, later, uses this, then
+    its window, then `decode_frame`."""
     hdr.meter_value(meter_number)
     header = peek(bytes(data))
     if direction is not None and header.direction is not direction:
@@ -150,7 +166,12 @@ def open_frame(
     body = crypto.decrypt(
         key, _nonce(header), aad, bytes(data[hdr.LENGTH :]), offset=len(data) - crypto.TAG_LENGTH
     )
-    if replay is not None:
-        replay.accept(header.counter)
-    message = decode_payload(header.type, body) if header.segment_count == 1 else None
-    return Frame(header=header, body=body, message=message)
+    return Frame(header=header, body=body, message=None)
+
+
+def decode_frame(frame: Frame) -> Frame:
+    """The second half of `open_frame`: an authenticated frame with its message decoded
+    (left None for one segment of several). Raises FrameError for a bad payload."""
+    if frame.header.segment_count != 1:
+        return frame
+    return Frame(frame.header, frame.body, decode_payload(frame.header.type, frame.body))

@@ -59,10 +59,13 @@ class HubContext:
     def now(self) -> datetime:
         return self.clock()
 
-    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `work` as one of the hub's tasks: cancelled with the hub's workers, at the
+        same moment (when no unit of work is in progress), and its failure logged."""
         task = asyncio.create_task(work, name=name)
         self.tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,7 +32,7 @@ from operator_data.hub.dispatcher import dispatch_once
 from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event, lock_messages
 from operator_data.hub.journal import HubReportOutbox
 from operator_data.hub.meter_batch import log_meter_frames
-from operator_data.hub.meter_link import StaleReplayState
+from operator_data.hub.meter_link import Checked, StaleReplayState, check_frame
 from operator_data.hub.purchases import PurchaseDriver
 from operator_data.hub.push import PushedToken, PushOutcome, push_token
 from operator_data.hub.sla import Listener, SlaMonitor
@@ -170,12 +170,32 @@ class Hub:
 
     async def process_events(self, events: Sequence[TransportEvent]) -> None:
         """Apply a batch of transport events and ack them (customer SMS: once answered)."""
+        await self._settle(events, await self.prepare(events))
+
+    async def prepare(self, events: Sequence[TransportEvent]) -> Prepared:
+        """The part of a batch's work that needs no transaction: who sent each SMS, and
+        for meters their frames authenticated and decoded (the replay window is checked
+        later, in the transaction). The consumer prepares the next batch while the
+        previous one is being written."""
         now = self.ctx.now()
         for event in events:
             self.status.seen(event, now)
         senders = {event.sender for event in events if isinstance(event, InboundSms)}
         whos = await self.ctx.registry.identify_senders(senders) if senders else {}
-        applied = await self._apply_split(events, whos, first=True)
+        checked: dict[str, Checked] = {}
+        for n, event in enumerate(events, start=1):
+            who = _who(event, whos)
+            if who is None or not isinstance(who.sender, SenderMeter) or who.key is None:
+                continue
+            assert isinstance(event, InboundSms)
+            payload: bytes | str = event.data if event.data is not None else (event.text or "")
+            checked[event.event_id] = check_frame(who.key, payload)
+            if n % 64 == 0:
+                await asyncio.sleep(0)  # let the batch being written go on meanwhile
+        return Prepared(whos, checked)
+
+    async def _settle(self, events: Sequence[TransportEvent], prepared: Prepared) -> None:
+        applied = await self._apply_split(events, prepared, first=True)
         waiting = {work.event_id for work in applied.commands} | applied.failed
         for event in events:
             if event.event_id not in waiting:
@@ -184,26 +204,27 @@ class Hub:
             self.ctx.spawn(self._command(work), name=f"command-{work.message.id}")
 
     async def _apply_split(
-        self, events: Sequence[TransportEvent], whos: dict[str, Identified], *, first: bool
+        self, events: Sequence[TransportEvent], prepared: Prepared, *, first: bool
     ) -> Applied:
         """Apply `events` in one transaction; if that fails, each half on its own (and so on
         down to single events, retried alone): one bad event costs a few small batches,
         not a batch's worth of single-event transactions."""
         try:
-            return Applied(await self._apply(events, whos))
+            return Applied(await self._apply(events, prepared))
         except Exception as error:
             if first and not isinstance(error, StaleReplayState):
                 _log.exception("batch of %d events failed; applying it in parts", len(events))
             if len(events) == 1:
-                return await self._alone(events[0], whos)
+                return await self._alone(events[0], prepared.whos)
             half = len(events) // 2
-            left = await self._apply_split(events[:half], whos, first=False)
-            right = await self._apply_split(events[half:], whos, first=False)
+            left = await self._apply_split(events[:half], prepared, first=False)
+            right = await self._apply_split(events[half:], prepared, first=False)
             return Applied([*left.commands, *right.commands], left.failed | right.failed)
 
     async def _apply(
-        self, events: Sequence[TransportEvent], whos: dict[str, Identified]
+        self, events: Sequence[TransportEvent], prepared: Prepared
     ) -> list[CustomerCommand]:
+        whos = prepared.whos
         commands: list[CustomerCommand] = []
         async with self.ctx.unit() as (conn, unit):
             await lock_messages(conn, events)
@@ -217,6 +238,7 @@ class Hub:
                     and (who := whos.get(event.sender)) is not None
                     and isinstance(who.sender, SenderMeter)
                 ],
+                prepared.checked,
             )
             for event in events:
                 if event.event_id in frames.done:
@@ -279,19 +301,34 @@ class Hub:
             async for event in self.transport.events():
                 await queue.put(event)
 
+        async def settle(batch: list[TransportEvent], prepared: Prepared) -> None:
+            try:
+                await self._settle(batch, prepared)
+            except Exception:
+                log.exception("inbound batch failed; its events stay unacknowledged")
+
         pumping = asyncio.create_task(pump(), name=f"{self.worker_id}-events")
+        settling: asyncio.Task[Any] | None = None
         try:
             while True:
                 batch = [await queue.get()]
                 while len(batch) < self.settings.hub.batch_size and not queue.empty():
                     batch.append(queue.get_nowait())
                 try:
-                    await self.process_events(batch)
+                    prepared = await self.prepare(batch)
                 except Exception:
                     log.exception("inbound batch failed; its events stay unacknowledged")
+                    continue
+                # Batches are written one after another, in order; the next one is prepared
+                # (CPU) while the previous one waits on the database.
+                if settling is not None:
+                    await settling
+                settling = self.ctx.spawn(settle(batch, prepared), name=f"{self.worker_id}-batch")
         finally:
             pumping.cancel()
-            await asyncio.gather(pumping, return_exceptions=True)
+            if settling is not None:
+                settling.cancel()
+            await asyncio.gather(pumping, *([settling] if settling else []), return_exceptions=True)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -318,6 +355,14 @@ class Hub:
         self, conn: AsyncConnection, transaction_id: str, at: datetime
     ) -> None:
         await report_acknowledged(self.ctx, conn, transaction_id, self.ctx.now())
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch's senders and pre-checked meter frames (see `Hub.prepare`)."""
+
+    whos: dict[str, Identified]
+    checked: dict[str, Checked]
 
 
 @dataclass(slots=True)

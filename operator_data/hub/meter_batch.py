@@ -18,7 +18,7 @@ then retries one event at a time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from firmware_protocol.frames import Frame, FrameError, ReplayWindow, Telemetry
 from gateway.msisdn import MsisdnError, normalise
 from gateway.transport import InboundSms
 from operator_data.hub.context import HubContext
-from operator_data.hub.meter_link import read_frame, window_of
+from operator_data.hub.meter_link import Checked, admit, check_frame, window_of
 from operator_data.registry import Identified, SenderMeter
 from operator_data.store import Flow, MessageState, schema
 from operator_data.store.bulk import insert_many
@@ -73,6 +73,7 @@ async def log_meter_frames(
     ctx: HubContext,
     conn: AsyncConnection,
     items: Sequence[tuple[InboundSms, Identified]],
+    checked: Mapping[str, Checked] | None = None,
 ) -> MeterBatch:
     """The set-wise pass over a batch's SMS from meter SIMs, in the caller's transaction."""
     batch = MeterBatch()
@@ -106,7 +107,8 @@ async def log_meter_frames(
     price = ctx.settings.prices.at(now)
     rows = _Rows()
     for event, who in fresh:
-        _one(ctx, event, who, windows, now, rows, batch, price.version, price.prices_idr)
+        check = (checked or {}).get(event.event_id)
+        _one(event, who, check, windows, now, rows, batch, price.version, price.prices_idr)
     await insert_many(conn, schema.messages, rows.messages)
     await insert_many(conn, schema.message_states, rows.states)
     await insert_many(conn, schema.telemetry_readings, rows.readings)
@@ -129,9 +131,9 @@ async def log_meter_frames(
 
 
 def _one(
-    ctx: HubContext,
     event: InboundSms,
     who: Identified,
+    check: Checked | None,
     windows: dict[str, ReplayWindow],
     now: datetime,
     rows: _Rows,
@@ -175,9 +177,11 @@ def _one(
     if window is None:  # removed from the registry since the batch identified it
         _reject(row, rows, now, f"meter {sender.meter_number} is not registered")
         return
-    payload: bytes | str = event.data if event.data is not None else (event.text or "")
+    if check is None:
+        payload: bytes | str = event.data if event.data is not None else (event.text or "")
+        check = check_frame(who.key, payload)
     try:
-        frame = read_frame(who.key, window, payload)
+        frame = admit(check, window)
     except FrameError as error:
         log.warning("frame from meter %s rejected: %s", sender.meter_number, error)
         _reject(row, rows, now, f"frame: {error}")

@@ -8,6 +8,7 @@ frame is acted on at most once even across restarts. Outbound: the counter is re
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,7 +20,8 @@ from firmware_protocol.frames import (
     Message,
     Reason,
     ReplayWindow,
-    open_frame,
+    authenticate,
+    decode_frame,
     seal,
     to_binary,
 )
@@ -42,24 +44,53 @@ class StaleReplayState(RuntimeError):
     """Another worker moved the meter's replay window meanwhile; re-read and retry."""
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A frame checked without its replay window (before the batch's transaction): either
+    refused outright (`frame` None: forged, for another meter, garbage) or authentic, with
+    its message decoded or `error` saying why the payload is unusable."""
+
+    frame: Frame | None
+    error: FrameError | None = None
+
+
+def check_frame(key: CommsKey, data: bytes | str) -> Checked:
+    try:
+        frame = authenticate(
+            to_binary(data),
+            keys={frame_key_id(key.key_id): key.key},
+            meter_number=key.meter_number,
+            direction=Direction.UP,
+        )
+    except FrameError as refused:
+        return Checked(None, refused)
+    if frame.header.segment_count != 1:
+        segmented = FrameError(
+            Reason.SEGMENT_MISMATCH, "segmented messages are not taken by the hub yet", offset=17
+        )
+        return Checked(frame, segmented)
+    try:
+        return Checked(decode_frame(frame))
+    except FrameError as unusable:
+        return Checked(frame, unusable)
+
+
+def admit(checked: Checked, window: ReplayWindow) -> Frame:
+    """The checked frame against the meter's replay window (moving it); raises FrameError.
+    An authentic frame uses up its counter even if its payload is unusable."""
+    if checked.frame is None:
+        assert checked.error is not None
+        raise checked.error
+    window.accept(checked.frame.header.counter)
+    if checked.error is not None:
+        raise checked.error
+    return checked.frame
+
+
 def read_frame(key: CommsKey, window: ReplayWindow, data: bytes | str) -> Frame:
     """Authenticate, replay-check (moving `window`) and decode one frame from
-    `key.meter_number`; raises FrameError. An authentic frame uses up its counter even if
-    its payload then fails to decode, so the caller saves the window in both cases."""
-    frame = open_frame(
-        to_binary(data),
-        keys={frame_key_id(key.key_id): key.key},
-        meter_number=key.meter_number,
-        direction=Direction.UP,
-        replay=window,
-    )
-    if frame.header.segment_count != 1:
-        raise FrameError(
-            Reason.SEGMENT_MISMATCH,
-            "segmented messages are not taken by the hub yet",
-            offset=17,
-        )
-    return frame
+    `key.meter_number`; raises FrameError."""
+    return admit(check_frame(key, data), window)
 
 
 async def lock_meter(conn: AsyncConnection, meter_number: str) -> None:
