@@ -350,6 +350,19 @@ class P2apstSettings(_Section):
     advice_interval: Annotated[float, Field(gt=0)] = 5.0
     echo_interval: Annotated[float, Field(gt=0)] = 60.0
     report_retry_interval: Annotated[float, Field(gt=0)] = 5.0
+    stan_lanes: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=1,
+        description="Hub workers signed on as this switcher: each draws STANs in its own lane.",
+    )
+    stan_lane: Annotated[int, Field(ge=0, lt=1000)] = Field(
+        default=0, description="This worker's lane, 0 to stan_lanes - 1 (one per worker)."
+    )
+
+    @model_validator(mode="after")
+    def _lane_in_range(self) -> Self:
+        if self.stan_lane >= self.stan_lanes:
+            raise ValueError(f"stan_lane {self.stan_lane} must be below stan_lanes")
+        return self
 
 
 class WebSettings(_Section):

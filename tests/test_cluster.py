@@ -146,7 +146,7 @@ def hub_config(
         "max_backoff = 1.0\n"
         f'[p2apst]\nhost = "127.0.0.1"\nport = {p2apst_port}\n'
         "response_timeout = 3.0\nadvice_timeout = 3.0\nadvice_interval = 1.0\n"
-        "report_retry_interval = 1.0\n"
+        "report_retry_interval = 1.0\nstan_lanes = 2\n"
     )
     return path
 
@@ -234,7 +234,8 @@ class Cluster:
             service(
                 ["hub", "--config", str(self.config), "--worker-id", name],
                 b'"status": "ready"',
-                self.env,
+                # Each worker draws its STANs in a lane of its own ("hub-0", "hub-1").
+                {**self.env, "PINTAR_P2APST__STAN_LANE": name.rsplit("-", 1)[-1]},
                 self.tmp / f"{name}.log",
             )
         )

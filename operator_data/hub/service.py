@@ -34,7 +34,7 @@ from operator_data.hub.push_api import router as push_router
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store
-from p2apst_adapter.client import ClientSettings, P2apstClient
+from p2apst_adapter.client import ClientSettings, P2apstClient, StanSource
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,9 @@ async def running_hub(
                     journal=HubPurchaseJournal(store, master, claims=claims),
                     outbox=outbox,
                     settings=client_settings(settings),
+                    stan=StanSource(
+                        lane=settings.p2apst.stan_lane, lanes=settings.p2apst.stan_lanes
+                    ),
                 )
             )
         else:
