@@ -92,8 +92,9 @@ NOTES = [
     "scales where its workers have cores of their own. On such a machine, look at the hub "
     "workers' CPU seconds per SMS rather than at wall-clock rates.",
     "The gateways and the observer cost more CPU here than a hub worker does: publishing at "
-    "QoS 1, applying each ack to a synchronous=FULL spool, and receiving a copy of every "
-    "event and ack. In a deployment they run on the gateway nodes, not on the hub's cores.",
+    "QoS 1, applying acks to a synchronous=FULL spool (one transaction per ack message: "
+    "a hub worker sends a batch's acks to a gateway as one message), and receiving a copy "
+    "of every event. In a deployment they run on the gateway nodes, not on the hub's cores.",
     "Mosquitto hands shared-subscription messages out round-robin, not to whichever worker "
     "is idle: with two workers each gets half of the events at once, so a case ends when "
     "the slower worker has finished its half.",
@@ -101,9 +102,10 @@ NOTES = [
     "the one-worker case's rows, and the first worker is already warm (the second is warmed "
     "by the warm-up events). Load and other users' work change between the two cases: "
     "compare the two rows' load averages and busy shares before reading the ratio.",
-    "hub_pipeline drives `Hub.process_events` in-process in closed loop (500 per batch); "
-    "here the events cross the broker twice (event in, ack out) and a worker batches "
-    "whatever has queued, so the two sets of figures are related, not the same measurement.",
+    "hub_pipeline feeds one in-process hub through a transport with no broker; here the "
+    "events cross the broker twice (event in, ack out) and each worker batches whatever "
+    "the broker has handed it, so the two sets of figures are related, not the same "
+    "measurement.",
 ]
 
 
