@@ -17,6 +17,7 @@ an unapplied ack leaves the event to be re-delivered and acked again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -84,6 +85,16 @@ class GatewayBridge:
                     group.create_task(self._receive(client))
             except* aiomqtt.MqttError as errors:
                 raise errors.exceptions[0] from None
+            except* asyncio.CancelledError:
+                # Stopped on purpose: a clean disconnect sends no last will, so say it. Hub
+                # workers then hold back retries of what this gateway took (not re-routed:
+                # it may still send them) until it is back.
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    async with asyncio.timeout(2):
+                        await client.publish(
+                            self._topics.status(self.name), OFFLINE, qos=1, retain=True
+                        )
+                raise
 
     async def _forward_events(self, client: aiomqtt.Client) -> None:
         # A new stream per connection: it starts with every unacked event.

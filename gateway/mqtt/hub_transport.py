@@ -17,7 +17,7 @@ and the gateway delivers it again after its `redeliver_after`.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import hashlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -40,6 +40,16 @@ _REMEMBERED_SENDS = 100_000  # retries come within minutes; this is hours of sen
 _ACKS_PER_MESSAGE = 500
 
 
+def _rendezvous(message_id: str, gateways: list[str]) -> str:
+    """The gateway for a message: the same one from every hub worker, and after a worker's
+    restart (highest-random-weight hashing), so a retry never goes to a second gateway
+    while the first is online; spread evenly over the gateways online."""
+    return max(
+        gateways,
+        key=lambda name: hashlib.blake2b(f"{message_id}|{name}".encode(), digest_size=8).digest(),
+    )
+
+
 class MqttTransport:
     def __init__(
         self,
@@ -59,7 +69,6 @@ class MqttTransport:
         self._dropping = False  # in an overflow episode: warn at its start and end only
         self._origin: dict[str, str] = {}  # event id → gateway, until acked
         self._online: dict[str, bool] = {}
-        self._round_robin = itertools.count()
         # message id → the gateway it was first published to: a retry goes there again,
         # since only that gateway can tell it is a duplicate (the broker may have delivered
         # a publish whose acknowledgement a broker cut lost).
@@ -161,14 +170,13 @@ class MqttTransport:
         if client is None or not gateways:
             return False
         gateway = self._sent_to.get(sms.message_id)
-        if gateway is None or gateway not in gateways:
-            if gateway is not None:
-                log.warning(
-                    "%s: gateway %s is offline, sending through another one",
-                    sms.message_id,
-                    gateway,
-                )
-            gateway = gateways[next(self._round_robin) % len(gateways)]
+        if gateway is not None and gateway not in gateways:
+            # It may have the message in its spool and send it once it is back: another
+            # gateway now could make it two SMS. Refused, so the hub tries again later.
+            log.info("%s waits for gateway %s to come back", sms.message_id, gateway)
+            return False
+        if gateway is None:
+            gateway = _rendezvous(sms.message_id, gateways)
         self._sent_to[sms.message_id] = gateway
         self._sent_to.move_to_end(sms.message_id)
         while len(self._sent_to) > _REMEMBERED_SENDS:

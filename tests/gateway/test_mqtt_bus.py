@@ -322,3 +322,32 @@ async def test_a_batch_of_acks_reaches_the_gateway_as_one_message(
                 await asyncio.sleep(0.01)
 
         await within("the acks applied by the gateway", spool_empty())
+
+
+async def test_a_retry_waits_for_its_gateway_rather_than_going_to_another(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with MqttTransport(settings) as hub:
+        async with gateway_node(settings, tmp_path, "gw-a"):
+            await hub.wait_for_gateway("gw-a")
+            sms = OutboundSms("msg-1", METER, data=b"\x01")
+            assert await hub.send(sms)  # the only gateway online: gw-a takes it
+
+        async def a_offline() -> None:
+            while "gw-a" in hub.online_gateways:  # noqa: ASYNC110 (the retained status)
+                await asyncio.sleep(0.01)
+
+        await within("gw-a seen offline", a_offline())
+        async with gateway_node(settings, tmp_path, "gw-b") as b:
+            await hub.wait_for_gateway("gw-b")
+            # gw-a may still send msg-1 when it is back: gw-b must not send it as well.
+            assert not await hub.send(sms)
+            assert await hub.send(OutboundSms("msg-2", METER, data=b"\x02"))
+
+            async def result_of_msg_2() -> None:
+                async for event in hub.events():  # gw-a's result for msg-1 may come first
+                    if isinstance(event, SendResult) and event.message_id == "msg-2":
+                        return
+
+            await within("msg-2's send result", result_of_msg_2())
+            assert [s.message_id for s in b.carrier.submitted] == ["msg-2"]
