@@ -58,7 +58,6 @@ class MeterBatch:
 
     to_act: dict[str, FrameToAct] = field(default_factory=dict)  # by event id
     done: set[str] = field(default_factory=set)  # event ids finished (or already logged)
-    stored: int = 0
 
 
 @dataclass(slots=True)
@@ -126,7 +125,6 @@ async def log_meter_frames(
             .values(rx_counter=bindparam("b_rx"), replay_window=bindparam("b_window")),
             moved,
         )
-    batch.stored = len(rows.messages)
     return batch
 
 
