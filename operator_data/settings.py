@@ -301,6 +301,13 @@ class MqttBusSettings(_Section):
     )
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     max_backoff: Annotated[float, Field(gt=0)] = 30.0
+    failover_after: Annotated[float, Field(ge=0)] = Field(
+        default=300.0,
+        description=(
+            "Seconds an SMS offered again waits for the gateway that had it while that "
+            "gateway is offline, before another gateway sends it (it may then arrive twice)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
@@ -371,6 +378,27 @@ class WebSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    login_max_failures: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=5,
+        description=(
+            "Consecutive failed logins for one username that lock it (in the database, "
+            "shared by every worker); a successful login resets the count."
+        ),
+    )
+    login_lockout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
+        default=15,
+        description="How long a locked username is refused; `pintar users unlock` ends it early.",
+    )
+    login_ip_max_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=20,
+        description=(
+            "Failed logins one client address (an IPv6 /64) may make per window, per "
+            "worker process; beyond that its attempts are refused without a password check."
+        ),
+    )
+    login_ip_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=15, description="The sliding window of login_ip_max_failures."
+    )
 
 
 class Settings(BaseSettings):

@@ -70,7 +70,7 @@ def create_app(
         settings=settings,
         store=store,
         registry=registry,
-        accounts=Accounts(store),
+        accounts=Accounts(store, clock=clock),
         status=status_provider or EmptyStatus(),
         ap2t=ap2t_history or NoAp2tHistory(),
         actions=actions or RegistryActions(registry),

@@ -1,8 +1,48 @@
-"""Users, roles, browser sessions and machine API keys.
+"""Users, roles, browser sessions, machine API keys, and login throttling.
 
 Passwords are scrypt-hashed with the same parameters as customer PINs
 (operator_data/crypto/pins.py). Session tokens and API keys are 256-bit random values;
 only their SHA-256 digests are stored, so a leaked database yields no usable credential.
+
+Login throttling (`LoginGuard`, behind the login form) has two limits, both applied
+before any scrypt work, so a refused attempt costs at most two indexed reads and an
+audit row:
+
+* Per username, in the database (shared by every worker, kept over restarts), in the
+  style of the customer PIN lock-out: after `web.login_max_failures` consecutive failed
+  logins the name is locked for `web.login_lockout_minutes`. While it is locked every
+  attempt is refused without looking at the password, so the right one does not get in
+  either. A successful login resets the count; the lock expires by itself, and
+  `pintar users unlock NAME` (`Accounts.unlock`) ends it early.
+* Per client address, in this process's memory (`AddressLimiter`): at most
+  `web.login_ip_max_failures` failed logins per `web.login_ip_window_minutes`, sliding;
+  beyond that the address is refused until its oldest failure leaves the window. This
+  stops one password being sprayed over many usernames, which the per-name lock does not
+  see. IPv6 addresses count per /64, the prefix one subscriber gets.
+
+Usernames that do not exist lock exactly like real ones. Were the lock shown only for
+names that exist, a handful of wrong passwords per name would list the accounts. The other way
+out, a locked account answered like a wrong password with "try again later" reserved for
+the per-address limit, would tell someone who locked themselves out that their correct
+password is wrong, and they would go and have it reset for nothing. So an unknown name
+gets an equivalent counter in `api_unknown_logins` (keyed by the name's SHA-256), moved
+by the same rules. It lives in the database like the real counter: a per-process one
+would give the difference away as soon as a second worker or a restart is involved.
+Both paths also do the same work: two indexed reads, one counting write, scrypt (against
+a dummy hash for an unknown name), one write for the outcome, and on a new lock one
+clean-up delete. An unknown-name row costs its creator a failed login, which the
+per-address limit rations; rows whose lock has expired (equivalent to no row) are deleted
+whenever a lock is set.
+
+The count is race-free across workers and concurrent requests: an attempt takes its
+number with a single `UPDATE ... SET failed_logins = failed_logins + 1 WHERE <not
+locked> RETURNING failed_logins` (an upsert for unknown names) before the password is
+checked, so parallel guesses cannot all pass as "the first failure"; an attempt numbered
+beyond the limit locks at once without a check. The per-address count is taken before
+the check in the same way and handed back when the attempt turns out not to be a failed
+password check. The address is `request.client`, which uvicorn takes from
+X-Forwarded-For only when the proxy is trusted (FORWARDED_ALLOW_IPS, default the
+loopback addresses); never from the header itself, which any client can write.
 """
 
 from __future__ import annotations
@@ -10,21 +50,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
+import math
 import re
 import secrets
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from operator_data.api.tables import api_keys, api_sessions, api_users
+from operator_data.api.tables import api_keys, api_sessions, api_unknown_logins, api_users
 from operator_data.crypto.pins import hash_pin, verify_pin
+from operator_data.settings import WebSettings
 from operator_data.store.engine import Store
+from operator_data.store.schema import audit_log
 from operator_data.store.types import utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -64,6 +111,7 @@ class User:
     role: Role
     active: bool
     created_at: datetime
+    locked_until: datetime | None = None  # a login lock-out, as stored (it may have ended)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> User:
@@ -74,7 +122,12 @@ class User:
             role=Role(m["role"]),
             active=bool(m["active"]),
             created_at=m["created_at"],
+            locked_until=m.get("locked_until"),
         )
+
+    def locked_at(self, now: datetime) -> datetime | None:
+        """When the login lock-out ends, if it still holds at `now`."""
+        return self.locked_until if _locked(self.locked_until, now) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +172,9 @@ def check_password(password: str) -> str:
 class Accounts:
     """User management and credential checks over the Store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
+        self._clock = clock  # when a login lock counts as current (unlock)
 
     async def create_user(self, username: str, role: Role, password: str) -> User:
         check_username(username)
@@ -142,6 +196,12 @@ class Accounts:
                     .returning(api_users.c.user_id)
                 )
                 user_id = int(result.scalar_one())
+                # Failures counted while the name did not exist do not carry over.
+                await conn.execute(
+                    delete(api_unknown_logins).where(
+                        api_unknown_logins.c.username_hash == digest(username)
+                    )
+                )
                 return await self._user(conn, user_id)
         except IntegrityError:
             raise AuthError(f"user {username!r} already exists") from None
@@ -171,7 +231,41 @@ class Accounts:
                 await conn.execute(delete(api_sessions).where(api_sessions.c.user_id == row[0]))
             return await self._user(conn, int(row[0]))
 
+    async def unlock(self, username: str, *, actor: str) -> datetime | None:
+        """Clear the user's login lock-out and failed-login count (audited as user.unlock).
+
+        Returns when the lock it lifted would have ended (None: it was not locked); raises
+        AuthError when there is no such user."""
+        now = self._clock()
+        async with self._store.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(api_users.c.locked_until).where(api_users.c.username == username)
+                )
+            ).first()
+            if row is None:
+                raise AuthError(f"user {username!r} does not exist")
+            await conn.execute(
+                update(api_users)
+                .where(api_users.c.username == username)
+                .values(failed_logins=0, locked_until=None, updated_at=now)
+            )
+            was: datetime | None = row.locked_until if _locked(row.locked_until, now) else None
+            await conn.execute(
+                insert(audit_log).values(
+                    at=now,
+                    actor=actor,
+                    action="user.unlock",
+                    subject_type="user",
+                    subject_id=username,
+                    detail={"locked_until": None if was is None else was.isoformat()},
+                )
+            )
+        return was
+
     async def authenticate(self, username: str, password: str) -> User | None:
+        """The bare credential check, without counting or lock-out (`LoginGuard` adds
+        those for the login form)."""
         async with self._store.read() as conn:
             row = (
                 await conn.execute(select(api_users).where(api_users.c.username == username))
@@ -256,3 +350,340 @@ class Accounts:
                 await conn.execute(select(api_users).where(api_users.c.username == username))
             ).first()
         return None if row is None else User.from_row(row)
+
+
+# -- login throttling --------------------------------------------------------------------
+
+
+def _locked(until: datetime | None, now: datetime) -> bool:
+    return until is not None and until > now
+
+
+def _open(table: Table, now: datetime) -> ColumnElement[bool]:
+    """SQL: the row's lock (if any) has expired."""
+    return or_(table.c.locked_until.is_(None), table.c.locked_until <= now)
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+def address_key(host: str | None) -> str:
+    """What the per-address limit counts by: the IPv4 address, or the /64 of an IPv6 one
+    (a subscriber gets a whole /64, so single addresses would be free for the taking)."""
+    if not host:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:  # not an IP: a Unix socket peer, a test client
+        return host[:100]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class AddressLimiter:
+    """Failed logins per client address in a sliding window, in this process's memory.
+
+    Memory stays bounded whatever arrives: an address keeps at most `max_failures`
+    timestamps, addresses without a failure inside the window are forgotten (swept at
+    most once per window), and beyond `max_addresses` the least recently seen go first.
+    """
+
+    def __init__(
+        self, max_failures: int, window: timedelta, *, max_addresses: int = 10_000
+    ) -> None:
+        self._max = max_failures
+        self._window = window
+        self._cap = max_addresses
+        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
+        self._swept: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def admit(self, address: str, now: datetime) -> datetime | None:
+        """None: go ahead, counted as a failure from now on (see `forgive`); otherwise
+        the address is over its limit until the returned time."""
+        self._sweep(now)
+        stamps = self._failures.get(address)
+        if stamps is None:
+            stamps = self._failures[address] = deque(maxlen=self._max)
+            while len(self._failures) > self._cap:
+                self._failures.popitem(last=False)
+        else:
+            self._failures.move_to_end(address)
+            while stamps and stamps[0] <= now - self._window:
+                stamps.popleft()
+        if len(stamps) >= self._max:
+            return stamps[0] + self._window
+        # Counted before the password check, so that parallel requests cannot all pass.
+        stamps.append(now)
+        return None
+
+    def forgive(self, address: str, stamp: datetime) -> None:
+        """Take back the failure `admit` counted at `stamp` (a success, or no check made)."""
+        stamps = self._failures.get(address)
+        if stamps is not None and stamp in stamps:
+            stamps.remove(stamp)
+
+    def _sweep(self, now: datetime) -> None:
+        if self._swept is not None and now - self._swept < self._window:
+            return
+        self._swept = now
+        horizon = now - self._window
+        for address in [a for a, s in self._failures.items() if not s or s[-1] <= horizon]:
+            del self._failures[address]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOk:
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailed:
+    """Wrong username or password (which of the two is never told)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """Refused without a password check: the name is locked or the address has failed
+    too often (which of the two is never told either). Try again after `retry_after_s`."""
+
+    retry_after_s: int
+
+
+LoginResult = LoginOk | LoginFailed | LoginRefused
+
+
+class LoginGuard:
+    """The login form's credential check with lock-out and per-address limit (see the
+    module docstring). One per app: the per-address counts live in it."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: WebSettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_addresses: int = 10_000,
+    ) -> None:
+        self._store = store
+        self._max_failures = policy.login_max_failures
+        self._lockout = timedelta(minutes=policy.login_lockout_minutes)
+        self._clock = clock
+        self.addresses = AddressLimiter(
+            policy.login_ip_max_failures,
+            timedelta(minutes=policy.login_ip_window_minutes),
+            max_addresses=max_addresses,
+        )
+
+    async def login(self, username: str, password: str, client: str | None) -> LoginResult:
+        """Check a login from `client` (its IP address); every failure and refusal is
+        written to the audit log with the username and address, never the password."""
+        now = self._clock()
+        key = address_key(client)
+        free_at = self.addresses.admit(key, now)
+        if free_at is not None:
+            async with self._store.begin() as conn:
+                await _audit(conn, now, "session.login_refused", username, client, "address")
+            return LoginRefused(_seconds(free_at - now))
+        result, checked = await self._attempt(username, password, client, now)
+        if isinstance(result, LoginOk) or not checked:
+            self.addresses.forgive(key, now)
+        return result
+
+    async def _attempt(
+        self, username: str, password: str, client: str | None, now: datetime
+    ) -> tuple[LoginResult, bool]:
+        """The result, and whether a password was checked."""
+        hashed_name = digest(username)
+        # Both tables are read whatever the name: the same work for known and unknown.
+        async with self._store.read() as conn:
+            user_row = (
+                await conn.execute(select(api_users).where(api_users.c.username == username))
+            ).first()
+            unknown_row = (
+                await conn.execute(
+                    select(api_unknown_logins.c.locked_until).where(
+                        api_unknown_logins.c.username_hash == hashed_name
+                    )
+                )
+            ).first()
+        account = _Account(username, hashed_name, known=user_row is not None)
+        until = None
+        if user_row is not None:
+            until = user_row.locked_until
+        elif unknown_row is not None:
+            until = unknown_row.locked_until
+        if _locked(until, now):
+            return await self._refuse(account, client, now, until), False
+
+        async with self._store.begin() as conn:
+            number = await account.count(conn, now)
+        if number is None:  # locked by a concurrent attempt since the read
+            return await self._refuse(account, client, now, None), False
+        if number > self._max_failures:
+            # Attempts running side by side took numbers beyond the limit (or one was lost
+            # half-way): lock now instead of checking yet another password.
+            async with self._store.begin() as conn:
+                await self._lock(conn, account, client, now, number)
+            return await self._refuse(account, client, now, None), False
+
+        stored = user_row.password_hash if user_row is not None else _DUMMY_HASH
+        good = await asyncio.to_thread(verify_pin, password, stored)
+        if good and user_row is not None and user_row.active:
+            async with self._store.begin() as conn:
+                reset = await conn.execute(
+                    update(api_users)
+                    .where(api_users.c.user_id == user_row.user_id, _open(api_users, now))
+                    .values(failed_logins=0, locked_until=None)
+                )
+            if reset.rowcount == 1:
+                return LoginOk(User.from_row(user_row)), True
+            return await self._refuse(account, client, now, None), False
+
+        async with self._store.begin() as conn:
+            await _audit(
+                conn,
+                now,
+                "session.login_failed",
+                username,
+                client,
+                None,
+                {"failures": number, "known_user": account.known},
+            )
+            if number < self._max_failures:
+                return LoginFailed(), True
+            until = await self._lock(conn, account, client, now, number)
+        return LoginRefused(_seconds(until - now)), True
+
+    async def _lock(
+        self,
+        conn: AsyncConnection,
+        account: _Account,
+        client: str | None,
+        now: datetime,
+        failures: int,
+    ) -> datetime:
+        until = now + self._lockout
+        if await account.lock(conn, now, until):
+            await _audit(
+                conn,
+                now,
+                "session.locked",
+                account.username,
+                client,
+                None,
+                {"until": until.isoformat(), "failures": failures, "known_user": account.known},
+                actor="system",
+            )
+            # Unknown-name rows whose lock has run out say no more than a missing row.
+            # Done on every new lock, real name or not, so that both cost the same.
+            await conn.execute(
+                delete(api_unknown_logins).where(
+                    api_unknown_logins.c.failed_logins == 0,
+                    api_unknown_logins.c.locked_until <= now,
+                )
+            )
+        return until
+
+    async def _refuse(
+        self, account: _Account, client: str | None, now: datetime, until: datetime | None
+    ) -> LoginResult:
+        async with self._store.begin() as conn:
+            if until is None:
+                until = await account.locked_until(conn)
+            await _audit(conn, now, "session.login_refused", account.username, client, "locked")
+        return LoginRefused(_seconds((until or now) - now))
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """The counter a login attempt moves: the user's row, or the unknown name's row."""
+
+    username: str
+    hashed_name: str
+    known: bool
+
+    @property
+    def _table(self) -> Table:
+        return api_users if self.known else api_unknown_logins
+
+    def _row(self) -> ColumnElement[bool]:
+        if self.known:
+            return api_users.c.username == self.username
+        return api_unknown_logins.c.username_hash == self.hashed_name
+
+    async def count(self, conn: AsyncConnection, now: datetime) -> int | None:
+        """This attempt's number since the last success or lock; None if locked."""
+        table = self._table
+        plus_one = {"failed_logins": table.c.failed_logins + 1}
+        if self.known:
+            value = await conn.scalar(
+                update(table)
+                .where(self._row(), _open(table, now))
+                .values(plus_one)
+                .returning(table.c.failed_logins)
+            )
+        else:
+            # An upsert whose update only applies while unlocked: no row comes back when
+            # the name is locked, exactly like the UPDATE above.
+            upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            value = await conn.scalar(
+                upsert(table)
+                .values(username_hash=self.hashed_name, failed_logins=1, locked_until=None)
+                .on_conflict_do_update(
+                    index_elements=[table.c.username_hash],
+                    set_=plus_one,
+                    where=_open(table, now),
+                )
+                .returning(table.c.failed_logins)
+            )
+        return None if value is None else int(value)
+
+    async def lock(self, conn: AsyncConnection, now: datetime, until: datetime) -> bool:
+        """Lock until `until` unless a concurrent attempt already did."""
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": until}
+        if self.known:
+            values["updated_at"] = now
+        table = self._table
+        result = await conn.execute(
+            update(table).where(self._row(), _open(table, now)).values(values)
+        )
+        return result.rowcount == 1
+
+    async def locked_until(self, conn: AsyncConnection) -> datetime | None:
+        value: datetime | None = await conn.scalar(
+            select(self._table.c.locked_until).where(self._row())
+        )
+        return value
+
+
+async def _audit(
+    conn: AsyncConnection,
+    now: datetime,
+    action: str,
+    username: str,
+    client: str | None,
+    reason: str | None,
+    detail: dict[str, Any] | None = None,
+    *,
+    actor: str = "anonymous",
+) -> None:
+    record: dict[str, Any] = {"ip": client, **(detail or {})}
+    if reason is not None:
+        record["reason"] = reason
+    await conn.execute(
+        insert(audit_log).values(
+            at=now,
+            actor=actor,
+            action=action,
+            subject_type="user",
+            subject_id=username[:64],
+            detail=record,
+        )
+    )

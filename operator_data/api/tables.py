@@ -1,13 +1,14 @@
 """Tables of the helpdesk app: users, browser sessions and machine API keys.
 
-Registered on the shared `schema.metadata` (migration 0002_helpdesk creates them).
+Registered on the shared `schema.metadata` (migration 0002_helpdesk creates them;
+0003_helpdesk_login_lockout adds the login lock-out columns and `api_unknown_logins`).
 Secrets are never stored: passwords as scrypt hashes, session tokens and API keys as
 SHA-256 digests (they are 256-bit random values, so a fast hash cannot be brute-forced).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table
 
 from operator_data.store.schema import messages, metadata
 from operator_data.store.types import BigId, UTCDateTime
@@ -22,6 +23,22 @@ api_users = Table(
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Login lock-out (auth.LoginGuard): attempts since the last success or lock, and until
+    # when the username is refused without a password check.
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime, nullable=True),
+)
+
+# The same counter for usernames that do not exist, so that they lock exactly like real
+# ones and the login page cannot be used to find out which usernames exist (see auth.py).
+# Keyed by the SHA-256 of the name as typed: a fixed-size key, and no further copy of
+# what people type there (now and then a password by mistake).
+api_unknown_logins = Table(
+    "api_unknown_logins",
+    metadata,
+    Column("username_hash", String(64), primary_key=True),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
 )
 
 api_sessions = Table(
@@ -50,4 +67,4 @@ Index("ix_api_keys_user_id", api_keys.c.user_id)
 # yesterday"); without this index that query scans the whole created_at range.
 Index("ix_messages_flow_created_at", messages.c.flow, messages.c.created_at)
 
-TABLES = (api_users, api_sessions, api_keys)
+TABLES = (api_users, api_unknown_logins, api_sessions, api_keys)

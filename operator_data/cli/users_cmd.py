@@ -13,6 +13,7 @@ from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import emit, fail
 from operator_data.settings import Settings
 from operator_data.store import Store
+from operator_data.store.types import utcnow
 
 app = typer.Typer(help="Helpdesk users (roles helpdesk, supervisor, admin) and API keys.")
 
@@ -28,7 +29,16 @@ async def _list(settings: Settings) -> list[dict[str, Any]]:
     async with Store.from_settings(settings) as store:
         await store.migrate()
         users = await Accounts(store).list_users()
-    return [{"username": u.username, "role": u.role.value, "active": u.active} for u in users]
+    now = utcnow()
+    return [
+        {
+            "username": u.username,
+            "role": u.role.value,
+            "active": u.active,
+            "locked_until": None if (until := u.locked_at(now)) is None else until.isoformat(),
+        }
+        for u in users
+    ]
 
 
 async def _key(settings: Settings, name: str, label: str) -> str | None:
@@ -39,6 +49,17 @@ async def _key(settings: Settings, name: str, label: str) -> str | None:
         if user is None:
             return None
         return await accounts.create_api_key(user, label)
+
+
+async def _unlock(settings: Settings, name: str) -> dict[str, Any]:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        was = await Accounts(store).unlock(name, actor="cli")
+    return {
+        "username": name,
+        "unlocked": True,
+        "was_locked_until": None if was is None else was.isoformat(),
+    }
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -83,3 +104,15 @@ def api_key(
     if key is None:
         fail(f"user {name!r} does not exist")
     emit({"username": name, "api_key": key})
+
+
+@app.command("unlock")
+def unlock(
+    name: Annotated[str, typer.Argument(help="The user locked out by failed logins.")],
+    config: ConfigOption = None,
+) -> None:
+    """End NAME's login lock-out now and reset the failed-login count (audited)."""
+    try:
+        emit(asyncio.run(_unlock(settings_or_fail(config), name)))
+    except AuthError as error:
+        fail(str(error))

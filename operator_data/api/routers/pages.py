@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.msisdn import MsisdnError, normalise
 from operator_data.api import charts, i18n, queries, views
-from operator_data.api.auth import Principal, Role
+from operator_data.api.auth import LoginGuard, LoginOk, LoginRefused, Principal, Role
 from operator_data.api.deps import (
     LANGUAGE_COOKIE,
     SESSION_COOKIE,
@@ -93,9 +93,18 @@ def _need(principal: Principal, role: Role) -> None:
 # -- login -------------------------------------------------------------------------------
 
 
+def login_guard(request: Request, ctx: AppContext) -> LoginGuard:
+    """The app's LoginGuard, made on first use (it holds the per-address counts)."""
+    guard: LoginGuard | None = getattr(request.app.state, "login_guard", None)
+    if guard is None:
+        guard = LoginGuard(ctx.store, ctx.settings.web, clock=ctx.clock)
+        request.app.state.login_guard = guard
+    return guard
+
+
 @router.get("/login")
 async def login_form(request: Request) -> HTMLResponse:
-    return render(request, "login.html", None, {"error": False})
+    return render(request, "login.html", None, {"error": False, "refused": False})
 
 
 @router.post("/login")
@@ -105,11 +114,27 @@ async def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
 ) -> Response:
-    user = await ctx.accounts.authenticate(username, password)
-    if user is None:
-        return render(request, "login.html", None, {"error": True}, status_code=401)
+    client = request.client.host if request.client else None
+    result = await login_guard(request, ctx).login(username, password, client)
+    if isinstance(result, LoginRefused):
+        refused = render(
+            request,
+            "login.html",
+            None,
+            {"error": False, "refused": True},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        refused.headers["Retry-After"] = str(result.retry_after_s)
+        return refused
+    if not isinstance(result, LoginOk):
+        return render(
+            request, "login.html", None, {"error": True, "refused": False}, status_code=401
+        )
+    user = result.user
     token = await ctx.accounts.open_session(user)
-    await audit(ctx, Principal(user, "session"), "session.login", "user", user.username)
+    await audit(
+        ctx, Principal(user, "session"), "session.login", "user", user.username, {"ip": client}
+    )
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     # Strict SameSite plus the form CSRF token: no cross-site request carries the session.
     response.set_cookie(

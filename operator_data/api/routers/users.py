@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
@@ -25,23 +26,24 @@ class NewKey(BaseModel):
     label: str = Field(min_length=1, max_length=100)
 
 
-def _user(user: User) -> dict[str, Any]:
+def _user(user: User, now: datetime) -> dict[str, Any]:
     return {
         "username": user.username,
         "role": user.role.value,
         "active": user.active,
         "created_at": user.created_at,
+        "locked_until": user.locked_at(now),
     }
 
 
 @router.get("/me", summary="The calling user")
-async def me(principal: Helpdesk) -> dict[str, Any]:
-    return {**_user(principal.user), "via": principal.via}
+async def me(ctx: Ctx, principal: Helpdesk) -> dict[str, Any]:
+    return {**_user(principal.user, ctx.clock()), "via": principal.via}
 
 
 @router.get("/users", summary="List users (admin)")
 async def list_users(ctx: Ctx, principal: Admin) -> dict[str, Any]:
-    return {"items": [_user(u) for u in await ctx.accounts.list_users()]}
+    return {"items": [_user(u, ctx.clock()) for u in await ctx.accounts.list_users()]}
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, summary="Create a user (admin)")
@@ -51,7 +53,7 @@ async def create_user(ctx: Ctx, principal: Admin, body: NewUser) -> dict[str, An
     except AuthError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     await audit(ctx, principal, "user.create", "user", user.username, {"role": user.role.value})
-    return _user(user)
+    return _user(user, ctx.clock())
 
 
 @router.post("/users/{username}/deactivate", summary="Deactivate a user (admin)")
@@ -60,7 +62,16 @@ async def deactivate(ctx: Ctx, principal: Admin, username: Username) -> dict[str
     if user is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
     await audit(ctx, principal, "user.deactivate", "user", username)
-    return _user(user)
+    return _user(user, ctx.clock())
+
+
+@router.post("/users/{username}/unlock", summary="Lift a user's login lock-out (admin)")
+async def unlock(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
+    try:
+        was = await ctx.accounts.unlock(username, actor=principal.user.username)
+    except AuthError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist") from None
+    return {"username": username, "unlocked": True, "was_locked_until": was}
 
 
 @router.post(
