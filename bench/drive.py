@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bench.rig import SINK, Modems
 from gateway.at.events import InboundSms as StoredSms
 from gateway.pool import ModemPool, PoolConfig
+from gateway.pool.journal import SendJournal
 from gateway.transport import OutboundSms
 
 #: No per-modem rate limit: the emulator's send time is the physical limit being measured
@@ -31,14 +32,20 @@ def texts(count: int, prefix: str) -> list[str]:
     return [f"{prefix} {n:06d} Token 1234-5678-9012-3456-7890" for n in range(count)]
 
 
-async def pool_outbound(modems: Modems, workload: Sequence[str]) -> Outcome:
-    """Queue `workload` at once (after one warm-up message) and wait for all of it."""
+async def pool_outbound(
+    modems: Modems, workload: Sequence[str], journal: SendJournal | None = None
+) -> Outcome:
+    """Queue `workload` at once (after one warm-up message) and wait for all of it. With a
+    `journal` (the gateway's spool, as `pintar gateway` runs it) every part is stored then
+    sent (AT+CMGW, journal, AT+CMSS, journal, AT+CMGD); without, AT+CMGS."""
 
     async def persist(sms: StoredSms) -> None:
         return None
 
     sink = modems.sink
-    async with ModemPool(modems.configs(), persist=persist, config=UNLIMITED) as pool:
+    async with ModemPool(
+        modems.configs(), persist=persist, journal=journal, config=UNLIMITED
+    ) as pool:
         await pool.send(OutboundSms("warm-up", SINK, text="warm-up", status_report=False))
         await sink.wait_for(1)
         base = len(sink.arrived)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from bench.drive import pool_outbound, texts
 from bench.report import Row, Section
 from bench.rig import busy_fraction, emulated_modems, percentile
+from gateway.spool import Spool
 
 NAME = "pool_efficiency"
 TITLE = "Modem pool efficiency (realistic profile)"
@@ -22,8 +25,10 @@ UNSCALED_MODEMS = 4
 UNSCALED_SECONDS = 75.0  # bench all must stay under 15 minutes
 
 METHOD = f"""\
-The emulator's send delay (uniform 5-10 s, `TimingProfile.REALISTIC`) goes through its
-injectable `sleep`, which records every delay it was asked for and sleeps that × a scale.
+The pool runs as `pintar gateway` runs it: store-then-send (AT+CMGW, AT+CMSS, AT+CMGD)
+with the spool as its send journal. The emulator's send delay (uniform 5-10 s,
+`TimingProfile.REALISTIC`) goes through its injectable `sleep`, which records every delay
+it was asked for and sleeps that × a scale.
 The physical rate is computed from those recorded delays, so the ratio is exact for the
 delays this run drew: ideal SMS/min = K × 60 / mean(delay).
 
@@ -48,18 +53,24 @@ One unscaled run (K = {UNSCALED_MODEMS}, ~{UNSCALED_SECONDS:.0f} s) confirms it.
 
 
 async def _one(modems_count: int, per_modem: int, scale: float, seed: int) -> dict[str, float]:
-    async with emulated_modems(modems_count, realistic=True, scale=scale, seed=seed) as modems:
-        outcome = await pool_outbound(modems, texts(modems_count * per_modem, f"eff{seed}"))
-        delays = modems.emulated_seconds()[1:]  # the first is the warm-up
-        last_start = max(start for radio in modems.radios for start, _, _ in radio.sends)
-        steady = busy_fraction(modems.radios, outcome.started, last_start)
-        # Where the rest of the time goes: a modem's idle time between the end of one send
-        # (as asked, not as the loop delivered) and the start of its next.
-        gaps = [
-            later[0] - (earlier[0] + earlier[2] * scale)
-            for radio in modems.radios
-            for earlier, later in zip(radio.sends[1:], radio.sends[2:], strict=False)
-        ]
+    with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
+        async with (
+            emulated_modems(modems_count, realistic=True, scale=scale, seed=seed) as modems,
+            Spool(Path(spool_dir) / "spool.db") as spool,  # store-then-send, as the gateway
+        ):
+            outcome = await pool_outbound(
+                modems, texts(modems_count * per_modem, f"eff{seed}"), journal=spool
+            )
+            delays = modems.emulated_seconds()[1:]  # the first is the warm-up
+            last_start = max(start for radio in modems.radios for start, _, _ in radio.sends)
+            steady = busy_fraction(modems.radios, outcome.started, last_start)
+            # Where the rest of the time goes: a modem's idle time between the end of one
+            # send (as asked, not as the loop delivered) and the start of its next.
+            gaps = [
+                later[0] - (earlier[0] + earlier[2] * scale)
+                for radio in modems.radios
+                for earlier, later in zip(radio.sends[1:], radio.sends[2:], strict=False)
+            ]
     sent = modems_count * per_modem
     emulated_minutes = outcome.seconds / scale / 60
     mean_delay = statistics.fmean(delays)

@@ -101,8 +101,9 @@ loop and two cores: their CPU time (a few ms per purchase) shows up as hub time.
 
 NOTES = [
     "The target (p99 of the hub's share < 50 ms at 200 purchases/s) is missed by orders of "
-    "magnitude: on this machine the hub finishes only about 2-5 purchases/s whatever is "
-    "offered, so at 50/s and 200/s the backlog grows for the whole offer and the latencies "
+    "magnitude: on these 2-core machines the hub finishes only about 2-8 purchases/s "
+    "whatever is offered (see the achieved figures above), so at 50/s and 200/s the "
+    "backlog grows for the whole offer and the latencies "
     "are queueing (they grow with the run's length; only their order of magnitude means "
     "anything). Even unqueued (2/s) the hub's share is hundreds of ms per purchase, "
     "mostly the customer SMS → 2200 segment (PIN check, duplicate check, transaction, reply, "
@@ -302,6 +303,7 @@ async def build_world(workdir: Path, meters: int) -> AsyncIterator[World]:
                     for n, e in enumerate(emulators)
                 ],
                 persist=journal.persist,
+                journal=spool,  # store-then-send, as `pintar gateway` runs its modems
                 config=PoolConfig(min_interval=0.0, retry_delay=1.0),
             )
         )

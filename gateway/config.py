@@ -159,6 +159,15 @@ class ModemSection(_Section):
     storage_poll_interval: Annotated[float, Field(gt=0)] = Field(
         default=60.0, description="Seconds between sweeps of the SIM storage for missed SMS."
     )
+    store_then_send: bool = Field(
+        default=True,
+        description=(
+            "Send by AT+CMGW then AT+CMSS, so that after a crash or a hang mid-send the stored "
+            "copy's status (STO SENT / STO UNSENT) tells whether the SMS went out; set false "
+            "only for a modem without AT+CMGW/AT+CMSS (it then sends with AT+CMGS, and an SMS "
+            "in flight at a crash may be sent twice)."
+        ),
+    )
 
     def modem_config(self) -> ModemConfig:
         return ModemConfig(
@@ -171,6 +180,7 @@ class ModemSection(_Section):
             send_timeout=self.send_timeout,
             registration_timeout=self.registration_timeout,
             storage_poll_interval=self.storage_poll_interval,
+            store_then_send=self.store_then_send,
         )
 
 
@@ -189,6 +199,13 @@ class PoolSection(_Section):
     reprobe_max: Annotated[float, Field(gt=0)] = Field(
         default=600.0, description="Longest wait between re-probes of a modem out of service."
     )
+    stored_wait: Annotated[float, Field(ge=0)] = Field(
+        default=300.0,
+        description=(
+            "Seconds an SMS whose send was cut short (crash, hang) waits for the modem that "
+            "stored it to say whether it went out, before another modem sends it again."
+        ),
+    )
 
     def pool_config(self) -> PoolConfig:
         return PoolConfig(
@@ -196,6 +213,7 @@ class PoolSection(_Section):
             max_attempts=self.max_attempts,
             retry_delay=self.retry_delay,
             reprobe_max=self.reprobe_max,
+            stored_wait=self.stored_wait,
         )
 
 

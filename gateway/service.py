@@ -8,7 +8,9 @@ Everything the node has accepted is in the spool before it is acknowledged to an
 crash (even SIGKILL) loses nothing: on start the spool hands unfinished SMS to the carrier
 again, and every event the hub has not acked is published again (at once, and after
 `redeliver_after` while it stays unacked). With modems, a PDU is journalled
-(InboundJournal) before the modem deletes it from the SIM.
+(InboundJournal) before the modem deletes it from the SIM, and an outgoing part is stored on
+the modem and journalled in the spool before it is sent, so a send cut short by a crash is
+settled from the stored copy's status instead of being sent again.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
                 ModemPool(
                     [modem.modem_config() for modem in config.modems],
                     persist=journal.persist,
+                    journal=spool,  # store-then-send: each part's slot and fate, durably
                     config=config.pool.pool_config(),
                 )
             )

@@ -5,6 +5,9 @@
   restart every unacknowledged event is delivered again.
 - An outbound SMS is written here when the gateway accepts it and stays until it reaches a
   final state; one `message_id` is accepted once.
+- Each part a modem stores before sending it (store-then-send, gateway/pool/journal.py) is
+  written here with its storage slot, then marked sent; these rows go when the message's
+  outcome is recorded, in the same transaction, so a part sent is never sent again.
 - The message references a modem got for each sent part are kept, so that a status report
   (which carries only the reference, 0–255, wrapping) can be matched to its message by
   (modem, reference, recipient) within a time window.
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from gateway import payload
 from gateway.durable_file import DurableSqlite
+from gateway.pool.journal import JournalledPart
 from gateway.transport import OutboundSms, TransportEvent
 
 _SCHEMA = """
@@ -51,6 +55,17 @@ CREATE TABLE IF NOT EXISTS sent_parts (
     sent_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sent_parts_ref ON sent_parts (modem, reference, recipient, sent_at);
+CREATE TABLE IF NOT EXISTS stored_parts (
+    message_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    modem TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    pdu TEXT NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0,
+    reference INTEGER,
+    PRIMARY KEY (message_id, part)
+);
+CREATE INDEX IF NOT EXISTS stored_parts_modem ON stored_parts (modem, sent);
 """
 
 
@@ -124,6 +139,9 @@ class Spool(DurableSqlite):
             try:
                 seq = await self._insert_event(event, now)
                 await self._mark(message_id, state, now, error=error, count_attempt=False)
+                await self.db.execute(
+                    "DELETE FROM stored_parts WHERE message_id = ?", (message_id,)
+                )
                 if references:
                     await self._sent_parts(message_id, modem, references, recipient, now)
             except BaseException:
@@ -180,10 +198,11 @@ class Spool(DurableSqlite):
             return False
         return True
 
-    async def pending(self, limit: int = 1000) -> list[SpooledOutbound]:
+    async def pending(self, limit: int | None = None) -> list[SpooledOutbound]:
+        """Outbound SMS not yet handed to a carrier, oldest first (all of them by default)."""
         rows = await self.db.execute_fetchall(
             "SELECT body, state, attempts FROM outbound WHERE state = ? ORDER BY seq LIMIT ?",
-            (OutboundState.QUEUED, limit),
+            (OutboundState.QUEUED, -1 if limit is None else limit),
         )
         result = []
         for body, state, attempts in rows:
@@ -231,6 +250,50 @@ class Spool(DurableSqlite):
         sms = payload.loads(body)
         assert isinstance(sms, OutboundSms)
         return SpooledOutbound(sms, OutboundState(state), attempts)
+
+    # -- store-then-send journal (gateway.pool.journal.SendJournal) -------------------------
+
+    async def part_stored(
+        self, message_id: str, part: int, modem: str, slot: int, pdu: str
+    ) -> None:
+        async with self._write:
+            await self.db.execute(
+                "INSERT OR REPLACE INTO stored_parts (message_id, part, modem, slot, pdu) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (message_id, part, modem, slot, pdu),
+            )
+
+    async def part_sent(
+        self, message_id: str, part: int, reference: int | None, *, modem: str, slot: int
+    ) -> None:
+        async with self._write:
+            await self.db.execute(
+                "UPDATE stored_parts SET sent = 1, reference = ? "
+                "WHERE message_id = ? AND part = ? AND modem = ? AND slot = ?",
+                (reference, message_id, part, modem, slot),
+            )
+
+    async def part_dropped(self, message_id: str, part: int, *, modem: str, slot: int) -> None:
+        async with self._write:
+            await self.db.execute(
+                "DELETE FROM stored_parts "
+                "WHERE message_id = ? AND part = ? AND modem = ? AND slot = ?",
+                (message_id, part, modem, slot),
+            )
+
+    async def parts_of(self, message_id: str) -> dict[int, JournalledPart]:
+        rows = await self.db.execute_fetchall(
+            f"SELECT {_PART_COLUMNS} FROM stored_parts WHERE message_id = ?", (message_id,)
+        )
+        return {int(row[1]): _journalled(row) for row in rows}
+
+    async def stored_on(self, modem: str) -> list[JournalledPart]:
+        rows = await self.db.execute_fetchall(
+            f"SELECT {_PART_COLUMNS} FROM stored_parts WHERE modem = ? AND sent = 0 "
+            "ORDER BY message_id, part",
+            (modem,),
+        )
+        return [_journalled(row) for row in rows]
 
     async def record_sent_parts(
         self, message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
@@ -282,3 +345,19 @@ class Spool(DurableSqlite):
                 "DELETE FROM outbound WHERE state IN (?, ?) AND updated_at < ?", (*_FINAL, cutoff)
             )
             await self.db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))
+
+
+_PART_COLUMNS = "message_id, part, modem, slot, pdu, sent, reference"
+
+
+def _journalled(row: sqlite3.Row | tuple[object, ...]) -> JournalledPart:
+    message_id, part, modem, slot, pdu, sent, reference = tuple(row)
+    return JournalledPart(
+        str(message_id),
+        int(str(part)),
+        str(modem),
+        int(str(slot)),
+        str(pdu),
+        bool(sent),
+        None if reference is None else int(str(reference)),
+    )

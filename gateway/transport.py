@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,4 +120,22 @@ class Transport(Protocol):
 
     async def ack(self, event_id: str) -> None:
         """The consumer has stored the event; the carrier may forget it."""
+        ...
+
+
+@runtime_checkable
+class Routing(Protocol):
+    """A transport over several gateways (the MQTT bus). A message offered again must go to
+    the gateway that had it before: only that gateway can tell it is a duplicate, another
+    would send it twice. The hub writes the choice down before it sends (outbox
+    gateway_hint), so that any worker, after any restart, offers it to the same one."""
+
+    def route_for(self, message_id: str) -> str | None:
+        """The gateway the message goes to: the one it is pinned to, else the one a new
+        message would go to now (None: no gateway is online)."""
+        ...
+
+    def pin(self, message_id: str, gateway: str) -> None:
+        """`send` of this message goes to `gateway`, and is refused while that gateway is
+        offline (up to the transport's fail-over limit)."""
         ...

@@ -29,7 +29,11 @@ class ModemConfig:
     probe_attempts: int = 5
     command_timeout: float = 10.0
     prompt_timeout: float = 5.0  # AT+CMGS= → "> "
-    send_timeout: float = 35.0  # PDU + Ctrl-Z → +CMGS: <mr> / OK
+    send_timeout: float = 35.0  # PDU + Ctrl-Z → +CMGS: <mr> / OK (and AT+CMSS → +CMSS:)
+    # Send by AT+CMGW + AT+CMSS (when the pool has a send journal), so that a crash or a
+    # hang mid-send can be told from the stored copy's status; False: AT+CMGS (a modem
+    # without AT+CMGW/CMSS), where such a send may go out twice.
+    store_then_send: bool = True
     pin_ready_attempts: int = 10  # AT+CPIN? polls after entering the PIN
     pin_poll_interval: float = 1.0
     registration_timeout: float = 60.0

@@ -54,6 +54,8 @@ from gateway.at.responses import (
     Signal,
     StorageStatus,
     parse_cmgs,
+    parse_cmgw,
+    parse_cmss,
     parse_cpms_query,
     parse_creg,
     parse_csq,
@@ -69,6 +71,8 @@ PersistCallback = Callable[[InboundSms], Awaitable[None]]
 EventCallback = Callable[[ModemEvent], None]
 
 _RECEIVED = (0, 1)  # +CMGL/+CMGR stat: received unread / read (2, 3 are stored outgoing)
+_STORED_OUTGOING = (2, 3)  # stored unsent / stored sent
+STO_UNSENT, STO_SENT = _STORED_OUTGOING
 _STORAGE_FULL_URCS = frozenset({"^SMMEMFULL"})
 _T = TypeVar("_T")
 
@@ -268,7 +272,23 @@ class Modem:
 
     async def send_pdu(self, part: SubmitPart) -> int:
         """Send one SMS-SUBMIT; returns the message reference (0-255) from `+CMGS:`."""
-        command = f"AT+CMGS={part.tpdu_length}"
+        return await self._with_pdu("+CMGS", part, self.config.send_timeout, parse_cmgs)
+
+    async def store_pdu(self, part: SubmitPart) -> int:
+        """`AT+CMGW`: writes an SMS-SUBMIT to the message storage (STO UNSENT); its index.
+
+        With `send_stored` this is store-then-send: the stored copy's status (STO SENT or
+        STO UNSENT) tells, after a crash or a hang, whether the SMS went out.
+        """
+        return await self._with_pdu("+CMGW", part, self.config.command_timeout, parse_cmgw)
+
+    async def _with_pdu(
+        self, name: str, part: SubmitPart, time_limit: float, parse: Callable[[str], int]
+    ) -> int:
+        """`AT<name>=<length>`, the PDU after the `> ` prompt; the number on its `<name>:`
+        line (a reference or an index)."""
+        command = f"AT{name}={part.tpdu_length}"
+        prefix = f"{name}:"
         protocol = self._protocol()
         response = await self._call(
             protocol,
@@ -276,17 +296,55 @@ class Modem:
                 command,
                 part.hex,
                 prompt_time_limit=self.config.prompt_timeout,
-                time_limit=self.config.send_timeout,
-                expect=("+CMGS:",),
+                time_limit=time_limit,
+                expect=(prefix,),
             ),
         )
-        answer = response.first("+CMGS:")
+        answer = response.first(prefix)
         if answer is None:
-            raise UnknownModemError(command, ErrorSource.PLAIN, None, "OK without +CMGS:")
+            raise UnknownModemError(command, ErrorSource.PLAIN, None, f"OK without {prefix}")
         try:
-            return parse_cmgs(answer)
+            return parse(answer)
         except ResponseError as exc:
             raise UnknownModemError(command, ErrorSource.PLAIN, None, str(exc)) from exc
+
+    async def send_stored(self, index: int) -> int | None:
+        """`AT+CMSS=<index>`: sends a stored SMS-SUBMIT; its message reference, or None when
+        the modem said OK without a readable one (the SMS went out all the same)."""
+        command = f"AT+CMSS={index}"
+        protocol = self._protocol()
+        response = await self._call(
+            protocol,
+            protocol.command(
+                command, time_limit=self.config.send_timeout, expect=("+CMSS:", "+CMGS:")
+            ),
+        )
+        answer = response.first("+CMSS:") or response.first("+CMGS:")
+        if answer is None:
+            log.warning("%s: %s answered OK without a message reference", self.name, command)
+            return None
+        try:
+            return parse_cmss(answer)
+        except ResponseError as exc:
+            log.warning("%s: %s: %s", self.name, command, exc)
+            return None
+
+    async def read_stored(self, index: int) -> ListedPdu | None:
+        """`AT+CMGR=<index>` as listed (status and PDU, undecoded); None for an empty slot."""
+        try:
+            response = await self.command(f"AT+CMGR={index}", ("+CMGR:",))
+        except InvalidIndexError:
+            return None
+        listed = parse_pdu_listing(response.lines, "+CMGR:")
+        return ListedPdu(index, listed[0].stat, listed[0].length, listed[0].pdu) if listed else None
+
+    async def list_outgoing(self) -> list[ListedPdu]:
+        """Stored outgoing messages, unsent (`AT+CMGL=2`) and sent (`AT+CMGL=3`)."""
+        found: list[ListedPdu] = []
+        for stat in _STORED_OUTGOING:
+            response = await self.command(f"AT+CMGL={stat}", ("+CMGL:",))
+            found += parse_pdu_listing(response.lines, "+CMGL:")
+        return found
 
     async def read(self, index: int) -> InboundSms | None:
         """`AT+CMGR=<index>`; None for an empty slot (some modems answer a bare OK)."""

@@ -95,6 +95,20 @@ def parse_cmgs(text: str) -> int:
     return mr
 
 
+def parse_cmgw(text: str) -> int:
+    """`+CMGW: <index>`: where AT+CMGW stored the message."""
+    (index,) = _ints(text, "+CMGW", ("index",))
+    return index
+
+
+def parse_cmss(text: str) -> int:
+    """`+CMSS: <mr>[,<scts>]` (some modems answer AT+CMSS with `+CMGS:` in PDU mode)."""
+    (mr,) = _ints(text, "+CMSS", ("mr",))
+    if mr > 255:
+        raise ResponseError(f"+CMSS: message reference {mr} is not 0-255")
+    return mr
+
+
 _QUOTED = re.compile(r'"([^"]*)"')
 
 

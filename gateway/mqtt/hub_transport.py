@@ -3,8 +3,11 @@
 Hub workers share the event stream through `$share/<group>/...`, so each event goes to one
 worker; a worker that dies before acking loses nothing: the gateway publishes the event again
 after its redelivery interval, and the store deduplicates by event id. Sends go to a gateway
-that is online (retained status), round-robin; with none online `send` returns False and the
-hub's outbox keeps the SMS for a later try.
+that is online (retained status), chosen by rendezvous hashing of the message id; with none
+online `send` returns False and the hub's outbox keeps the SMS for a later try. A message
+offered again goes to the gateway that had it (`Routing`: the hub pins the gateway it wrote
+down), and is refused while that gateway is offline — up to `failover_after` seconds, after
+which it goes to another gateway, with a warning that it may arrive twice.
 
 Events wait in a bounded queue (`max_queued`) until the hub takes them. When it is full an
 arriving event is dropped with a warning rather than waited for: the client has already
@@ -58,6 +61,7 @@ class MqttTransport:
         group: str = "hub",
         worker: str | None = None,
         max_queued: int = 10_000,
+        failover_after: float = 300.0,
     ) -> None:
         self._settings = settings
         self._topics = settings.topics
@@ -69,6 +73,9 @@ class MqttTransport:
         self._dropping = False  # in an overflow episode: warn at its start and end only
         self._origin: dict[str, str] = {}  # event id → gateway, until acked
         self._online: dict[str, bool] = {}
+        self.failover_after = failover_after
+        # gateway → loop time this worker first knew it offline (for the fail-over limit)
+        self._offline_since: dict[str, float] = {}
         # message id → the gateway it was first published to: a retry goes there again,
         # since only that gateway can tell it is a duplicate (the broker may have delivered
         # a publish whose acknowledgement a broker cut lost).
@@ -134,6 +141,10 @@ class MqttTransport:
             return False
         if topic == self._topics.status(gateway):
             self._online[gateway] = raw == ONLINE
+            if raw == ONLINE:
+                self._offline_since.pop(gateway, None)
+            else:
+                self._offline_since.setdefault(gateway, asyncio.get_running_loop().time())
             return True
         try:
             item = payload.loads(raw)
@@ -165,6 +176,36 @@ class MqttTransport:
             )
         self._origin[event.event_id] = gateway
 
+    def route_for(self, message_id: str) -> str | None:
+        pinned = self._sent_to.get(message_id)
+        if pinned is not None:
+            return pinned
+        gateways = self.online_gateways
+        return _rendezvous(message_id, gateways) if gateways else None
+
+    def pin(self, message_id: str, gateway: str) -> None:
+        self._sent_to[message_id] = gateway
+        self._sent_to.move_to_end(message_id)
+        while len(self._sent_to) > _REMEMBERED_SENDS:
+            self._sent_to.popitem(last=False)
+
+    def _waits_for(self, message_id: str, gateway: str) -> bool:
+        """The message's gateway is offline: wait for it, unless it has been away too long."""
+        now = asyncio.get_running_loop().time()
+        away = now - self._offline_since.setdefault(gateway, now)
+        if away < self.failover_after:
+            log.info("%s waits for gateway %s to come back", message_id, gateway)
+            return True
+        log.warning(
+            "%s: gateway %s has been offline for %.0f s: sending through another (if %s "
+            "still holds it, it may arrive twice)",
+            message_id,
+            gateway,
+            away,
+            gateway,
+        )
+        return False
+
     async def send(self, sms: OutboundSms) -> bool:
         client, gateways = self._client, self.online_gateways
         if client is None or not gateways:
@@ -173,14 +214,12 @@ class MqttTransport:
         if gateway is not None and gateway not in gateways:
             # It may have the message in its spool and send it once it is back: another
             # gateway now could make it two SMS. Refused, so the hub tries again later.
-            log.info("%s waits for gateway %s to come back", sms.message_id, gateway)
-            return False
+            if self._waits_for(sms.message_id, gateway):
+                return False
+            gateway = None
         if gateway is None:
             gateway = _rendezvous(sms.message_id, gateways)
-        self._sent_to[sms.message_id] = gateway
-        self._sent_to.move_to_end(sms.message_id)
-        while len(self._sent_to) > _REMEMBERED_SENDS:
-            self._sent_to.popitem(last=False)
+        self.pin(sms.message_id, gateway)
         try:
             await client.publish(self._topics.send(gateway), payload.dumps(sms), qos=1)
         except aiomqtt.MqttError:

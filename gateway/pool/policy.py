@@ -43,6 +43,9 @@ class PoolConfig:
     busy_backoff: float = 5.0
     retry_delay: float = 10.0
     avoid_for: float = 60.0  # how long a message avoids the modem it just failed on
+    # A part stored on a modem whose send has no outcome (a crash, a hang): how long the
+    # message waits for that modem to say whether it went out before another modem sends it.
+    stored_wait: float = 300.0
     reprobe_initial: float = 10.0  # out-of-service modems: first re-probe after this
     reprobe_max: float = 600.0  # ... doubling up to this
     reassembly_timeout: float = 600.0  # inbound multipart: give up on missing parts

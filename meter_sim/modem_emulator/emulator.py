@@ -191,6 +191,8 @@ class ModemEmulator:
         self._port.write(data)
 
     def _urc(self, text: str) -> None:
+        if self.faults.hung:
+            return  # a hung modem says nothing at all; a restart would not replay it either
         if self._busy:
             self._urcs.append(text)
         else:
@@ -237,7 +239,7 @@ class ModemEmulator:
                 await self._execute(line[2:])
             finally:
                 self._busy = False
-                for urc in self._urcs:
+                for urc in [] if self.faults.hung else self._urcs:
                     self._write(f"\r\n{urc}\r\n")
                 self._urcs.clear()
 
@@ -246,6 +248,8 @@ class ModemEmulator:
         try:
             for command in _split(body):
                 info += await self._command(command)
+                if self.faults.hung:
+                    return  # it died while executing (e.g. right after a send): no answer
         except _CommandError as error:
             self._write(_block(info) + self._error(error))
             return
@@ -427,7 +431,7 @@ class ModemEmulator:
             return [f'+CPMS: "SM",{used},{total},"SM",{used},{total},"SM",{used},{total}']
         memories = [m.strip().strip('"').upper() for m in args.split(",") if m.strip()]
         if kind != "set" or not memories or any(m != "SM" for m in memories):
-            raise _CommandError("CMS", 302)  # operation not allowed: only SIM storage
+            raise _CommandError("CMS", p.CMS_NOT_ALLOWED)  # only SIM storage
         return [f"+CPMS: {self._memory_counts()}"]
 
     async def cnma(self, kind: str, args: str) -> list[str]:
@@ -505,6 +509,64 @@ class ModemEmulator:
             # As modems that must keep room for a status report: the driver has to read and
             # delete stored messages first (domain notes: 322 -> empty the SIM, continue).
             raise _CommandError("CMS", p.CMS_MEMORY_FULL)
+        return [f"+CMGS: {await self._send(submit, _route(submit.recipient))}"]
+
+    async def cmgw(self, kind: str, args: str) -> list[str]:
+        if kind == "test":
+            return []
+        if kind != "set" or self.settings.cmgf != 0:
+            raise _CommandError("CMS", p.CMS_NOT_SUPPORTED)
+        parts = args.split(",")
+        try:
+            length = int(parts[0].strip())
+            stat = Stat(int(parts[1])) if len(parts) > 1 and parts[1].strip() else Stat.STO_UNSENT
+        except ValueError:
+            raise _CommandError("CMS", p.CMS_INVALID_PDU) from None
+        if len(parts) > 2 or stat not in (Stat.STO_UNSENT, Stat.STO_SENT):
+            raise _CommandError("CMS", p.CMS_INVALID_PDU)  # a SUBMIT is stored, not received
+        self._write("\r\n> ")
+        hex_text, store = await self._read_pdu()
+        if not store:
+            return []
+        self._parse_submit(hex_text, length)
+        index = self.storage.store(StoredMessage(stat, hex_text, length))
+        if index is None:
+            raise _CommandError("CMS", p.CMS_MEMORY_FULL)
+        return [f"+CMGW: {index}"]
+
+    async def cmss(self, kind: str, args: str) -> list[str]:
+        if kind == "test":
+            return []
+        if kind != "set":
+            raise _CommandError("CMS", p.CMS_INVALID_INDEX)
+        message = self.storage.get(self._index(args))
+        if message is None:
+            raise _CommandError("CMS", p.CMS_INVALID_INDEX)
+        if message.stat not in (Stat.STO_UNSENT, Stat.STO_SENT):
+            raise _CommandError("CMS", p.CMS_NOT_ALLOWED)  # a received message: not a SUBMIT
+        submit = self._parse_submit(message.pdu_hex, message.tpdu_length)
+        reference = await self._send(submit, self._cmss_recipient(args, submit))
+        if self.faults.marks_sent:
+            message.stat = Stat.STO_SENT
+        return [f"+CMSS: {reference}"]
+
+    @staticmethod
+    def _cmss_recipient(args: str, submit: pdu.Submit) -> str:
+        """`<da>` of `AT+CMSS=<index>,<da>,<toda>` when given, else the stored TP-DA."""
+        parts = [part.strip() for part in args.split(",")]
+        da = parts[1].strip('"') if len(parts) > 1 else ""
+        if not da:
+            return _route(submit.recipient)
+        try:
+            toda = int(parts[2]) if len(parts) > 2 and parts[2] else None
+        except ValueError:
+            raise _CommandError("CMS", p.CMS_INVALID_PDU) from None
+        if toda == 145 and not da.startswith("+"):
+            da = "+" + da  # international type of number: the digits lack only the "+"
+        return _route(da)
+
+    async def _send(self, submit: pdu.Submit, recipient: str) -> int:
+        """Submit to the network as AT+CMGS and AT+CMSS do; the message reference used."""
         low, high = p.SEND_SECONDS[self.timing]
         if high:
             await self._sleep(self._random.uniform(low, high))
@@ -514,13 +576,17 @@ class ModemEmulator:
         reference = self._message_reference
         self.network.submit(
             self.msisdn,
-            _route(submit.recipient),
+            recipient,
             text=submit.text,
             data=submit.data,
             concat=submit.concat,
             report_reference=reference if submit.status_report_requested else None,
         )
-        return [f"+CMGS: {reference}"]
+        if self.faults.hang_after_next_send:
+            # The SMS is out; the modem dies before its answer (`_execute` writes nothing).
+            self.faults.hang_after_next_send = False
+            self.faults.hung = True
+        return reference
 
     def _parse_submit(self, hex_text: str, length: int) -> pdu.Submit:
         octets = len(hex_text) // 2
@@ -603,4 +669,6 @@ _EXTENDED: dict[str, _Handler] = {
     "+CMGL": ModemEmulator.cmgl,
     "+CMGD": ModemEmulator.cmgd,
     "+CMGS": ModemEmulator.cmgs,
+    "+CMGW": ModemEmulator.cmgw,
+    "+CMSS": ModemEmulator.cmss,
 }

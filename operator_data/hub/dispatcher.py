@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from gateway.transport import Transport
+from gateway.transport import Routing, Transport
 from operator_data.hub.context import HubContext
 from operator_data.hub.outbound import outbound_sms
 from operator_data.store import Flow, MessageState, Store, schema
@@ -32,6 +32,7 @@ from operator_data.store.outbox import (
     release,
     release_abandoned,
     renew,
+    route,
 )
 
 log = logging.getLogger("operator_data.hub.dispatcher")
@@ -100,6 +101,19 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
                 )
             pending.append(item)
         items = pending
+        if isinstance(transport, Routing):
+            # The gateway is chosen and written down before anything is sent: a re-offer,
+            # by any worker after any crash, goes to the one that may hold the message.
+            chosen: dict[str, list[int]] = {}  # new rows per gateway: one UPDATE each
+            for item in items:
+                gateway = item.gateway_hint or transport.route_for(item.message_id)
+                if gateway is None:
+                    continue  # no gateway online: the send is refused and retried
+                if item.gateway_hint is None:
+                    chosen.setdefault(gateway, []).append(item.id)
+                transport.pin(item.message_id, gateway)
+            for gateway, ids in chosen.items():
+                await route(conn, ids, worker, gateway)
     taken: list[OutboxItem] = []
     refused: list[OutboxItem] = []
     unsettled = [item.id for item in items]
@@ -129,7 +143,12 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
     check_at = ctx.now() + timedelta(seconds=ctx.settings.hub.send_result_timeout_s)
     async with ctx.store.begin() as conn:
         for item in taken:
-            await hand_over(conn, item.id, worker, check_at=check_at)
+            # A fail-over (the first gateway away too long) changed it: the next re-offer
+            # goes to the gateway that has the message now.
+            gateway = (
+                transport.route_for(item.message_id) if isinstance(transport, Routing) else None
+            )
+            await hand_over(conn, item.id, worker, check_at=check_at, gateway=gateway)
         for item in refused:
             if await release(conn, item.id, worker, retry_at=ctx.now() + RETRY_AFTER):
                 state = await conn.scalar(

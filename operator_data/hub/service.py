@@ -134,7 +134,10 @@ async def running_hub(
         registry = Registry(store, master_key=master, pin_policy=settings.pin)
         transport = await stack.enter_async_context(
             MqttTransport(
-                settings.mqtt.mqtt_settings(), group=settings.mqtt.group, worker=worker_id
+                settings.mqtt.mqtt_settings(),
+                group=settings.mqtt.group,
+                worker=worker_id,
+                failover_after=settings.mqtt.failover_after,
             )
         )
         # Before this worker sends anything: what its previous process (same worker id,

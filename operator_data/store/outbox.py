@@ -98,16 +98,34 @@ async def complete(conn: AsyncConnection, outbox_id: int, worker: str) -> bool:
 
 
 async def hand_over(
-    conn: AsyncConnection, outbox_id: int, worker: str, *, check_at: datetime
+    conn: AsyncConnection,
+    outbox_id: int,
+    worker: str,
+    *,
+    check_at: datetime,
+    gateway: str | None = None,
 ) -> bool:
     """The transport took the SMS: keep the row, unclaimed, until its send result settles
-    it (`settle`); if none has come by `check_at`, it is claimed and offered again."""
+    it (`settle`); if none has come by `check_at`, it is claimed and offered again (to
+    `gateway`, the one that took it, when given)."""
+    values: dict[str, object] = {"claimed_by": None, "lease_until": None, "available_at": check_at}
+    if gateway is not None:
+        values["gateway_hint"] = gateway
     result = await conn.execute(
-        update(o)
-        .where(o.c.id == outbox_id, o.c.claimed_by == worker)
-        .values(claimed_by=None, lease_until=None, available_at=check_at)
+        update(o).where(o.c.id == outbox_id, o.c.claimed_by == worker).values(**values)
     )
     return result.rowcount == 1
+
+
+async def route(
+    conn: AsyncConnection, outbox_ids: Sequence[int], worker: str, gateway: str
+) -> None:
+    """Write down the gateway claimed rows go to, before they are sent."""
+    await conn.execute(
+        update(o)
+        .where(o.c.id.in_(list(outbox_ids)), o.c.claimed_by == worker)
+        .values(gateway_hint=gateway)
+    )
 
 
 async def settle(conn: AsyncConnection, message_id: str) -> None:
@@ -146,14 +164,21 @@ async def release_abandoned(
 ) -> int:
     """Free rows claimed under `prefix` (or exactly as one of `also`) except by `keep`: a
     worker restarting under its name frees what its dead former self held, instead of
-    leaving it until the lease runs out. Returns how many rows were freed."""
-    result = await conn.execute(
-        update(o)
+    leaving it until the lease runs out. Returns how many rows were freed.
+
+    Rows another worker has locked are passed over (SKIP LOCKED): it is settling or
+    claiming them, and waiting for it could deadlock with its transaction, which may wait
+    for a row this statement locked (seen in the chaos test: the restarting worker died)."""
+    abandoned = (
+        select(o.c.id)
         .where(
             or_(o.c.claimed_by.startswith(prefix, autoescape=True), o.c.claimed_by.in_(also)),
             o.c.claimed_by != keep,
         )
-        .values(claimed_by=None, lease_until=None)
+        .with_for_update(skip_locked=True)
+    )
+    result = await conn.execute(
+        update(o).where(o.c.id.in_(abandoned)).values(claimed_by=None, lease_until=None)
     )
     return int(result.rowcount)
 

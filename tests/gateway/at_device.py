@@ -66,6 +66,8 @@ class AtDevice:
     hung: bool = False
     next_mr: int = 0
     resets: int = 0
+    marks_sent: bool = True  # AT+CMSS sets the stored message's stat to 3 (STO SENT)
+    last_command: str = ""  # the command line a PDU body belongs to (AT+CMGS= or AT+CMGW=)
     _rules: list[Rule] = field(default_factory=list)
     _waiters: list[_Waiter] = field(default_factory=list)
     _reader: LineReader = field(default_factory=LineReader)
@@ -117,6 +119,12 @@ class AtDevice:
         self.storage[index] = Stored(stat, pdu)
         return index
 
+    def transmit(self, pdu: str) -> int:
+        """The PDU goes to the network; its message reference."""
+        self.sent_pdus.append(pdu)
+        mr, self.next_mr = self.next_mr, (self.next_mr + 1) % 256
+        return mr
+
     def deliver(self, pdu: str) -> int:
         """Store an incoming SMS and announce it with +CMTI, as CNMI=2,1 asks."""
         index = self.store(pdu)
@@ -155,6 +163,7 @@ class AtDevice:
     def _received(self, line: Line) -> None:
         if line.end is LineEnd.EOL:
             text = line.text
+            self.last_command = text
             if self.echo:
                 self._write(text.encode("latin-1") + b"\r")
         elif line.end is LineEnd.CTRL_Z:
@@ -257,10 +266,25 @@ def _cmgd(match: re.Match[str], device: AtDevice) -> list[ReplyItem]:
     return ["OK"]
 
 
-def _submit(match: re.Match[str], device: AtDevice) -> list[ReplyItem]:
-    device.sent_pdus.append(match.group(1))
-    mr, device.next_mr = device.next_mr, (device.next_mr + 1) % 256
-    return [f"+CMGS: {mr}", "OK"]
+def _body(match: re.Match[str], device: AtDevice) -> list[ReplyItem]:
+    """A PDU after the prompt: AT+CMGW stores it (STO UNSENT), AT+CMGS sends it."""
+    if device.last_command.upper().startswith("AT+CMGW"):
+        if len(device.storage) >= device.storage_total:
+            return ["+CMS ERROR: 322"]
+        return [f"+CMGW: {device.store(match.group(1), stat=2)}", "OK"]
+    return [f"+CMGS: {device.transmit(match.group(1))}", "OK"]
+
+
+def _cmss(match: re.Match[str], device: AtDevice) -> list[ReplyItem]:
+    stored = device.storage.get(int(match.group(1)))
+    if stored is None:
+        return ["+CMS ERROR: 321"]
+    if stored.stat not in (2, 3):
+        return ["+CMS ERROR: 302"]
+    mr = device.transmit(stored.pdu)
+    if device.marks_sent:
+        stored.stat = 3
+    return [f"+CMSS: {mr}", "OK"]
 
 
 def standard_rules(device: AtDevice) -> None:
@@ -286,7 +310,9 @@ def standard_rules(device: AtDevice) -> None:
         (r"AT\+CMGR=(\d+)", _cmgr),
         (r"AT\+CMGD=(\d+)", _cmgd),
         (r"AT\+CMGS=\d+", [PROMPT]),
-        (r"([0-9A-Fa-f]+)\x1a", _submit),
+        (r"AT\+CMGW=\d+", [PROMPT]),
+        (r"AT\+CMSS=(\d+)", _cmss),
+        (r"([0-9A-Fa-f]+)\x1a", _body),
         (r"AT\+CNMA", ["OK"]),
     ):
         device.on(pattern, reply)

@@ -17,11 +17,18 @@ import pytest
 
 from gateway.mqtt import MqttSettings, MqttTransport, Topics
 from gateway.transport import InboundSms, OutboundSms, SendResult, SendStatus, TransportEvent
+from meter_sim.network import NetworkSms, NetworkStatusReport, SmsNetwork
 from meter_sim.network.run import running_network
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(30)]
 ECHO = "+6281399999999"
 PINTAR = Path(sys.executable).with_name("pintar")
+
+
+def fresh_names() -> tuple[str, str, MqttSettings]:
+    """A gateway name and a topic root of this test's own, and the hub's settings for it."""
+    root = f"pintar-test-{uuid.uuid4().hex[:10]}/v1"
+    return f"gw-{uuid.uuid4().hex[:8]}", root, MqttSettings(topics=Topics(root=root))
 
 
 def write_config(tmp_path: Path, name: str, root: str, ports: list[str]) -> Path:
@@ -81,9 +88,7 @@ def results(seen: list[TransportEvent]) -> dict[str, SendResult]:
 async def test_gateway_process_survives_sigkill_without_losing_anything(
     mosquitto_url: str, tmp_path: Path
 ) -> None:
-    name = f"gw-{uuid.uuid4().hex[:8]}"
-    root = f"pintar-test-{uuid.uuid4().hex[:10]}/v1"
-    settings = MqttSettings(topics=Topics(root=root))
+    name, root, settings = fresh_names()
     async with (
         running_network(1, echo=ECHO) as network,
         MqttTransport(settings) as hub,
@@ -128,3 +133,54 @@ async def test_gateway_process_survives_sigkill_without_losing_anything(
         )
         assert network.echo is not None
         assert {sms.text for sms in network.echo.received} >= {f"halo {i}" for i in ids}
+
+
+class Arrivals:
+    """A phone on the network that queues what reaches it (the test waits on the queue)."""
+
+    def __init__(self, network: SmsNetwork, msisdn: str) -> None:
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        network.attach(msisdn, self)
+
+    async def receive_sms(self, sms: NetworkSms) -> bool:
+        self.queue.put_nowait(sms.text)
+        return True
+
+    async def receive_status_report(self, report: NetworkStatusReport) -> None:
+        return None
+
+
+# Store-then-send: the modem sends and dies before it answers; the gateway is SIGKILLed while
+# it waits. Before, the restarted gateway sent the SMS again (its spool said "sending").
+async def test_a_gateway_killed_while_its_modem_sends_sends_the_sms_once(
+    mosquitto_url: str, tmp_path: Path
+) -> None:
+    name, root, settings = fresh_names()
+    phone = "+6281377777777"
+    async with (
+        running_network(1) as network,
+        MqttTransport(settings) as hub,
+    ):
+        arrivals = Arrivals(network.network, phone)
+        (modem,) = network.modems
+        config = write_config(tmp_path, name, root, [modem.device_path])
+        stream = hub.events()
+        seen: list[TransportEvent] = []
+        async with gateway_process(config) as first:
+            await hub.wait_for_gateway(name)
+            modem.faults.hang_after_next_send = True
+            assert await hub.send(OutboundSms("msg-0", phone, text="receipt 0"))
+            assert await arrivals.queue.get() == "receipt 0"  # out, and the modem is silent
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        modem.reset()  # power-cycled: its SIM still holds the message, marked sent
+
+        async with gateway_process(config):
+            await hub.wait_for_gateway(name)
+            await collect(stream, seen, lambda: "msg-0" in results(seen))
+            assert results(seen)["msg-0"].status is SendStatus.SENT
+            assert await hub.send(OutboundSms("msg-1", phone, text="receipt 1"))
+            # One modem sends in order: a second copy of receipt 0 would come first.
+            assert await arrivals.queue.get() == "receipt 1"
+            await collect(stream, seen, lambda: "msg-1" in results(seen))
+        assert arrivals.queue.empty()

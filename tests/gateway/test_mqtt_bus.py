@@ -351,3 +351,38 @@ async def test_a_retry_waits_for_its_gateway_rather_than_going_to_another(
 
             await within("msg-2's send result", result_of_msg_2())
             assert [s.message_id for s in b.carrier.submitted] == ["msg-2"]
+
+
+async def test_any_worker_offers_a_pinned_message_only_to_its_gateway_until_failover(
+    settings: MqttSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hub writes each message's gateway down before sending; a worker that restarted
+    # (or another worker) pins it from there, with no memory of its own.
+    async with gateway_node(settings, tmp_path, "gw-a"):
+        pass  # gw-a was here once and is offline now (its retained status says so)
+    sms = OutboundSms("msg-1", METER, data=b"\x01")
+    async with (
+        MqttTransport(settings, worker="patient", group="other") as patient,
+        MqttTransport(settings, worker="impatient", failover_after=0.0) as impatient,
+        gateway_node(settings, tmp_path, "gw-b") as b,
+    ):
+        for hub in (patient, impatient):
+            await hub.wait_for_gateway("gw-b")
+            assert hub.route_for("msg-1") == "gw-b"  # a new message: a gateway online
+            hub.pin("msg-1", "gw-a")
+            assert hub.route_for("msg-1") == "gw-a"
+        assert not await patient.send(sms)
+        assert b.carrier.submitted == []
+        with caplog.at_level("WARNING"):
+            assert await impatient.send(sms)  # gw-a away longer than its fail-over limit
+        assert "gateway gw-a has been offline" in caplog.text
+        assert impatient.route_for("msg-1") == "gw-b"
+        [result] = await take(impatient.events(), 1)
+        assert isinstance(result, SendResult) and result.gateway == "gw-b"
+        assert [s.message_id for s in b.carrier.submitted] == ["msg-1"]
+
+
+async def test_with_no_gateway_online_a_new_message_has_no_route(settings: MqttSettings) -> None:
+    async with MqttTransport(settings) as hub:
+        await within("connected", hub.connected.wait())
+        assert hub.route_for("msg-1") is None

@@ -100,3 +100,13 @@ async def test_purge_keeps_what_is_not_final(tmp_path: Path) -> None:
         assert await spool.outbound_state("a") is None
         state = await spool.outbound_state("b")
         assert state is not None and state.state is OutboundState.QUEUED
+
+
+async def test_every_queued_sms_is_handed_over_after_a_restart_not_only_the_first_thousand(
+    tmp_path: Path,
+) -> None:
+    async with Spool(tmp_path / "spool.db") as spool:
+        for n in range(1_005):
+            assert await spool.accept(OutboundSms(f"m-{n}", "+6281234567890", text="x"), NOW)
+        assert len(await spool.pending()) == 1_005
+        assert [p.sms.message_id for p in await spool.pending(limit=2)] == ["m-0", "m-1"]

@@ -6,6 +6,8 @@ import re
 
 import serial
 
+CTRL_Z = b"\x1a"
+ESCAPE = b"\x1b"
 _FINAL = re.compile(rb"\r\n(OK|ERROR|\+CM[ES] ERROR: \d+)\r\n$")
 
 
@@ -34,10 +36,29 @@ class SerialAt:
         return self.read_final()
 
     def send_pdu(self, tpdu_length: int, hex_text: str) -> str:
-        self.port.write(f"AT+CMGS={tpdu_length}\r".encode())
-        self.read_until(b"> ")
-        self.port.write(hex_text.encode("ascii") + b"\x1a")
+        return self.command_with_body(f"AT+CMGS={tpdu_length}", hex_text)
+
+    def command_with_body(self, line: str, body: str, *, end: bytes = CTRL_Z) -> str:
+        """A command answered by the `> ` prompt (AT+CMGS, AT+CMGW): `body` then `end`
+        (Ctrl-Z sends, Esc cancels), then the final result."""
+        self.write_with_body(line, body, end=end)
         return self.read_final()
+
+    def write_with_body(self, line: str, body: str, *, end: bytes = CTRL_Z) -> None:
+        """`command_with_body` up to the final result, which is left unread."""
+        self.port.write(line.encode("ascii") + b"\r")
+        self.read_until(b"> ")
+        self.port.write(body.encode("ascii") + end)
+
+    def read_within(self, seconds: float) -> bytes:
+        """Whatever the modem writes within `seconds` (b"" from a modem that says nothing)."""
+        timeout = self.port.timeout
+        self.port.timeout = seconds
+        try:
+            data: bytes = self.port.read(4096)
+        finally:
+            self.port.timeout = timeout
+        return data
 
     def close(self) -> None:
         self.port.close()

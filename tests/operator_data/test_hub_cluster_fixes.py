@@ -85,6 +85,25 @@ async def test_a_restarted_worker_frees_what_its_killed_process_held_and_nothing
         assert len(await claim(conn, "hub-2@1", limit=10, now=ctx.now())) == 3
 
 
+# Row locks: on SQLite writers take turns on the whole database.
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_freeing_a_dead_selfs_claims_passes_over_rows_another_worker_has_locked(
+    ctx: HubContext,
+) -> None:
+    await _queue(ctx, 3)
+    async with ctx.store.begin() as conn:
+        held = await claim(conn, "hub-0@0dead0", limit=3, now=ctx.now())
+    # Another worker is settling one of them (its transaction holds the row's lock) and
+    # may next wait for a row this release locks: waiting for it could deadlock.
+    async with ctx.store.begin() as other:
+        await other.execute(select(o.c.id).where(o.c.id == held[0].id).with_for_update())
+        async with asyncio.timeout(10):
+            assert await dispatcher.release_previous_claims(ctx.store, "hub-0") == 2
+    owners = await _owners(ctx.store)
+    assert owners[held[0].id] == "hub-0@0dead0"  # left to its lease
+    assert [owners[item.id] for item in held[1:]] == [None, None]
+
+
 async def test_a_worker_id_with_like_wildcards_frees_only_its_own(ctx: HubContext) -> None:
     await _queue(ctx, 2)
     async with ctx.store.begin() as conn:
@@ -148,6 +167,50 @@ async def test_the_lease_is_renewed_while_a_slow_batch_is_still_being_sent(
     assert len(transport.sent) == 1
     # Handed over: unclaimed, kept until its send result settles it.
     assert list((await _owners(ctx.store)).values()) == [None]
+
+
+class RoutedTransport:
+    """A transport over several gateways (as the MQTT bus): new messages go to `fresh`."""
+
+    def __init__(self, store: Store, fresh: str) -> None:
+        self.store = store
+        self.fresh = fresh
+        self.pinned: dict[str, str] = {}
+        self.sent: list[tuple[str, str, str | None]] = []  # message, gateway, hint on disk
+
+    def route_for(self, message_id: str) -> str | None:
+        return self.pinned.get(message_id, self.fresh)
+
+    def pin(self, message_id: str, gateway: str) -> None:
+        self.pinned[message_id] = gateway
+
+    async def send(self, sms: OutboundSms) -> bool:
+        async with self.store.read() as conn:
+            hint = await conn.scalar(select(o.c.gateway_hint))
+        self.sent.append((sms.message_id, self.route_for(sms.message_id) or "", hint))
+        return True
+
+    def events(self) -> AsyncIterator[object]:
+        raise NotImplementedError
+
+    async def ack(self, event_id: str) -> None:
+        return None
+
+
+async def test_a_message_offered_again_goes_to_the_gateway_written_down_before_it_was_sent(
+    ctx: HubContext, clock: Clock
+) -> None:
+    await _queue(ctx, 1)
+    first = RoutedTransport(ctx.store, fresh="gw-a")
+    assert await dispatcher.dispatch_once(ctx, first, "hub-0") == 1  # type: ignore[arg-type]
+    [(message_id, gateway, hint)] = first.sent
+    assert gateway == hint == "gw-a"  # on disk before the send
+    # No send result: another worker (no memory of it; new messages would go to gw-b)
+    # offers it again, to gw-a.
+    clock.advance(timedelta(seconds=ctx.settings.hub.send_result_timeout_s + 1))
+    second = RoutedTransport(ctx.store, fresh="gw-b")
+    assert await dispatcher.dispatch_once(ctx, second, "hub-1") == 1  # type: ignore[arg-type]
+    assert second.sent == [(message_id, "gw-a", "gw-a")]
 
 
 # -- a customer SMS handled by two workers at once ---------------------------------------
