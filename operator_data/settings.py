@@ -357,6 +357,13 @@ class P2apstSettings(_Section):
     advice_interval: Annotated[float, Field(gt=0)] = 5.0
     echo_interval: Annotated[float, Field(gt=0)] = 60.0
     report_retry_interval: Annotated[float, Field(gt=0)] = 5.0
+    resend_unreceived: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=3,
+        description=(
+            "Times a purchase is sent again when an advice says its 2200 never arrived "
+            "(0063), before it is declined to the customer; 0 declines at once."
+        ),
+    )
     stan_lanes: Annotated[int, Field(ge=1, le=1000)] = Field(
         default=1,
         description="Hub workers signed on as this switcher: each draws STANs in its own lane.",

@@ -65,6 +65,7 @@ def client_settings(settings: Settings) -> ClientSettings:
         advice_interval=p.advice_interval,
         echo_interval=p.echo_interval,
         report_retry_interval=p.report_retry_interval,
+        resend_unreceived=p.resend_unreceived,
     )
 
 

@@ -50,6 +50,10 @@ class ClientSettings:
     reconnect_initial: float = 0.5
     reconnect_max: float = 60.0
     report_retry_interval: float = 5.0
+    #: Times a purchase is sent again when an advice says its 2200 never arrived (0063)
+    #: before it counts as declined: a worker that died between journalling the 2200 and
+    #: writing it leaves exactly that, and the customer's purchase should still go through.
+    resend_unreceived: int = 3
 
 
 def _now() -> datetime:
@@ -283,8 +287,15 @@ class P2apstClient:
         return result
 
     async def _chase(self, entry: JournalEntry) -> PurchaseResult:
-        """Advice (2220), then repeat advices (2221), until P2APST says how it ended."""
+        """Advice (2220), then repeat advices (2221), until P2APST says how it ended.
+
+        An advice answered 0063 ("no such payment") means the 2200 never arrived, so it is
+        sent again, unchanged (same STAN and time, which later advices name), up to
+        `resend_unreceived` times. That cannot pay twice: P2APST keys a purchase by its
+        switcher reference, so a late original and its resend meet as one purchase.
+        """
         repeat = False
+        resent = 0
         while True:
             message = messages.advice(
                 self.identity,
@@ -306,11 +317,40 @@ class P2apstClient:
             if code in _STILL_OPEN:
                 await asyncio.sleep(self.settings.advice_interval)
                 continue
+            if code == RC.NO_PAYMENT and resent < self.settings.resend_unreceived:
+                resent += 1
+                repeat = False
+                log.warning(
+                    "p2apst: the 2200 of %s never arrived; sending it again (%d of %d)",
+                    entry.key,
+                    resent,
+                    self.settings.resend_unreceived,
+                )
+                settled = await self._resend(entry)
+                if settled is not None:
+                    return settled
+                continue
             try:
                 return await self._settle(entry, answer, via_advice=True)
             except IsoError as error:
                 log.error("p2apst: unreadable advice answer for %s: %s", entry.key, error)
                 await asyncio.sleep(self.settings.advice_interval)
+
+    async def _resend(self, entry: JournalEntry) -> PurchaseResult | None:
+        """The journalled 2200 again; its result, or None when advices must find it."""
+        message = messages.purchase_request(self.identity, entry.request, entry.stan, entry.sent_at)
+        try:
+            answer = await self._request(message, self.settings.response_timeout)
+        except (TimeoutError, LinkLost) as error:
+            log.info("p2apst: resent 2200 %s unanswered (%r)", entry.stan, error)
+            return None
+        if answer.response_code in _ASK_AGAIN:
+            return None
+        try:
+            return await self._settle(entry, answer, via_advice=False)
+        except IsoError as error:
+            log.error("p2apst: unreadable answer to the resent 2200 of %s: %s", entry.key, error)
+            return None
 
     async def _resume_pending(self) -> list[PurchaseResult]:
         pending = await self._journal.pending()

@@ -6,6 +6,7 @@ SPEC: comma-separated `name=value` items, for example
 
 - `latency=SECONDS[:P]`  delay the answer by SECONDS, with probability P (default 1)
 - `noanswer=P`           process the request but never answer
+- `lost=P`               the request is lost on the way: neither processed nor answered
 - `late=P`               answer only after `late_after` seconds (default 2), or just before
                          the next message on the connection, whichever comes first
 - `drop=P`               process the request, then close the connection unanswered
@@ -28,6 +29,7 @@ class FaultKind(StrEnum):
     NONE = "none"
     LATENCY = "latency"
     NO_ANSWER = "noanswer"
+    LOST = "lost"
     LATE = "late"
     DROP = "drop"
     ERROR = "error"
@@ -46,6 +48,11 @@ class Fault:
     @classmethod
     def no_answer(cls) -> Fault:
         return cls(FaultKind.NO_ANSWER)
+
+    @classmethod
+    def lost(cls) -> Fault:
+        """The request never arrives: nothing is processed, nothing answered."""
+        return cls(FaultKind.LOST)
 
     @classmethod
     def late(cls, seconds: float = 60.0) -> Fault:
@@ -83,6 +90,7 @@ class FaultPlan:
     latency: float = 0.0  # seconds
     latency_p: float = 0.0
     noanswer: float = 0.0
+    lost: float = 0.0
     late: float = 0.0
     late_after: float = 2.0
     drop: float = 0.0
@@ -102,7 +110,7 @@ class FaultPlan:
                     seconds, _, p = value.partition(":")
                     values["latency"] = _seconds(seconds, item)
                     values["latency_p"] = _probability(p, item) if p else 1.0
-                case "noanswer" | "late" | "drop" as key:
+                case "noanswer" | "lost" | "late" | "drop" as key:
                     values[key] = _probability(value, item)
                 case "late_after":
                     values["late_after"] = _seconds(value, item)
@@ -119,7 +127,7 @@ class FaultPlan:
                 case other:
                     raise FaultSpecError(f"unknown fault {other!r}")
         plan = cls(errors=tuple(errors), **values)  # type: ignore[arg-type]
-        total = plan.noanswer + plan.late + plan.drop + sum(p for _, p in plan.errors)
+        total = plan.noanswer + plan.lost + plan.late + plan.drop + sum(p for _, p in plan.errors)
         if total > 1.0:
             raise FaultSpecError(f"fault probabilities add up to {total}, over 1")
         return plan
@@ -147,6 +155,7 @@ class FaultPicker:
         roll = self._random.random()
         choices: list[tuple[float, Fault]] = [
             (plan.noanswer, Fault.no_answer()),
+            (plan.lost, Fault.lost()),
             (plan.late, Fault.late(plan.late_after)),
             (plan.drop, Fault.drop()),
         ]

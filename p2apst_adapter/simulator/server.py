@@ -236,6 +236,9 @@ class P2apstSimulator:
                 if self._picker is not None
                 else NO_FAULT
             )
+        if fault.kind is FaultKind.LOST:
+            log.info("simulator: %s %s lost on the way", message.mti, message.stan)
+            return
         if self.settings.require_sign_on and not peer.signed_on:
             answer = messages.response(message, RC.SIGN_ON_NEEDED)
         elif fault.kind is FaultKind.ERROR and message.mti in _DECLINABLE:

@@ -218,16 +218,48 @@ async def test_crash_between_send_and_answer_resumes_with_an_advice(
     assert sim.received(Mti.ADVICE) == 1
 
 
-async def test_pending_purchase_that_never_left_is_declined_as_unpaid(
+async def test_pending_purchase_that_never_left_is_sent_when_an_advice_finds_nothing(
     sim: P2apstSimulator, store: SqliteStore
 ) -> None:
-    # Recorded, then the process died before the 2200 was written.
-    await store.journal.begin(JournalEntry(request(), "000000000042", datetime.now(WIB)))
+    # Recorded, then the process died before the 2200 was written: the advice on resuming
+    # is answered 0063, so the journalled 2200 goes out after all, and the purchase is paid.
+    sent_at = datetime.now(WIB).replace(microsecond=0)
+    await store.journal.begin(JournalEntry(request(), "000000000042", sent_at))
     async with client_for(sim, store) as client:
         [result] = await client.wait_resumed()
+        assert await client.purchase(request()) == result
+    assert result.paid and not result.via_advice
+    assert_token_for(result.token, result.kwh)
+    assert [entry.token for entry in sim.ledger.paid()] == [result.token]
+    assert (sim.received(Mti.ADVICE), sim.received(Mti.PURCHASE_REQUEST)) == (1, 1)
+    assert await store.journal.pending() == []
+
+
+async def test_a_2200_lost_on_the_way_is_sent_again_and_paid_once(
+    sim: P2apstSimulator, store: SqliteStore
+) -> None:
+    sim.script.push(Fault.lost(), Mti.PURCHASE_REQUEST)
+    sim.script.push(Fault.lost(), Mti.PURCHASE_REQUEST)
+    async with client_for(sim, store, response_timeout=0.2) as client:
+        result = await client.purchase(request())
+    assert result.paid
+    assert [entry.token for entry in sim.ledger.paid()] == [result.token]
+    assert sim.received(Mti.PURCHASE_REQUEST) == 3
+
+
+async def test_a_purchase_p2apst_never_receives_is_declined_after_the_resends(
+    sim: P2apstSimulator, store: SqliteStore
+) -> None:
+    for _ in range(3):
+        sim.script.push(Fault.lost(), Mti.PURCHASE_REQUEST)
+    async with client_for(sim, store, response_timeout=0.2, resend_unreceived=2) as client:
+        result = await client.purchase(request())
+        again = await client.purchase(request())
     assert (result.response_code, result.token) == (ResponseCode.NO_PAYMENT, None)
-    assert sim.received(Mti.PURCHASE_REQUEST) == 0
+    assert again == result
     assert sim.ledger.paid() == []
+    assert sim.received(Mti.PURCHASE_REQUEST) == 3  # the first and two resends
+    assert sim.received(Mti.ADVICE) == 3
 
 
 async def test_duplicate_requests_send_one_2200(sim: P2apstSimulator, store: SqliteStore) -> None:

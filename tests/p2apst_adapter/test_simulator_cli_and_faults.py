@@ -19,13 +19,14 @@ from p2apst_adapter.simulator.faults import FaultPicker
 
 def test_parse_full_spec() -> None:
     plan = FaultPlan.parse(
-        "latency=0.2:0.5,drop=0.05,noanswer=0.05,late=0.05,late_after=1.5,"
+        "latency=0.2:0.5,drop=0.05,noanswer=0.05,lost=0.04,late=0.05,late_after=1.5,"
         "error=0046:0.02,error=0090:0.01,seed=1"
     )
     assert plan == FaultPlan(
         latency=0.2,
         latency_p=0.5,
         noanswer=0.05,
+        lost=0.04,
         late=0.05,
         late_after=1.5,
         drop=0.05,
@@ -36,7 +37,16 @@ def test_parse_full_spec() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["bogus=1", "drop", "drop=2", "error=46:0.1", "drop=0.6,noanswer=0.6", "seed=x"]
+    "spec",
+    [
+        "bogus=1",
+        "drop",
+        "drop=2",
+        "error=46:0.1",
+        "drop=0.6,noanswer=0.6",
+        "lost=0.5,drop=0.6",
+        "seed=x",
+    ],
 )
 def test_bad_specs_are_refused(spec: str) -> None:
     with pytest.raises(FaultSpecError):
