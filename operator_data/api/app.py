@@ -35,6 +35,7 @@ from operator_data.api.routers import (
     pages,
     sla,
     transactions,
+    user_pages,
     users,
 )
 from operator_data.api.routers import (
@@ -89,6 +90,7 @@ def create_app(
         alarms.router,
         users.router,
         pages.router,
+        user_pages.router,
         *extra_routers,
     ):
         app.include_router(router)
@@ -107,7 +109,7 @@ def _is_page(request: Request) -> bool:
     """Errors of our HTML pages render as pages; everything else (the API, routers the
     hub mounts, unknown paths) keeps FastAPI's JSON errors."""
     endpoint = request.scope.get("endpoint")
-    return getattr(endpoint, "__module__", None) == pages.__name__
+    return getattr(endpoint, "__module__", None) in (pages.__name__, user_pages.__name__)
 
 
 def _error(request: Request, code: int, detail: str) -> Response:

@@ -263,6 +263,70 @@ class Accounts:
             )
         return was
 
+    async def reset_password(self, username: str, password: str, *, actor: str) -> User | None:
+        """An admin sets `username`'s password (None: no such user).
+
+        Every session of the user is closed, since whoever held one may be why the
+        password is being reset, and a login lock-out is lifted, since the user now has a
+        password to try. API keys are separate credentials and stay. Raises AuthError
+        for a password out of bounds, and for `actor`'s own account: changing one's own
+        password needs the current one (`change_password`), so a session left open
+        cannot be turned into the password."""
+        check_password(password)
+        if username == actor:
+            raise AuthError("use the own-password change, which asks for the current one")
+        hashed = await asyncio.to_thread(hash_pin, password)
+        async with self._store.begin() as conn:
+            user_id = await conn.scalar(
+                update(api_users)
+                .where(api_users.c.username == username)
+                .values(
+                    password_hash=hashed,
+                    failed_logins=0,
+                    locked_until=None,
+                    updated_at=self._clock(),
+                )
+                .returning(api_users.c.user_id)
+            )
+            if user_id is None:
+                return None
+            await conn.execute(delete(api_sessions).where(api_sessions.c.user_id == user_id))
+            return await self._user(conn, int(user_id))
+
+    async def change_password(
+        self,
+        user: User,
+        current: str,
+        new: str,
+        *,
+        guard: LoginGuard,
+        client: str | None,
+        keep_session: str | None,
+    ) -> LoginResult:
+        """`user` changes their own password, proving it with the `current` one.
+
+        The current password is checked by `guard` exactly like a login from `client`, so a
+        stolen session or API key cannot be used to guess it faster than the login form
+        allows: a wrong one counts as a failed login and may lock the name. Raises
+        AuthError for a new password out of bounds before any check (that is not a
+        guess). On LoginOk every session but `keep_session` (the caller's) is closed."""
+        check_password(new)
+        result = await guard.login(user.username, current, client)
+        if not isinstance(result, LoginOk):
+            return result
+        hashed = await asyncio.to_thread(hash_pin, new)
+        async with self._store.begin() as conn:
+            await conn.execute(
+                update(api_users)
+                .where(api_users.c.user_id == user.user_id)
+                .values(password_hash=hashed, updated_at=self._clock())
+            )
+            others = [api_sessions.c.user_id == user.user_id]
+            if keep_session is not None:
+                others.append(api_sessions.c.token_hash != digest(keep_session))
+            await conn.execute(delete(api_sessions).where(*others))
+        return result
+
     async def authenticate(self, username: str, password: str) -> User | None:
         """The bare credential check, without counting or lock-out (`LoginGuard` adds
         those for the login form)."""

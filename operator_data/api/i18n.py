@@ -96,6 +96,46 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "from": ("Dari", "From"),
     "until": ("Sampai", "Until"),
     "any": ("(semua)", "(any)"),
+    # users page and own password
+    "created": ("Dibuat", "Created"),
+    "locked_until": ("Terkunci sampai (WIB)", "Locked until (WIB)"),
+    "yes": ("Ya", "Yes"),
+    "no": ("Tidak", "No"),
+    "actions": ("Tindakan", "Actions"),
+    "create_user": ("Tambah pengguna", "Create user"),
+    "initial_password": ("Kata sandi awal", "Initial password"),
+    "deactivate": ("Nonaktifkan", "Deactivate"),
+    "unlock": ("Buka kunci", "Unlock"),
+    "reset_password": ("Atur ulang kata sandi", "Reset password"),
+    "new_password": ("Kata sandi baru", "New password"),
+    "repeat_password": ("Ulangi kata sandi baru", "New password again"),
+    "current_password": ("Kata sandi saat ini", "Current password"),
+    "change_password": ("Ganti kata sandi", "Change password"),
+    "password_rule": (
+        "Kata sandi harus 10-256 karakter.",
+        "The password must be 10-256 characters long.",
+    ),
+    "passwords_differ": (
+        "Kedua kata sandi baru tidak sama.",
+        "The two new passwords are not the same.",
+    ),
+    "wrong_current_password": ("Kata sandi saat ini salah.", "The current password is wrong."),
+    "too_many_attempts": (
+        "Terlalu banyak percobaan yang gagal. Silakan coba lagi nanti.",
+        "Too many failed attempts. Please try again later.",
+    ),
+    "password_changed": (
+        "Kata sandi telah diganti. Sesi lain akun ini telah ditutup.",
+        "Your password has been changed. Your other sessions have been closed.",
+    ),
+    "reset_closes_sessions": (
+        "Mengatur ulang kata sandi menutup semua sesi pengguna itu dan membuka kuncinya.",
+        "A reset closes all of that user's sessions and lifts a login lock-out.",
+    ),
+    "user_created": ("Pengguna dibuat", "User created"),
+    "user_deactivated": ("Pengguna dinonaktifkan", "User deactivated"),
+    "user_unlocked": ("Kunci dibuka", "Unlocked"),
+    "password_was_reset": ("Kata sandi diatur ulang", "Password reset"),
 }
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -173,3 +174,45 @@ def test_sla_page_draws_svg_charts(browser: Browser, server: Running) -> None:
     expect(page.locator("svg.chart")).to_have_count(2)
     expect(page.locator("svg.chart rect.bar")).to_have_count(14)
     page.context.close()
+
+
+def test_admin_creates_unlocks_and_resets_a_user(browser: Browser, server: Running) -> None:
+    page = _login(browser, server, "ade")
+    page.click("#nav-users")
+    page.wait_for_url(f"{server.base_url}/users")
+    page.fill("#new-username", "dewi")
+    page.select_option("#new-role", "helpdesk")
+    page.fill("#new-password", PASSWORD)
+    page.get_by_role("button", name="Tambah pengguna").click()
+    expect(page.locator("#done")).to_have_text("Pengguna dibuat: dewi")
+    # dewi forgets her password and locks herself out (Settings(): 5 failures).
+    with httpx.Client(base_url=server.base_url) as client:
+        answers = [
+            client.post("/login", data={"username": "dewi", "password": "lupa-lupa-lupa"})
+            for _ in range(5)
+        ]
+    assert [a.status_code for a in answers] == [401, 401, 401, 401, 429]
+    page.reload()
+    row = page.locator("#user-dewi")
+    expect(row.locator(".locked .pill")).to_be_visible()
+    _shot(page, "users")
+    row.get_by_role("button", name="Buka kunci").click()
+    expect(page.locator("#done")).to_have_text("Kunci dibuka: dewi")
+    expect(page.locator("#user-dewi .locked")).to_have_text("—")
+    page.click("#user-dewi details.reset summary")
+    page.fill("#user-dewi details.reset input[name=password]", "kata-sandi-baru-456")
+    page.locator("#user-dewi").get_by_role("button", name="Atur ulang kata sandi").click()
+    expect(page.locator("#done")).to_have_text("Kata sandi diatur ulang: dewi")
+    assert page.outside_requests == []  # type: ignore[attr-defined]
+    page.context.close()
+
+    dewi = browser.new_page()
+    dewi.goto(f"{server.base_url}/login")
+    dewi.fill("#username", "dewi")
+    dewi.fill("#password", "kata-sandi-baru-456")
+    dewi.click("#login")
+    dewi.wait_for_url(f"{server.base_url}/")
+    expect(dewi.locator("#nav-users")).to_have_count(0)  # helpdesk: no link, and 403
+    refused = dewi.goto(f"{server.base_url}/users")
+    assert refused is not None and refused.status == 403
+    dewi.close()

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field
 
-from operator_data.api.auth import AuthError, Role, User
-from operator_data.api.deps import Admin, Ctx, Helpdesk, audit
+from operator_data.api.auth import (
+    MIN_PASSWORD_LENGTH,
+    AuthError,
+    LoginFailed,
+    LoginOk,
+    LoginRefused,
+    LoginResult,
+    Principal,
+    Role,
+    User,
+)
+from operator_data.api.deps import Admin, AppContext, Ctx, Helpdesk, audit
+from operator_data.api.routers.pages import login_guard
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -20,6 +31,15 @@ class NewUser(BaseModel):
     username: str = Field(pattern=r"^[a-z][a-z0-9._-]{1,63}$")
     role: Role
     password: str = Field(min_length=10, max_length=256)
+
+
+class NewPassword(BaseModel):
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=256)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=256)
 
 
 class NewKey(BaseModel):
@@ -72,6 +92,83 @@ async def unlock(ctx: Ctx, principal: Admin, username: Username) -> dict[str, An
     except AuthError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist") from None
     return {"username": username, "unlocked": True, "was_locked_until": was}
+
+
+@router.post(
+    "/users/{username}/password",
+    summary="Set another user's password (admin); closes their sessions, lifts a lock-out",
+)
+async def reset_password(
+    ctx: Ctx, principal: Admin, username: Username, body: NewPassword
+) -> dict[str, Any]:
+    try:
+        user = await reset_and_audit(ctx, principal, username, body.password)
+    except AuthError as error:
+        raise HTTPException(422, str(error)) from None
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
+    return {"username": username, "password_reset": True}
+
+
+@router.post(
+    "/me/password",
+    summary="Change the calling user's password; a wrong current one counts as a failed login",
+)
+async def change_own_password(
+    request: Request, ctx: Ctx, principal: Helpdesk, body: PasswordChange
+) -> dict[str, Any]:
+    result = await change_and_audit(
+        request, ctx, principal, body.current_password, body.new_password
+    )
+    if isinstance(result, LoginRefused):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed attempts, try again later",
+            headers={"Retry-After": str(result.retry_after_s)},
+        )
+    if isinstance(result, LoginFailed):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the current password is wrong")
+    return {"username": principal.name, "password_changed": True}
+
+
+async def reset_and_audit(
+    ctx: AppContext, principal: Principal, username: str, password: str
+) -> User | None:
+    """`Accounts.reset_password` plus its audit row; shared with the users page."""
+    user = await ctx.accounts.reset_password(username, password, actor=principal.name)
+    if user is not None:
+        await audit(ctx, principal, "user.password_reset", "user", username)
+    return user
+
+
+async def change_and_audit(
+    request: Request, ctx: AppContext, principal: Principal, current: str, new: str
+) -> LoginResult:
+    """`Accounts.change_password` through the app's LoginGuard plus its audit row (the
+    guard itself audits a wrong password as session.login_failed); shared with the page.
+    Raises AuthError for a new password out of bounds."""
+    client = request.client.host if request.client else None
+    result = await ctx.accounts.change_password(
+        principal.user,
+        current,
+        new,
+        guard=login_guard(request, ctx),
+        client=client,
+        keep_session=principal.session_token,
+    )
+    if isinstance(result, LoginOk):
+        await audit(ctx, principal, "user.password_change", "user", principal.name)
+    else:
+        reason = "refused" if isinstance(result, LoginRefused) else "wrong_password"
+        await audit(
+            ctx,
+            principal,
+            "user.password_change_failed",
+            "user",
+            principal.name,
+            {"reason": reason},
+        )
+    return result
 
 
 @router.post(

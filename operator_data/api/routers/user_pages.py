@@ -1,0 +1,211 @@
+"""User administration pages (admin) and the own-password page (everyone logged in).
+
+They do what the JSON API in `users.py` does, through the same `Accounts` methods and
+the same audit rows; each POST carries the session's CSRF token in a hidden field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Path, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from operator_data.api import i18n
+from operator_data.api.auth import (
+    AuthError,
+    LoginOk,
+    LoginRefused,
+    Principal,
+    Role,
+    check_password,
+)
+from operator_data.api.deps import Ctx, audit, language_of
+from operator_data.api.routers.pages import Viewer, _check_form_csrf, _need, render
+from operator_data.api.routers.users import change_and_audit, reset_and_audit
+
+router = APIRouter(include_in_schema=False)
+
+Username = Annotated[str, Path(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
+Csrf = Annotated[str, Form(max_length=64)]  # missing → "" → refused like a wrong token
+Secret = Annotated[str, Form(max_length=256)]
+# What a redirect after a successful form says (a key of i18n, not free text).
+_DONE = ("user_created", "user_deactivated", "user_unlocked", "password_was_reset")
+
+
+def _admin(principal: Principal, csrf: str | None = None) -> None:
+    if csrf is not None:
+        _check_form_csrf(principal, csrf)
+    _need(principal, Role.ADMIN)
+
+
+def _password_problem(request: Request, password: str, repeat: str | None = None) -> str | None:
+    """The translated reason a new password is refused, if it is."""
+    t = i18n.texts(language_of(request))
+    if repeat is not None and password != repeat:
+        return t["passwords_differ"]
+    try:
+        check_password(password)
+    except AuthError:
+        return t["password_rule"]
+    return None
+
+
+async def _users_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Principal,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    done = request.query_params.get("done", "")
+    return render(
+        request,
+        "users.html",
+        principal,
+        {
+            "users": await ctx.accounts.list_users(),
+            "now": ctx.clock(),
+            "roles": [r.value for r in Role],
+            "done": done if done in _DONE else None,
+            "done_user": request.query_params.get("user", "")[:64],
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+async def _no_such_user(
+    request: Request, ctx: Ctx, principal: Principal, username: str
+) -> HTMLResponse:
+    t = i18n.texts(language_of(request))
+    error = f"{t['not_found']} ({username})"
+    return await _users_page(request, ctx, principal, error=error, status_code=404)
+
+
+def _back(done: str, username: str) -> Response:
+    query = urlencode({"done": done, "user": username})
+    return RedirectResponse(f"/users?{query}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/users")
+async def users_page(request: Request, ctx: Ctx, principal: Viewer) -> HTMLResponse:
+    _admin(principal)
+    return await _users_page(request, ctx, principal)
+
+
+@router.post("/users")
+async def create_user_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    username: Annotated[str, Form(max_length=64)],
+    role: Annotated[Role, Form()],
+    password: Secret,
+    csrf: Csrf = "",
+) -> Response:
+    _admin(principal, csrf)
+    problem = _password_problem(request, password)
+    if problem is None:
+        try:
+            user = await ctx.accounts.create_user(username, role, password)
+        except AuthError as error:
+            problem = str(error)
+        else:
+            await audit(ctx, principal, "user.create", "user", user.username, {"role": role.value})
+            return _back("user_created", user.username)
+    return await _users_page(request, ctx, principal, error=problem, status_code=422)
+
+
+@router.post("/users/{username}/deactivate")
+async def deactivate_page(
+    request: Request, ctx: Ctx, principal: Viewer, username: Username, csrf: Csrf = ""
+) -> Response:
+    _admin(principal, csrf)
+    if await ctx.accounts.set_active(username, False) is None:
+        return await _no_such_user(request, ctx, principal, username)
+    await audit(ctx, principal, "user.deactivate", "user", username)
+    return _back("user_deactivated", username)
+
+
+@router.post("/users/{username}/unlock")
+async def unlock_page(
+    request: Request, ctx: Ctx, principal: Viewer, username: Username, csrf: Csrf = ""
+) -> Response:
+    _admin(principal, csrf)
+    try:
+        await ctx.accounts.unlock(username, actor=principal.name)  # audits user.unlock
+    except AuthError:
+        return await _no_such_user(request, ctx, principal, username)
+    return _back("user_unlocked", username)
+
+
+@router.post("/users/{username}/password")
+async def reset_password_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    username: Username,
+    password: Secret,
+    csrf: Csrf = "",
+) -> Response:
+    _admin(principal, csrf)
+    problem = _password_problem(request, password)
+    if problem is None:
+        try:
+            user = await reset_and_audit(ctx, principal, username, password)
+        except AuthError as error:
+            problem = str(error)
+        else:
+            if user is not None:
+                return _back("password_was_reset", username)
+            return await _no_such_user(request, ctx, principal, username)
+    return await _users_page(request, ctx, principal, error=problem, status_code=422)
+
+
+# -- own password ------------------------------------------------------------------------
+
+
+@router.get("/account/password")
+async def password_form(request: Request, principal: Viewer, done: str = "") -> HTMLResponse:
+    return render(request, "account_password.html", principal, {"error": None, "done": bool(done)})
+
+
+@router.post("/account/password")
+async def change_password_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    current: Secret,
+    new: Secret,
+    repeat: Secret,
+    csrf: Csrf = "",
+) -> Response:
+    _check_form_csrf(principal, csrf)
+    t = i18n.texts(language_of(request))
+    problem = _password_problem(request, new, repeat)
+    code = 422
+    retry_after = None
+    if problem is None:
+        result = await change_and_audit(request, ctx, principal, current, new)
+        if isinstance(result, LoginOk):
+            return RedirectResponse(
+                "/account/password?done=1", status_code=status.HTTP_303_SEE_OTHER
+            )
+        if isinstance(result, LoginRefused):
+            problem, code = t["too_many_attempts"], status.HTTP_429_TOO_MANY_REQUESTS
+            retry_after = str(result.retry_after_s)
+        else:
+            problem, code = t["wrong_current_password"], status.HTTP_400_BAD_REQUEST
+    response = render(
+        request,
+        "account_password.html",
+        principal,
+        {"error": problem, "done": False},
+        status_code=code,
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return response
