@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from operator_data.store import sqlite_driver
+
 if TYPE_CHECKING:
     from operator_data.settings import Settings
 
@@ -94,6 +96,8 @@ class Store:
             database = self._url.database
             if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if self._url.get_driver_name() == "aiosqlite":
+                kwargs["module"] = sqlite_driver.dbapi()  # one thread trip per statement
         else:
             kwargs["pool_size"] = self._pool_size
             kwargs["pool_pre_ping"] = True
