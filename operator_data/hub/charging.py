@@ -6,10 +6,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.hub.context import HubContext
-from operator_data.store.messages import Message, charge_message
+from operator_data.store.messages import charge_message, get_message
 
 
-async def charge(ctx: HubContext, conn: AsyncConnection, message: Message) -> bool:
+async def charge(ctx: HubContext, conn: AsyncConnection, message_id: str) -> bool:
+    """Charge the message as it is now in the caller's transaction (read once, here)."""
+    message = await get_message(conn, message_id)
     if message.customer_id is None:
         return False  # nobody to charge (an unregistered sender, an unbound SIM)
     now = ctx.now()
@@ -20,4 +22,5 @@ async def charge(ctx: HubContext, conn: AsyncConnection, message: Message) -> bo
         price_version=price.version,
         amount_idr=price.prices_idr[message.flow],
         at=now,
+        message=message,
     )

@@ -37,7 +37,7 @@ from operator_data.hub.inbound import CustomerCommand
 from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame, queue_text
 from operator_data.registry import PinLocked, PinOk, PinWrong, RegistryError
 from operator_data.store import MessageState, NotFound, schema
-from operator_data.store.messages import get_message, set_message_state
+from operator_data.store.messages import set_message_state
 from operator_data.store.transactions import create_transaction
 
 log = logging.getLogger("operator_data.hub.customer")
@@ -143,7 +143,7 @@ async def _reply(ctx: HubContext, work: CustomerCommand, answer: Answer, keyword
             .where(schema.messages.c.id == work.message.id)
             .values(kind=keyword[:32], meter_number=answer.meter_number)
         )
-        await charge(ctx, conn, await get_message(conn, work.message.id))
+        await charge(ctx, conn, work.message.id)
 
 
 async def _lock_state(conn: AsyncConnection, message_id: str) -> MessageState:

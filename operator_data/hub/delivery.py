@@ -33,6 +33,7 @@ from operator_data.hub.outbound import (
 from operator_data.hub.sla import Metric
 from operator_data.registry.models import Conflict
 from operator_data.store import NotFound, TransactionState, schema
+from operator_data.store.locks import lock_rows
 from operator_data.store.transactions import (
     Transaction,
     get_transaction,
@@ -201,7 +202,7 @@ async def token_frame_sent(
     it has moved on already: a repeated send result, or the meter's answer came first)."""
     txs = schema.transactions
     # Locked before the check: two workers applying copies of one send result take turns.
-    await conn.execute(select(txs.c.id).where(txs.c.id == transaction_id).with_for_update())
+    await lock_rows(conn, select(txs.c.id).where(txs.c.id == transaction_id))
     tx = await get_transaction(conn, transaction_id)
     if tx.state not in (T.TOKEN_ISSUED, T.METER_TIMEOUT):
         return

@@ -35,6 +35,7 @@ from operator_data.hub.meter_frames import handle_frame
 from operator_data.hub.meter_link import open_inbound
 from operator_data.registry import Identified, SenderCustomer, SenderMeter
 from operator_data.store import Flow, MessageState, NotFound, schema
+from operator_data.store.locks import lock_rows
 from operator_data.store.messages import Message, get_message, record_inbound, set_message_state
 from operator_data.store.outbox import settle
 
@@ -197,7 +198,7 @@ async def act_on_frame(
         event.received_at,
     )
     await set_message_state(conn, message.id, M.PROCESSED, at=ctx.now(), detail=note[:500])
-    await charge(ctx, conn, await get_message(conn, message.id))
+    await charge(ctx, conn, message.id)
 
 
 async def lock_messages(conn: AsyncConnection, events: Sequence[TransportEvent]) -> None:
@@ -212,11 +213,8 @@ async def lock_messages(conn: AsyncConnection, events: Sequence[TransportEvent])
     )
     if ids:
         messages = schema.messages
-        await conn.execute(
-            select(messages.c.id)
-            .where(messages.c.id.in_(ids))
-            .order_by(messages.c.id)
-            .with_for_update()
+        await lock_rows(
+            conn, select(messages.c.id).where(messages.c.id.in_(ids)).order_by(messages.c.id)
         )
 
 
@@ -224,9 +222,7 @@ async def _lock_message(conn: AsyncConnection, message_id: str) -> None:
     # With several hub workers a message's send result and its status report may be
     # applied at the same time on two of them: take the row first, so each reads the state
     # the other committed (a no-op on SQLite, where writers are serialised anyway).
-    await conn.execute(
-        select(schema.messages.c.id).where(schema.messages.c.id == message_id).with_for_update()
-    )
+    await lock_rows(conn, select(schema.messages.c.id).where(schema.messages.c.id == message_id))
 
 
 async def _send_result(
@@ -278,7 +274,7 @@ async def _delivery_report(
         if message.state in (M.SUBMITTED, M.SENT):
             await set_message_state(conn, message.id, M.DELIVERED, at=now)
             # Charged on the handset's (or meter's) confirmed receipt: a failed SMS is never.
-            await charge(ctx, conn, await get_message(conn, message.id))
+            await charge(ctx, conn, message.id)
     elif event.final and message.state in (M.SUBMITTED, M.SENT):
         await set_message_state(
             conn, message.id, M.FAILED, at=now, detail=f"status report {event.status:#04x}"

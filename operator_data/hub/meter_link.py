@@ -27,6 +27,7 @@ from firmware_protocol.frames import (
 )
 from operator_data.registry import CommsKey, Registry
 from operator_data.store import schema
+from operator_data.store.locks import lock_rows
 
 _DIGITS = re.compile(r"([0-9]+)$")
 
@@ -98,10 +99,9 @@ async def lock_meter(conn: AsyncConnection, meter_number: str) -> None:
     meter and one of its transactions locks the meter first (the inbound batch locks its
     senders' meters before acting on their frames), so two such units queue instead of
     deadlocking. A no-op on SQLite, where writers take turns anyway."""
-    await conn.execute(
-        select(schema.meters.c.meter_number)
-        .where(schema.meters.c.meter_number == meter_number)
-        .with_for_update()
+    await lock_rows(
+        conn,
+        select(schema.meters.c.meter_number).where(schema.meters.c.meter_number == meter_number),
     )
 
 

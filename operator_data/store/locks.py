@@ -1,4 +1,5 @@
-"""`run_once`: a cluster-wide "only one node runs this job now" guard.
+"""`run_once`: a cluster-wide "only one node runs this job now" guard; `lock_rows`: take
+rows for the rest of a transaction.
 
 On PostgreSQL a session-level advisory lock (pg_try_advisory_lock) held on a dedicated
 connection for the job's lifetime: a second node asking at the same time gets False and
@@ -10,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store.engine import Store
 
@@ -38,3 +41,12 @@ async def run_once(store: Store, name: str) -> AsyncIterator[bool]:
         finally:
             if acquired:
                 await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+async def lock_rows(conn: AsyncConnection, rows: Select[Any]) -> None:
+    """`SELECT ... FOR UPDATE` of `rows`, kept until the caller's transaction ends, where
+    it means something: PostgreSQL. SQLite compiles no FOR UPDATE, and its write
+    transactions (BEGIN IMMEDIATE) already exclude every other writer, so the statement
+    would only cost a trip to the database."""
+    if conn.dialect.name != "sqlite":
+        await conn.execute(rows.with_for_update())

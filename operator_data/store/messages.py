@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -285,21 +286,24 @@ async def charge_message(
     price_version: str,
     amount_idr: int,
     at: datetime | None = None,
+    message: Message | None = None,
 ) -> bool:
     """Write the cost-ledger row of a successfully carried message (sent, delivered or
-    processed). Returns False if it was already charged (retries are charged once)."""
-    message = await get_message(conn, message_id)
+    processed). Returns False if it was already charged (retries are charged once).
+    `message`: the message as just read in this transaction, to spare reading it again."""
+    if message is None or message.id != message_id:
+        message = await get_message(conn, message_id)
     if message.state not in CHARGEABLE_MESSAGE_STATES:
         raise NotChargeable(f"message {message_id} is {message.state}: not chargeable")
     if amount_idr < 0:
         raise ValueError("amount_idr must not be negative")
-    already = await conn.scalar(
-        select(schema.cost_ledger.c.id).where(schema.cost_ledger.c.message_id == message_id)
-    )
-    if already is not None:
-        return False
-    await conn.execute(
-        insert(schema.cost_ledger).values(
+    ledger = schema.cost_ledger
+    # One statement, and no unique-key error for two workers charging at once (the
+    # ledger is unique on message_id): the second insert does nothing.
+    upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    result = await conn.execute(
+        upsert(ledger)
+        .values(
             message_id=message_id,
             customer_id=message.customer_id,
             flow=message.flow.value,
@@ -307,8 +311,9 @@ async def charge_message(
             amount_idr=amount_idr,
             charged_at=at or utcnow(),
         )
+        .on_conflict_do_nothing(index_elements=[ledger.c.message_id])
     )
-    return True
+    return result.rowcount == 1
 
 
 async def link_customer(conn: AsyncConnection, message_id: str, customer_id: str) -> None:

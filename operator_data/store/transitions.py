@@ -90,9 +90,14 @@ async def transition(
     if not predecessors:
         current = await _current(conn, tracked, subject)
         raise IllegalTransition(machine.name, subject, current, target)
-    # Read first so the caller learns the state it left; the conditional UPDATE below is
-    # what makes the move safe against a concurrent transition.
-    current_state = await _current(conn, tracked, subject)
+    # The conditional UPDATE below is what makes the move safe against a concurrent
+    # transition. The caller learns the state it left: with one possible predecessor that
+    # is it (most moves on the hot path: a statement saved each), else it is read first.
+    current_state = (
+        next(iter(predecessors))
+        if len(predecessors) == 1
+        else await _current(conn, tracked, subject)
+    )
     values: dict[str, Any] = {"state": target.value, "state_at": when}
     if extra_values:
         values.update(extra_values)
