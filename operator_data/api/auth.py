@@ -56,14 +56,14 @@ import re
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -102,6 +102,14 @@ _RANK = {Role.HELPDESK: 0, Role.SUPERVISOR: 1, Role.ADMIN: 2}
 
 class AuthError(ValueError):
     """Bad user input for user management (the message says which field)."""
+
+
+class OwnAccountError(AuthError):
+    """An admin tried to deactivate their own account or take the admin role from it."""
+
+
+class LastAdminError(AuthError):
+    """The change would leave no active admin, and so nobody to manage the users."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +159,26 @@ class Principal:
         if self.session_token is None:
             return ""
         return hashlib.sha256(b"csrf:" + self.session_token.encode()).hexdigest()
+
+
+# Who makes an administrative change: a logged-in user, whose own account is protected
+# from them, or a label such as "cli" for the operator at the machine, who holds no account.
+Actor = Principal | str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """What may be shown of an API key: never the secret, which is not stored."""
+
+    key_id: str
+    username: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, m: RowMapping) -> ApiKey:
+        return cls(m["key_id"], m["username"], m["label"], m["created_at"], m["revoked_at"])
 
 
 def digest(secret: str) -> str:
@@ -215,21 +243,60 @@ class Accounts:
             rows = await conn.execute(select(api_users).order_by(api_users.c.username))
             return [User.from_row(r) for r in rows]
 
-    async def set_active(self, username: str, active: bool) -> User | None:
+    async def set_active(self, username: str, active: bool, *, actor: Actor) -> User | None:
+        """(De)activate `username` (None: no such user), audited as user.activate or
+        user.deactivate.
+
+        Deactivation closes every session and makes the API keys stop working; raises
+        OwnAccountError for `actor`'s own account and LastAdminError for the last active
+        admin. Activation brings back the keys not revoked (the password is unchanged)."""
+        now = self._clock()
         async with self._store.begin() as conn:
-            row = (
-                await conn.execute(
-                    update(api_users)
-                    .where(api_users.c.username == username)
-                    .values(active=active, updated_at=utcnow())
-                    .returning(api_users.c.user_id)
-                )
-            ).first()
-            if row is None:
+            admins = [] if active else await _active_admins(conn)
+            user = await _locked_user(conn, username)
+            if user is None:
                 return None
             if not active:
-                await conn.execute(delete(api_sessions).where(api_sessions.c.user_id == row[0]))
-            return await self._user(conn, int(row[0]))
+                _refuse_own(actor, user, "deactivate")
+                _refuse_last_admin(user, admins)
+            await conn.execute(
+                update(api_users)
+                .where(api_users.c.user_id == user.user_id)
+                .values(active=active, updated_at=now)
+            )
+            if not active:
+                await conn.execute(
+                    delete(api_sessions).where(api_sessions.c.user_id == user.user_id)
+                )
+            action = "user.activate" if active else "user.deactivate"
+            await _record(conn, now, actor, action, username, {"was_active": user.active})
+            return await self._user(conn, user.user_id)
+
+    async def set_role(self, username: str, role: Role, *, actor: Actor) -> User | None:
+        """Give `username` another role (None: no such user), audited as user.role.
+
+        Sessions stay open on purpose: `by_session` and `by_api_key` read the role from
+        api_users on every request, so a session or key carries no rights of its own and
+        the new role, a demotion above all, holds from the user's next request on. Raises
+        OwnAccountError when `actor` would demote themselves out of admin and
+        LastAdminError for the last active admin."""
+        now = self._clock()
+        async with self._store.begin() as conn:
+            admins = await _active_admins(conn)
+            user = await _locked_user(conn, username)
+            if user is None:
+                return None
+            if user.role is Role.ADMIN and role is not Role.ADMIN:
+                _refuse_own(actor, user, "take the admin role from")
+                _refuse_last_admin(user, admins)
+            await conn.execute(
+                update(api_users)
+                .where(api_users.c.user_id == user.user_id)
+                .values(role=role.value, updated_at=now)
+            )
+            detail = {"from": user.role.value, "to": role.value}
+            await _record(conn, now, actor, "user.role", username, detail)
+            return await self._user(conn, user.user_id)
 
     async def unlock(self, username: str, *, actor: str) -> datetime | None:
         """Clear the user's login lock-out and failed-login count (audited as user.unlock).
@@ -263,8 +330,9 @@ class Accounts:
             )
         return was
 
-    async def reset_password(self, username: str, password: str, *, actor: str) -> User | None:
-        """An admin sets `username`'s password (None: no such user).
+    async def reset_password(self, username: str, password: str, *, actor: Actor) -> User | None:
+        """An admin sets `username`'s password (None: no such user), audited as
+        user.password_reset.
 
         Every session of the user is closed, since whoever held one may be why the
         password is being reset, and a login lock-out is lifted, since the user now has a
@@ -273,9 +341,10 @@ class Accounts:
         password needs the current one (`change_password`), so a session left open
         cannot be turned into the password."""
         check_password(password)
-        if username == actor:
+        if isinstance(actor, Principal) and username == actor.name:
             raise AuthError("use the own-password change, which asks for the current one")
         hashed = await asyncio.to_thread(hash_pin, password)
+        now = self._clock()
         async with self._store.begin() as conn:
             user_id = await conn.scalar(
                 update(api_users)
@@ -284,13 +353,14 @@ class Accounts:
                     password_hash=hashed,
                     failed_logins=0,
                     locked_until=None,
-                    updated_at=self._clock(),
+                    updated_at=now,
                 )
                 .returning(api_users.c.user_id)
             )
             if user_id is None:
                 return None
             await conn.execute(delete(api_sessions).where(api_sessions.c.user_id == user_id))
+            await _record(conn, now, actor, "user.password_reset", username, {})
             return await self._user(conn, int(user_id))
 
     async def change_password(
@@ -408,12 +478,129 @@ class Accounts:
             return None
         return Principal(User.from_row(row), "api_key")
 
+    async def list_api_keys(self, username: str | None = None) -> list[ApiKey]:
+        """The keys of `username` (or of everyone), revoked ones included, oldest first."""
+        query = _keys_query()
+        if username is not None:
+            query = query.where(api_users.c.username == username)
+        async with self._store.read() as conn:
+            rows = await conn.execute(
+                query.order_by(api_users.c.username, api_keys.c.created_at, api_keys.c.key_id)
+            )
+            return [ApiKey.from_row(r._mapping) for r in rows]
+
+    async def revoke_api_key(self, username: str, key_id: str, *, actor: Actor) -> ApiKey | None:
+        """Revoke `username`'s key `key_id` for good (None: the user has no such key),
+        audited as api_key.revoke. Revoking a revoked key changes nothing."""
+        now = self._clock()
+        async with self._store.begin() as conn:
+            row = (
+                await conn.execute(
+                    _keys_query()
+                    .where(api_keys.c.key_id == key_id, api_users.c.username == username)
+                    .with_for_update(of=api_keys)
+                )
+            ).first()
+            if row is None:
+                return None
+            key = ApiKey.from_row(row._mapping)
+            if key.revoked_at is None:
+                await conn.execute(
+                    update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=now)
+                )
+            detail = {"key_id": key_id, "label": key.label, "was_revoked": key.revoked_at}
+            await _record(conn, now, actor, "api_key.revoke", username, detail)
+        return key if key.revoked_at is not None else replace(key, revoked_at=now)
+
     async def user_by_name(self, username: str) -> User | None:
         async with self._store.read() as conn:
             row = (
                 await conn.execute(select(api_users).where(api_users.c.username == username))
             ).first()
         return None if row is None else User.from_row(row)
+
+
+# -- administrative changes --------------------------------------------------------------
+
+
+def _keys_query() -> Select[tuple[str, str, str, datetime, datetime | None]]:
+    return select(
+        api_keys.c.key_id,
+        api_users.c.username,
+        api_keys.c.label,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+    ).join(api_users, api_users.c.user_id == api_keys.c.user_id)
+
+
+async def _active_admins(conn: AsyncConnection) -> list[str]:
+    """The active admins' names, their rows locked until the transaction ends.
+
+    Read before an admin can lose their rights: on PostgreSQL a second transaction doing
+    the same waits here and then sees the first one's committed change, so two admins
+    demoting or deactivating each other at once cannot both succeed and leave none.
+    SQLite runs one writer at a time (BEGIN IMMEDIATE) and ignores FOR UPDATE."""
+    rows = await conn.execute(
+        select(api_users.c.username)
+        .where(api_users.c.role == Role.ADMIN.value, api_users.c.active.is_(True))
+        .order_by(api_users.c.user_id)
+        .with_for_update()
+    )
+    return list(rows.scalars())
+
+
+async def _locked_user(conn: AsyncConnection, username: str) -> User | None:
+    row = (
+        await conn.execute(
+            select(api_users).where(api_users.c.username == username).with_for_update()
+        )
+    ).first()
+    return None if row is None else User.from_row(row)
+
+
+def _refuse_own(actor: Actor, user: User, change: str) -> None:
+    """An admin locking themselves out is almost always a slip, and only another admin
+    could undo it."""
+    if isinstance(actor, Principal) and actor.name == user.username:
+        raise OwnAccountError(f"you cannot {change} your own account")
+
+
+def _refuse_last_admin(user: User, admins: list[str]) -> None:
+    """Without an active admin nobody could manage users from the web any more."""
+    if admins == [user.username]:
+        raise LastAdminError(
+            f"{user.username} is the last active admin: make another user admin first"
+        )
+
+
+async def _record(
+    conn: AsyncConnection,
+    now: datetime,
+    actor: Actor,
+    action: str,
+    username: str,
+    detail: dict[str, Any],
+) -> None:
+    """The audit row of an administrative change, in the change's own transaction;
+    `detail` never holds a secret."""
+    if isinstance(actor, Principal):
+        name, how = actor.name, {"via": actor.via, "role": actor.role.value}
+    else:
+        name, how = actor, {"via": actor}
+    record = {
+        **how,
+        **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items()},
+    }
+    await conn.execute(
+        insert(audit_log).values(
+            at=now,
+            actor=name,
+            action=action,
+            subject_type="user",
+            subject_id=username,
+            detail=record,
+        )
+    )
 
 
 # -- login throttling --------------------------------------------------------------------

@@ -136,6 +136,28 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "user_deactivated": ("Pengguna dinonaktifkan", "User deactivated"),
     "user_unlocked": ("Kunci dibuka", "Unlocked"),
     "password_was_reset": ("Kata sandi diatur ulang", "Password reset"),
+    "activate": ("Aktifkan", "Activate"),
+    "change_role": ("Ubah peran", "Change role"),
+    "api_keys": ("Kunci API", "API keys"),
+    "key_id": ("ID kunci", "Key ID"),
+    "label": ("Label", "Label"),
+    "revoked": ("Dicabut (WIB)", "Revoked (WIB)"),
+    "revoke": ("Cabut", "Revoke"),
+    "user_activated": ("Pengguna diaktifkan", "User activated"),
+    "role_changed": ("Peran diubah", "Role changed"),
+    "api_key_revoked": ("Kunci API dicabut", "API key revoked"),
+    "activate_restores_keys": (
+        "Mengaktifkan kembali pengguna juga memulihkan kunci API-nya yang belum dicabut.",
+        "Reactivating a user also brings back their API keys that were not revoked.",
+    ),
+    "own_account_refused": (
+        "Anda tidak dapat menonaktifkan akun sendiri atau melepas peran admin Anda sendiri.",
+        "You cannot deactivate your own account or take the admin role from it.",
+    ),
+    "last_admin_refused": (
+        "Ini admin aktif terakhir: jadikan pengguna lain admin terlebih dahulu.",
+        "This is the last active admin: make another user admin first.",
+    ),
 }
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {

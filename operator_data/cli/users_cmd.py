@@ -1,4 +1,7 @@
-"""`pintar users`: helpdesk accounts (the first admin is created here) and API keys."""
+"""`pintar users`: helpdesk accounts (the first admin is created here) and API keys.
+
+Changes are audited with the actor `cli`; the rules that keep an active admin hold here
+too (`Accounts`), so the last one cannot be demoted from the command line either."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from operator_data.api.auth import Accounts, AuthError, Role
+from operator_data.api.auth import Accounts, ApiKey, AuthError, Role, User
 from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import emit, fail
 from operator_data.settings import Settings
@@ -69,6 +72,61 @@ def _read_password(from_stdin: bool) -> str:
     return value
 
 
+CLI = "cli"  # the audit actor for changes made here
+
+
+async def _user(settings: Settings, name: str) -> User | None:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        return await Accounts(store).user_by_name(name)
+
+
+async def _set_active(settings: Settings, name: str, active: bool) -> User | None:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        return await Accounts(store).set_active(name, active, actor=CLI)
+
+
+async def _role(settings: Settings, name: str, role: Role) -> User | None:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        return await Accounts(store).set_role(name, role, actor=CLI)
+
+
+async def _password(settings: Settings, name: str, password: str) -> User | None:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        return await Accounts(store).reset_password(name, password, actor=CLI)
+
+
+async def _keys(settings: Settings, name: str) -> list[ApiKey] | None:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        accounts = Accounts(store)
+        if await accounts.user_by_name(name) is None:
+            return None
+        return await accounts.list_api_keys(name)
+
+
+async def _revoke(settings: Settings, name: str, key_id: str) -> ApiKey | None:
+    async with Store.from_settings(settings) as store:
+        await store.migrate()
+        return await Accounts(store).revoke_api_key(name, key_id, actor=CLI)
+
+
+def _shown(user: User) -> dict[str, Any]:
+    return {"username": user.username, "role": user.role.value, "active": user.active}
+
+
+def _key_shown(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "label": key.label,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+    }
+
+
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="Login name: a-z 0-9 . _ -, starting with a letter.")],
@@ -116,3 +174,95 @@ def unlock(
         emit(asyncio.run(_unlock(settings_or_fail(config), name)))
     except AuthError as error:
         fail(str(error))
+
+
+@app.command("activate")
+def activate(
+    name: Annotated[str, typer.Argument(help="The deactivated user.")],
+    config: ConfigOption = None,
+) -> None:
+    """Reactivate NAME: the password and the API keys not revoked work again (audited)."""
+    user = asyncio.run(_set_active(settings_or_fail(config), name, True))
+    if user is None:
+        fail(f"user {name!r} does not exist")
+    emit(_shown(user))
+
+
+@app.command("deactivate")
+def deactivate(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    config: ConfigOption = None,
+) -> None:
+    """Deactivate NAME: their sessions end and their API keys stop working (audited)."""
+    try:
+        user = asyncio.run(_set_active(settings_or_fail(config), name, False))
+    except AuthError as error:
+        fail(str(error))
+    if user is None:
+        fail(f"user {name!r} does not exist")
+    emit(_shown(user))
+
+
+@app.command("role")
+def role(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    new_role: Annotated[
+        Role, typer.Argument(metavar="ROLE", help="helpdesk, supervisor or admin.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Give NAME another role; it holds from their next request (audited)."""
+    try:
+        user = asyncio.run(_role(settings_or_fail(config), name, new_role))
+    except AuthError as error:
+        fail(str(error))
+    if user is None:
+        fail(f"user {name!r} does not exist")
+    emit(_shown(user))
+
+
+@app.command("password")
+def password(
+    name: Annotated[str, typer.Argument(help="The user whose password is reset.")],
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the new password from standard input.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Set NAME's password (prompted for, or read from stdin; never an argument). Closes
+    their sessions and lifts a login lock-out; API keys stay (audited)."""
+    settings = settings_or_fail(config)
+    if asyncio.run(_user(settings, name)) is None:  # before asking for a password
+        fail(f"user {name!r} does not exist")
+    try:
+        user = asyncio.run(_password(settings, name, _read_password(stdin)))
+    except AuthError as error:
+        fail(str(error))
+    if user is None:
+        fail(f"user {name!r} does not exist")
+    emit({"username": name, "password_reset": True})
+
+
+@app.command("api-keys")
+def api_keys(
+    name: Annotated[str, typer.Argument(help="The user whose keys are listed.")],
+    config: ConfigOption = None,
+) -> None:
+    """List NAME's API keys, revoked ones included (never a secret: none is stored)."""
+    keys = asyncio.run(_keys(settings_or_fail(config), name))
+    if keys is None:
+        fail(f"user {name!r} does not exist")
+    emit([_key_shown(k) for k in keys])
+
+
+@app.command("revoke-key")
+def revoke_key(
+    name: Annotated[str, typer.Argument(help="The user the key acts as.")],
+    key_id: Annotated[str, typer.Argument(help="The key's id (`pintar users api-keys NAME`).")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke one of NAME's API keys for good (audited)."""
+    key = asyncio.run(_revoke(settings_or_fail(config), name, key_id))
+    if key is None:
+        fail(f"user {name!r} has no API key {key_id!r}")
+    emit(_key_shown(key))

@@ -1,13 +1,16 @@
 """User administration: the admin's /users page, the own-password page, and their JSON
-twins (POST /api/v1/users/{name}/password, POST /api/v1/me/password). Role boundaries,
-CSRF, password rules, resets and unlocks taking effect, and the audit trail. SQLite and
-PostgreSQL (the `store` fixture)."""
+twins (POST /api/v1/users/{name}/password, POST /api/v1/me/password, activate, role, API
+keys). Role boundaries, CSRF, password rules, resets, unlocks, reactivation, role
+changes and key revocation taking effect, the rules that keep an active admin, and the
+audit trail. SQLite and PostgreSQL (the `store` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from operator_data.api.app import create_app
-from operator_data.api.auth import Accounts, Role
+from operator_data.api.auth import Accounts, LastAdminError, OwnAccountError, Principal, Role
 from operator_data.api.tables import api_users
 from operator_data.crypto import MasterKey
 from operator_data.registry import Registry
@@ -73,28 +76,41 @@ class Env:
     async def api(self, role: Role, url: str, body: dict[str, Any]) -> httpx.Response:
         return await self.client().post(url, json=body, headers={"X-API-Key": self.keys[role]})
 
+    async def get(self, role: Role, url: str) -> httpx.Response:
+        return await self.client().get(url, headers={"X-API-Key": self.keys[role]})
+
+    async def as_key(self, key: str) -> int:
+        """What `/api/v1/me` answers to `key`: 200 while it works."""
+        return (await self.client().get("/api/v1/me", headers={"X-API-Key": key})).status_code
+
     async def user(self, username: str) -> dict[str, Any]:
         async with self.store.read() as conn:
             row = (
                 await conn.execute(
                     select(
-                        api_users.c.active, api_users.c.failed_logins, api_users.c.locked_until
+                        api_users.c.active,
+                        api_users.c.role,
+                        api_users.c.failed_logins,
+                        api_users.c.locked_until,
                     ).where(api_users.c.username == username)
                 )
             ).first()
         return {} if row is None else dict(row._mapping)
 
-    async def audit(self, *actions: str) -> list[tuple[str, str, str | None]]:
+    async def details(self, *actions: str) -> list[dict[str, Any]]:
         log = schema.audit_log
         async with self.store.read() as conn:
             rows = await conn.execute(
                 select(log.c.actor, log.c.action, log.c.subject_id, log.c.detail).order_by(log.c.id)
             )
             found = [r for r in rows if r.action in actions]
-        for row in found:  # no audit row ever carries a password
+        for row in found:  # no audit row ever carries a password or a key
             text = json.dumps(row.detail)
-            assert all(p not in text for p in (PASSWORD, NEW, WRONG))
-        return [(r.actor, r.action, r.subject_id) for r in found]
+            assert all(p not in text for p in (PASSWORD, NEW, WRONG, *self.keys.values()))
+        return [{"who": (r.actor, r.action, r.subject_id), **r.detail} for r in found]
+
+    async def audit(self, *actions: str) -> list[tuple[str, str, str | None]]:
+        return [d["who"] for d in await self.details(*actions)]
 
 
 @pytest.fixture
@@ -129,21 +145,48 @@ async def test_below_admin_the_users_page_and_its_forms_are_refused(env: Env, na
     assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
     own = await session.client.get("/account/password")
     assert own.status_code == 200 and 'href="/users"' not in own.text
+    [ade_key] = await Accounts(env.store).list_api_keys("ade")
+    revoke = f"/users/ade/api-keys/{ade_key.key_id}/revoke"
     attempts = [
         ("/users", {"username": "eve", "role": "admin", "password": NEW}),
         ("/users/ade/deactivate", {}),
         ("/users/ade/unlock", {}),
         ("/users/ade/password", {"password": NEW}),
+        ("/users/hana/activate", {}),
+        (f"/users/{name}/role", {"role": "admin"}),
+        ("/users/ade/role", {"role": "helpdesk"}),
+        (revoke, {}),
     ]
     for url, data in attempts:  # with a valid CSRF token: the role alone refuses
         assert (await session.post(url, data)).status_code == 403, url
     role = Role.HELPDESK if name == "hana" else Role.SUPERVISOR
-    api = await env.api(role, "/api/v1/users/ade/password", {"password": NEW})
-    assert api.status_code == 403
+    api_attempts = [
+        ("/api/v1/users/ade/password", {"password": NEW}),
+        ("/api/v1/users/hana/activate", {}),
+        (f"/api/v1/users/{name}/role", {"role": "admin"}),
+        ("/api/v1/users/ade/role", {"role": "helpdesk"}),
+        (f"/api/v1{revoke}", {}),
+    ]
+    for url, body in api_attempts:
+        assert (await env.api(role, url, body)).status_code == 403, url
+    assert (await env.get(role, "/api/v1/users/ade/api-keys")).status_code == 403
     assert await env.user("eve") == {}
     assert (await env.user("ade"))["active"] is True
+    assert (await env.user("ade"))["role"] == "admin"
+    assert (await env.user(name))["role"] == role.value
+    assert await env.as_key(env.keys[Role.ADMIN]) == 200
     assert (await env.login("ade")).status_code == 303  # the password did not change
-    assert await env.audit("user.create", "user.deactivate", "user.password_reset") == []
+    assert (
+        await env.audit(
+            "user.create",
+            "user.deactivate",
+            "user.password_reset",
+            "user.activate",
+            "user.role",
+            "api_key.revoke",
+        )
+        == []
+    )
 
 
 async def test_admin_sees_the_page_and_the_nav_link(env: Env) -> None:
@@ -361,3 +404,221 @@ async def test_own_change_through_the_api_with_a_session_needs_csrf(env: Env) ->
     assert answer.status_code == 200
     assert (await hana.client.get("/api/v1/me")).status_code == 200  # this session stays
     assert (await env.login("hana", NEW)).status_code == 303
+
+
+# -- reactivation, roles, API keys -------------------------------------------------------
+
+
+def _row(page: httpx.Response, username: str) -> str:
+    return page.text[page.text.index(f'id="user-{username}"') :].split("</tr>")[0]
+
+
+async def test_reactivate_on_the_page_and_through_the_api(env: Env) -> None:
+    admin = await env.session("ade")
+    assert (await admin.post("/users/hana/deactivate")).status_code == 303
+    assert await env.as_key(env.keys[Role.HELPDESK]) == 401
+    page = await admin.client.get("/users")
+    assert 'action="/users/hana/activate"' in _row(page, "hana")
+    assert 'action="/users/sari/activate"' not in page.text  # active users get no button
+    answer = await admin.post("/users/hana/activate")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/users?done=user_activated&user=hana"
+    assert (
+        "Pengguna diaktifkan: <b>hana</b>"
+        in (await admin.client.get(answer.headers["location"])).text
+    )
+    assert (await env.user("hana"))["active"] is True
+    assert (await env.login("hana")).status_code == 303  # the password is unchanged
+    assert await env.as_key(env.keys[Role.HELPDESK]) == 200  # the key was not revoked
+    deactivated = await env.api(Role.ADMIN, "/api/v1/users/sari/deactivate", {})
+    assert deactivated.status_code == 200 and deactivated.json()["active"] is False
+    activated = await env.api(Role.ADMIN, "/api/v1/users/sari/activate", {})
+    assert activated.status_code == 200 and activated.json()["active"] is True
+    assert (await env.login("sari")).status_code == 303
+    assert (await env.api(Role.ADMIN, "/api/v1/users/nobody/activate", {})).status_code == 404
+    missing = await admin.post("/users/nobody/activate")
+    assert missing.status_code == 404 and "Tidak ditemukan." in missing.text
+    details = await env.details("user.activate", "user.deactivate")
+    assert [d["who"] for d in details] == [
+        ("ade", "user.deactivate", "hana"),
+        ("ade", "user.activate", "hana"),
+        ("ade", "user.deactivate", "sari"),
+        ("ade", "user.activate", "sari"),
+    ]
+    assert [(d["via"], d["was_active"]) for d in details] == [
+        ("session", True),
+        ("session", False),
+        ("api_key", True),
+        ("api_key", False),
+    ]
+
+
+async def test_a_role_change_holds_from_the_next_request_of_an_open_session(env: Env) -> None:
+    hana = await env.session("hana")
+    assert (await hana.client.get("/users")).status_code == 403
+    admin = await env.session("ade")
+    answer = await admin.post("/users/hana/role", {"role": "admin"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/users?done=role_changed&user=hana"
+    # The session was not closed and needs no new login: the role is read per request.
+    promoted = await hana.client.get("/users")
+    assert promoted.status_code == 200 and 'href="/users"' in promoted.text
+    assert 'action="/users/hana/role"' in _row(await admin.client.get("/users"), "hana")
+    demoted = await env.api(Role.ADMIN, "/api/v1/users/hana/role", {"role": "helpdesk"})
+    assert demoted.status_code == 200 and demoted.json()["role"] == "helpdesk"
+    assert (await hana.client.get("/users")).status_code == 403
+    assert (await hana.post("/users/sari/deactivate")).status_code == 403
+    assert (await hana.client.get("/api/v1/me")).json()["role"] == "helpdesk"
+    # An API key has no rights of its own either.
+    assert (await env.get(Role.HELPDESK, "/api/v1/users")).status_code == 403
+    bad = await env.api(Role.ADMIN, "/api/v1/users/hana/role", {"role": "root"})
+    assert bad.status_code == 422
+    assert (await admin.post("/users/hana/role", {"role": "root"})).status_code == 422
+    assert (
+        await env.api(Role.ADMIN, "/api/v1/users/nobody/role", {"role": "admin"})
+    ).status_code == 404
+    assert (await admin.post("/users/nobody/role", {"role": "admin"})).status_code == 404
+    assert (await env.user("hana"))["role"] == "helpdesk" and (await env.user("sari"))["active"]
+    details = await env.details("user.role")
+    assert [(d["who"], d["from"], d["to"], d["via"]) for d in details] == [
+        (("ade", "user.role", "hana"), "helpdesk", "admin", "session"),
+        (("ade", "user.role", "hana"), "admin", "helpdesk", "api_key"),
+    ]
+
+
+async def test_api_keys_are_listed_without_secrets_and_revoked(env: Env) -> None:
+    issued = await env.api(Role.ADMIN, "/api/v1/users/hana/api-keys", {"label": "grafana"})
+    second, second_id = issued.json()["api_key"], issued.json()["key_id"]
+    assert second.startswith(f"pk_{second_id}_")
+    listed = await env.get(Role.ADMIN, "/api/v1/users/hana/api-keys")
+    assert listed.status_code == 200
+    items = listed.json()["items"]
+    assert [(k["label"], k["revoked_at"]) for k in items] == [("tests", None), ("grafana", None)]
+    assert all(set(k) == {"key_id", "label", "created_at", "revoked_at"} for k in items)
+    assert second not in listed.text and env.keys[Role.HELPDESK] not in listed.text
+    first_id = items[0]["key_id"]
+    assert env.keys[Role.HELPDESK].startswith(f"pk_{first_id}_")
+
+    admin = await env.session("ade")
+    page = await admin.client.get("/users")
+    assert f'id="key-{first_id}"' in page.text and f'id="key-{second_id}"' in page.text
+    assert f'action="/users/hana/api-keys/{second_id}/revoke"' in page.text
+    assert second not in page.text and env.keys[Role.HELPDESK] not in page.text
+    answer = await admin.post(f"/users/hana/api-keys/{second_id}/revoke")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/users?done=api_key_revoked&user=hana"
+    assert await env.as_key(second) == 401
+    assert await env.as_key(env.keys[Role.HELPDESK]) == 200  # the other key still works
+    after = await admin.client.get("/users")
+    assert f'action="/users/hana/api-keys/{second_id}/revoke"' not in after.text
+    assert f'action="/users/hana/api-keys/{first_id}/revoke"' in after.text
+
+    url = f"/api/v1/users/hana/api-keys/{first_id}/revoke"
+    revoked = await env.api(Role.ADMIN, url, {})
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert await env.as_key(env.keys[Role.HELPDESK]) == 401
+    again = await env.api(Role.ADMIN, url, {})
+    assert again.json()["revoked_at"] == revoked.json()["revoked_at"]  # revoked once, for good
+    # A key is revoked only under the user it belongs to.
+    wrong_user = await env.api(Role.ADMIN, f"/api/v1/users/sari/api-keys/{second_id}/revoke", {})
+    assert wrong_user.status_code == 404
+    unknown = await env.api(Role.ADMIN, "/api/v1/users/hana/api-keys/0123456789abcdef/revoke", {})
+    assert unknown.status_code == 404
+    not_an_id = await env.api(Role.ADMIN, "/api/v1/users/hana/api-keys/xyz/revoke", {})
+    assert not_an_id.status_code == 422
+    assert (await admin.post("/users/sari/api-keys/0123456789abcdef/revoke")).status_code == 404
+    assert (await env.get(Role.ADMIN, "/api/v1/users/nobody/api-keys")).status_code == 404
+    details = await env.details("api_key.create", "api_key.revoke")
+    revoked_at = datetime.fromisoformat(revoked.json()["revoked_at"])
+    assert [(d["who"], d["key_id"], d.get("was_revoked")) for d in details] == [
+        (("ade", "api_key.create", "hana"), second_id, None),
+        (("ade", "api_key.revoke", "hana"), second_id, None),
+        (("ade", "api_key.revoke", "hana"), first_id, None),
+        (("ade", "api_key.revoke", "hana"), first_id, revoked_at.isoformat()),
+    ]
+
+
+# -- an active admin always remains ------------------------------------------------------
+
+
+async def test_an_admin_cannot_deactivate_or_demote_themselves(env: Env) -> None:
+    own = await env.api(Role.ADMIN, "/api/v1/users/ade/deactivate", {})
+    assert (
+        own.status_code == 422 and own.json()["detail"] == "you cannot deactivate your own account"
+    )
+    demote = await env.api(Role.ADMIN, "/api/v1/users/ade/role", {"role": "supervisor"})
+    assert demote.status_code == 422
+    assert demote.json()["detail"] == "you cannot take the admin role from your own account"
+    same = await env.api(Role.ADMIN, "/api/v1/users/ade/role", {"role": "admin"})
+    assert same.status_code == 200  # staying admin takes nothing away
+    admin = await env.session("ade")
+    page = await admin.client.get("/users")
+    row = _row(page, "ade")
+    assert 'action="/users/ade/deactivate"' not in row and 'action="/users/ade/role"' not in row
+    assert 'action="/users/sari/role"' in page.text
+    for url, data in (("/users/ade/deactivate", {}), ("/users/ade/role", {"role": "helpdesk"})):
+        refused = await admin.post(url, data)
+        assert refused.status_code == 422
+        assert "Anda tidak dapat menonaktifkan akun sendiri" in refused.text
+    english = await admin.post("/users/ade/deactivate?lang=en", {})
+    assert "You cannot deactivate your own account" in english.text
+    assert await env.user("ade") == {
+        "active": True,
+        "role": "admin",
+        "failed_logins": 0,
+        "locked_until": None,
+    }
+    assert (await admin.client.get("/users")).status_code == 200  # the session is still open
+    assert [w for w in await env.audit("user.deactivate", "user.role") if w[1] != "user.role"] == []
+
+
+async def test_with_a_second_admin_either_may_go_but_not_both(env: Env, store: Store) -> None:
+    accounts = Accounts(store)
+    await accounts.create_user("budi", Role.ADMIN, PASSWORD)
+    budi = await env.session("budi")
+    page = await budi.client.get("/users")
+    assert 'action="/users/ade/deactivate"' in page.text  # two admins: ade may go
+    assert 'action="/users/budi/deactivate"' not in page.text
+    assert (await budi.post("/users/ade/role", {"role": "supervisor"})).status_code == 303
+    # budi is the last active admin now: the page offers no change of budi to anyone.
+    page = await budi.client.get("/users")
+    assert 'action="/users/budi/role"' not in page.text
+    cli = "cli"  # an operator at the machine holds no account, so only the admin rule applies
+    with pytest.raises(LastAdminError, match="budi is the last active admin"):
+        await accounts.set_role("budi", Role.HELPDESK, actor=cli)
+    with pytest.raises(LastAdminError):
+        await accounts.set_active("budi", False, actor=cli)
+    # An inactive admin does not count: ade, made admin again but deactivated, is no second.
+    await accounts.set_role("ade", Role.ADMIN, actor=cli)
+    await accounts.set_active("ade", False, actor=cli)
+    with pytest.raises(LastAdminError):
+        await accounts.set_active("budi", False, actor=cli)
+    await accounts.set_active("ade", True, actor=cli)
+    assert (await accounts.set_role("budi", Role.SUPERVISOR, actor=cli)) is not None
+    assert [u.username for u in await accounts.list_users() if u.role is Role.ADMIN] == ["ade"]
+    assert (await env.audit("user.role"))[-1] == ("cli", "user.role", "budi")
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(env: Env, store: Store) -> None:
+    """On PostgreSQL both transactions really run side by side; the admin rows they lock
+    first make the second one see the first one's change."""
+    accounts = Accounts(store)
+    await accounts.create_user("budi", Role.ADMIN, PASSWORD)
+    ade, budi = await accounts.user_by_name("ade"), await accounts.user_by_name("budi")
+    assert ade is not None and budi is not None
+    for _ in range(5):
+        outcomes = await asyncio.gather(
+            accounts.set_role("budi", Role.HELPDESK, actor=Principal(ade, "session")),
+            accounts.set_active("ade", False, actor=Principal(budi, "session")),
+            return_exceptions=True,
+        )
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(refused) == 1 and isinstance(refused[0], LastAdminError), outcomes
+        admins = [
+            u.username for u in await accounts.list_users() if u.active and u.role is Role.ADMIN
+        ]
+        assert len(admins) == 1
+        await accounts.set_role("budi", Role.ADMIN, actor="cli")
+        await accounts.set_active("ade", True, actor="cli")
+    with pytest.raises(OwnAccountError):
+        await accounts.set_active("ade", False, actor=Principal(ade, "session"))

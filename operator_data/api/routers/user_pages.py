@@ -15,15 +15,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from operator_data.api import i18n
 from operator_data.api.auth import (
     AuthError,
+    LastAdminError,
     LoginOk,
     LoginRefused,
+    OwnAccountError,
     Principal,
     Role,
+    User,
     check_password,
 )
 from operator_data.api.deps import Ctx, audit, language_of
 from operator_data.api.routers.pages import Viewer, _check_form_csrf, _need, render
-from operator_data.api.routers.users import change_and_audit, reset_and_audit
+from operator_data.api.routers.users import KeyId, change_and_audit
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +34,15 @@ Username = Annotated[str, Path(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
 Csrf = Annotated[str, Form(max_length=64)]  # missing → "" → refused like a wrong token
 Secret = Annotated[str, Form(max_length=256)]
 # What a redirect after a successful form says (a key of i18n, not free text).
-_DONE = ("user_created", "user_deactivated", "user_unlocked", "password_was_reset")
+_DONE = (
+    "user_created",
+    "user_deactivated",
+    "user_activated",
+    "role_changed",
+    "user_unlocked",
+    "password_was_reset",
+    "api_key_revoked",
+)
 
 
 def _admin(principal: Principal, csrf: str | None = None) -> None:
@@ -52,6 +63,13 @@ def _password_problem(request: Request, password: str, repeat: str | None = None
     return None
 
 
+def _kept(users: list[User], principal: Principal) -> set[str]:
+    """Whose role and activation the page offers no change of (`Accounts` refuses it
+    anyway): the admin's own account, and the last active admin's."""
+    admins = [u.username for u in users if u.active and u.role is Role.ADMIN]
+    return {principal.name, *(admins if len(admins) == 1 else [])}
+
+
 async def _users_page(
     request: Request,
     ctx: Ctx,
@@ -61,12 +79,15 @@ async def _users_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     done = request.query_params.get("done", "")
+    users = await ctx.accounts.list_users()
     return render(
         request,
         "users.html",
         principal,
         {
-            "users": await ctx.accounts.list_users(),
+            "users": users,
+            "kept": _kept(users, principal),
+            "keys": await ctx.accounts.list_api_keys(),
             "now": ctx.clock(),
             "roles": [r.value for r in Role],
             "done": done if done in _DONE else None,
@@ -75,6 +96,20 @@ async def _users_page(
         },
         status_code=status_code,
     )
+
+
+async def _refused(
+    request: Request, ctx: Ctx, principal: Principal, error: AuthError
+) -> HTMLResponse:
+    """The users page with the reason an admin-protecting rule refused a change."""
+    t = i18n.texts(language_of(request))
+    if isinstance(error, OwnAccountError):
+        message = t["own_account_refused"]
+    elif isinstance(error, LastAdminError):
+        message = t["last_admin_refused"]
+    else:
+        message = str(error)
+    return await _users_page(request, ctx, principal, error=message, status_code=422)
 
 
 async def _no_such_user(
@@ -124,10 +159,57 @@ async def deactivate_page(
     request: Request, ctx: Ctx, principal: Viewer, username: Username, csrf: Csrf = ""
 ) -> Response:
     _admin(principal, csrf)
-    if await ctx.accounts.set_active(username, False) is None:
+    try:
+        user = await ctx.accounts.set_active(username, False, actor=principal)
+    except AuthError as error:
+        return await _refused(request, ctx, principal, error)
+    if user is None:
         return await _no_such_user(request, ctx, principal, username)
-    await audit(ctx, principal, "user.deactivate", "user", username)
     return _back("user_deactivated", username)
+
+
+@router.post("/users/{username}/activate")
+async def activate_page(
+    request: Request, ctx: Ctx, principal: Viewer, username: Username, csrf: Csrf = ""
+) -> Response:
+    _admin(principal, csrf)
+    if await ctx.accounts.set_active(username, True, actor=principal) is None:
+        return await _no_such_user(request, ctx, principal, username)
+    return _back("user_activated", username)
+
+
+@router.post("/users/{username}/role")
+async def role_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    username: Username,
+    role: Annotated[Role, Form()],
+    csrf: Csrf = "",
+) -> Response:
+    _admin(principal, csrf)
+    try:
+        user = await ctx.accounts.set_role(username, role, actor=principal)
+    except AuthError as error:
+        return await _refused(request, ctx, principal, error)
+    if user is None:
+        return await _no_such_user(request, ctx, principal, username)
+    return _back("role_changed", username)
+
+
+@router.post("/users/{username}/api-keys/{key_id}/revoke")
+async def revoke_key_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    username: Username,
+    key_id: KeyId,
+    csrf: Csrf = "",
+) -> Response:
+    _admin(principal, csrf)
+    if await ctx.accounts.revoke_api_key(username, key_id, actor=principal) is None:
+        return await _no_such_user(request, ctx, principal, f"{username}: {key_id}")
+    return _back("api_key_revoked", username)
 
 
 @router.post("/users/{username}/unlock")
@@ -155,7 +237,7 @@ async def reset_password_page(
     problem = _password_problem(request, password)
     if problem is None:
         try:
-            user = await reset_and_audit(ctx, principal, username, password)
+            user = await ctx.accounts.reset_password(username, password, actor=principal)
         except AuthError as error:
             problem = str(error)
         else:

@@ -9,7 +9,9 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from pydantic import BaseModel, Field
 
 from operator_data.api.auth import (
+    API_KEY_PREFIX,
     MIN_PASSWORD_LENGTH,
+    ApiKey,
     AuthError,
     LoginFailed,
     LoginOk,
@@ -25,6 +27,7 @@ from operator_data.api.routers.pages import login_guard
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
 Username = Annotated[str, Path(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
 
 class NewUser(BaseModel):
@@ -46,6 +49,10 @@ class NewKey(BaseModel):
     label: str = Field(min_length=1, max_length=100)
 
 
+class NewRole(BaseModel):
+    role: Role
+
+
 def _user(user: User, now: datetime) -> dict[str, Any]:
     return {
         "username": user.username,
@@ -54,6 +61,19 @@ def _user(user: User, now: datetime) -> dict[str, Any]:
         "created_at": user.created_at,
         "locked_until": user.locked_at(now),
     }
+
+
+def _key(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "label": key.label,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+def _missing(username: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
 
 
 @router.get("/me", summary="The calling user")
@@ -76,12 +96,42 @@ async def create_user(ctx: Ctx, principal: Admin, body: NewUser) -> dict[str, An
     return _user(user, ctx.clock())
 
 
-@router.post("/users/{username}/deactivate", summary="Deactivate a user (admin)")
+@router.post(
+    "/users/{username}/deactivate",
+    summary="Deactivate a user (admin); not oneself, not the last active admin",
+)
 async def deactivate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
-    user = await ctx.accounts.set_active(username, False)
+    try:
+        user = await ctx.accounts.set_active(username, False, actor=principal)
+    except AuthError as error:
+        raise HTTPException(422, str(error)) from None
     if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
-    await audit(ctx, principal, "user.deactivate", "user", username)
+        raise _missing(username)
+    return _user(user, ctx.clock())
+
+
+@router.post(
+    "/users/{username}/activate",
+    summary="Reactivate a user (admin); their API keys not revoked work again",
+)
+async def activate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
+    user = await ctx.accounts.set_active(username, True, actor=principal)
+    if user is None:
+        raise _missing(username)
+    return _user(user, ctx.clock())
+
+
+@router.post(
+    "/users/{username}/role",
+    summary="Change a user's role (admin); not one's own admin role, not the last admin's",
+)
+async def set_role(ctx: Ctx, principal: Admin, username: Username, body: NewRole) -> dict[str, Any]:
+    try:
+        user = await ctx.accounts.set_role(username, body.role, actor=principal)
+    except AuthError as error:
+        raise HTTPException(422, str(error)) from None
+    if user is None:
+        raise _missing(username)
     return _user(user, ctx.clock())
 
 
@@ -102,11 +152,11 @@ async def reset_password(
     ctx: Ctx, principal: Admin, username: Username, body: NewPassword
 ) -> dict[str, Any]:
     try:
-        user = await reset_and_audit(ctx, principal, username, body.password)
+        user = await ctx.accounts.reset_password(username, body.password, actor=principal)
     except AuthError as error:
         raise HTTPException(422, str(error)) from None
     if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
+        raise _missing(username)
     return {"username": username, "password_reset": True}
 
 
@@ -129,16 +179,6 @@ async def change_own_password(
     if isinstance(result, LoginFailed):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the current password is wrong")
     return {"username": principal.name, "password_changed": True}
-
-
-async def reset_and_audit(
-    ctx: AppContext, principal: Principal, username: str, password: str
-) -> User | None:
-    """`Accounts.reset_password` plus its audit row; shared with the users page."""
-    user = await ctx.accounts.reset_password(username, password, actor=principal.name)
-    if user is not None:
-        await audit(ctx, principal, "user.password_reset", "user", username)
-    return user
 
 
 async def change_and_audit(
@@ -179,10 +219,33 @@ async def change_and_audit(
 async def issue_key(ctx: Ctx, principal: Admin, username: Username, body: NewKey) -> dict[str, Any]:
     user = await ctx.accounts.user_by_name(username)
     if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} does not exist")
+        raise _missing(username)
     key = await ctx.accounts.create_api_key(user, body.label)
-    await audit(ctx, principal, "api_key.create", "user", username, {"label": body.label})
-    return {"api_key": key}
+    key_id = key.removeprefix(API_KEY_PREFIX).split("_")[0]  # public: names it in a revoke
+    await audit(
+        ctx, principal, "api_key.create", "user", username, {"label": body.label, "key_id": key_id}
+    )
+    return {"api_key": key, "key_id": key_id}
+
+
+@router.get("/users/{username}/api-keys", summary="A user's API keys, without secrets (admin)")
+async def list_keys(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
+    if await ctx.accounts.user_by_name(username) is None:
+        raise _missing(username)
+    return {"items": [_key(k) for k in await ctx.accounts.list_api_keys(username)]}
+
+
+@router.post(
+    "/users/{username}/api-keys/{key_id}/revoke",
+    summary="Revoke a user's API key for good (admin)",
+)
+async def revoke_key(
+    ctx: Ctx, principal: Admin, username: Username, key_id: KeyId
+) -> dict[str, Any]:
+    key = await ctx.accounts.revoke_api_key(username, key_id, actor=principal)
+    if key is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"user {username} has no API key {key_id}")
+    return _key(key)
 
 
 @router.get("/registry/counts", summary="Registry size (admin)")
