@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -51,7 +52,10 @@ class Message:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Message:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[Any, Any]) -> Message:
         return cls(
             id=m["id"],
             direction=Direction(m["direction"]),
@@ -95,10 +99,13 @@ async def find_by_idempotency_key(conn: AsyncConnection, key: str) -> Message | 
 
 async def _insert_once(conn: AsyncConnection, key: str, **values: Any) -> Message | None:
     """Insert the message row unless a concurrent writer got there first with the same
-    idempotency key; then return that writer's message (the savepoint keeps our
-    transaction usable on PostgreSQL after the unique violation)."""
+    idempotency key; then return that writer's message. On PostgreSQL a savepoint keeps
+    our transaction usable after the unique violation; SQLite only undoes the statement."""
     try:
-        async with conn.begin_nested():
+        if conn.dialect.name == "postgresql":
+            async with conn.begin_nested():
+                await conn.execute(insert(schema.messages).values(**values))
+        else:
             await conn.execute(insert(schema.messages).values(**values))
     except IntegrityError:
         existing = await find_by_idempotency_key(conn, key)
@@ -114,28 +121,31 @@ async def _log_once(
     state: MessageState,
     when: datetime,
     **values: Any,
-) -> tuple[Message | None, str]:
+) -> tuple[Message, bool]:
     """Writes a message row in its first state, once per idempotency key. Returns
-    (the earlier message, its id) when the key is known, else (None, the new id)."""
+    (the earlier message, False) when the key is known, else (the new message, True)."""
     existing = await find_by_idempotency_key(conn, idempotency_key)
     if existing is not None:
-        return existing, existing.id
-    message_id = new_ulid(when)
-    winner = await _insert_once(
-        conn,
-        idempotency_key,
-        id=message_id,
+        return existing, False
+    row: dict[str, Any] = dict.fromkeys(_MESSAGE_COLUMNS) | values
+    row.update(
+        id=new_ulid(when),
         state=state.value,
         state_at=when,
         retries=0,
         idempotency_key=idempotency_key,
         created_at=when,
-        **values,
     )
+    winner = await _insert_once(conn, idempotency_key, **row)
     if winner is not None:
-        return winner, winner.id
-    await start(conn, MESSAGES, message_id, state, at=when)
-    return None, message_id
+        return winner, False
+    await start(conn, MESSAGES, row["id"], state, at=when)
+    # The row as it reads back (timestamps come back in UTC), without reading it back.
+    stamp = when.astimezone(UTC)
+    return Message.from_mapping(row | {"state_at": stamp, "created_at": stamp}), True
+
+
+_MESSAGE_COLUMNS = tuple(column.name for column in schema.messages.c)
 
 
 async def record_inbound(
@@ -162,7 +172,7 @@ async def record_inbound(
     if flow not in _INBOUND_FLOWS:
         raise ValueError(f"flow {flow} is not an inbound flow")
     when = at or utcnow()
-    earlier, message_id = await _log_once(
+    return await _log_once(
         conn,
         idempotency_key,
         MessageState.RECEIVED,
@@ -181,9 +191,6 @@ async def record_inbound(
         correlation_id=correlation_id,
         transaction_id=transaction_id,
     )
-    if earlier is not None:
-        return earlier, False
-    return await get_message(conn, message_id), True
 
 
 async def enqueue_outbound(
@@ -210,7 +217,7 @@ async def enqueue_outbound(
     if flow not in (Flow.HUB_TO_CUSTOMER, Flow.HUB_TO_METER):
         raise ValueError(f"flow {flow} is not an outbound flow of the hub")
     when = at or utcnow()
-    earlier, message_id = await _log_once(
+    message, created = await _log_once(
         conn,
         idempotency_key,
         MessageState.QUEUED,
@@ -227,11 +234,11 @@ async def enqueue_outbound(
         in_reply_to=in_reply_to,
         transaction_id=transaction_id,
     )
-    if earlier is not None:
-        return earlier, False
+    if not created:
+        return message, False
     await conn.execute(
         insert(schema.outbox).values(
-            message_id=message_id,
+            message_id=message.id,
             destination=destination,
             payload=payload,
             gateway_hint=gateway_hint,
@@ -241,7 +248,7 @@ async def enqueue_outbound(
             created_at=when,
         )
     )
-    return await get_message(conn, message_id), True
+    return message, True
 
 
 async def set_message_state(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -376,3 +376,39 @@ async def test_losing_an_idempotency_race_returns_the_winner(store: Store) -> No
         assert created
     async with store.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(schema.messages)) == 2
+
+
+async def test_a_logged_message_is_returned_exactly_as_it_reads_back(store: Store) -> None:
+    """record_inbound / enqueue_outbound build the message they return instead of reading
+    it back: it must equal the stored row, zone and all (written here in WIB)."""
+    wib = timezone(timedelta(hours=7))
+    async with store.begin() as conn:
+        inbound, _ = await log.record_inbound(
+            conn,
+            flow=Flow.CUSTOMER_TO_HUB,
+            idempotency_key="gw1:in-1",
+            peer_msisdn="+628112000001",
+            peer_raw="08112000001",
+            gateway_id="gw1",
+            modem_id="m1",
+            body="SALDO",
+            raw_pdu=b"\x07\x91pdu",
+            correlation_id="c-1",
+            at=datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=wib),
+        )
+        outbound, _ = await log.enqueue_outbound(
+            conn,
+            flow=Flow.HUB_TO_CUSTOMER,
+            idempotency_key="reply:in-1",
+            destination="+628112000001",
+            payload=b"Saldo",
+            customer_id="512345678901",
+            kind="reply",
+            body="Saldo",
+            in_reply_to=inbound.id,
+            at=datetime(2026, 3, 2, 9, 0, 1, tzinfo=wib),
+        )
+    async with store.read() as conn:
+        assert await log.get_message(conn, inbound.id) == inbound
+        assert await log.get_message(conn, outbound.id) == outbound
+    assert inbound.created_at.tzinfo is UTC and outbound.state_at.tzinfo is UTC
