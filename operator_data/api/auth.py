@@ -444,7 +444,12 @@ class Accounts:
         return Principal(User.from_row(row), "session", token)
 
     async def create_api_key(self, user: User, label: str) -> str:
-        """A new key `pk_<id>_<secret>`; shown once, stored only as a digest."""
+        """A new key `pk_<id>_<secret>`; shown once, stored only as a digest.
+
+        Raises AuthError for a deactivated user: the key would not work now, yet start
+        working unnoticed the day the user is reactivated."""
+        if not user.active:
+            raise AuthError(f"user {user.username} is deactivated: activate them first")
         key_id = secrets.token_hex(8)
         key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         async with self._store.begin() as conn:

@@ -146,6 +146,17 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "user_activated": ("Pengguna diaktifkan", "User activated"),
     "role_changed": ("Peran diubah", "Role changed"),
     "api_key_revoked": ("Kunci API dicabut", "API key revoked"),
+    "issue_api_key": ("Buat kunci API", "Issue API key"),
+    "api_key_issued": ("Kunci API dibuat", "API key issued"),
+    "copy_key_now": (
+        "Salin sekarang; kunci ini tidak dapat ditampilkan lagi.",
+        "Copy it now; it cannot be shown again.",
+    ),
+    "label_rule": ("Label harus 1-100 karakter.", "The label must be 1-100 characters long."),
+    "user_inactive_no_key": (
+        "Pengguna ini nonaktif: aktifkan terlebih dahulu untuk membuat kunci API.",
+        "This user is deactivated: activate them first to issue an API key.",
+    ),
     "activate_restores_keys": (
         "Mengaktifkan kembali pengguna juga memulihkan kunci API-nya yang belum dicabut.",
         "Reactivating a user also brings back their API keys that were not revoked.",

@@ -158,7 +158,10 @@ def api_key(
     config: ConfigOption = None,
 ) -> None:
     """Issue an API key for NAME (printed once; only its hash is stored)."""
-    key = asyncio.run(_key(settings_or_fail(config), name, label))
+    try:
+        key = asyncio.run(_key(settings_or_fail(config), name, label))
+    except AuthError as error:
+        fail(str(error))
     if key is None:
         fail(f"user {name!r} does not exist")
     emit({"username": name, "api_key": key})

@@ -257,3 +257,15 @@ def test_api_keys_listed_without_secrets_and_revoked(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["users", "api-keys", "nobody"], env=env)
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     assert ("cli", "api_key.revoke", "ade") in _audit(tmp_path, tuple(keys))
+
+
+def test_no_api_key_for_a_deactivated_user(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    for name, role in (("ade", "admin"), ("hana", "helpdesk")):
+        args = ["users", "add", "--role", role, "--password-stdin", name]
+        assert runner.invoke(app, args, input="kata-sandi-panjang\n", env=env).exit_code == 0
+    assert runner.invoke(app, ["users", "deactivate", "hana"], env=env).exit_code == 0
+    refused = runner.invoke(app, ["users", "api-key", "hana"], env=env)
+    assert refused.exit_code == 2 and "deactivated" in refused.stderr
+    keys = runner.invoke(app, ["users", "api-keys", "hana"], env=env)
+    assert json.loads(keys.stdout) == []

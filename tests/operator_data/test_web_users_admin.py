@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,6 +157,7 @@ async def test_below_admin_the_users_page_and_its_forms_are_refused(env: Env, na
         (f"/users/{name}/role", {"role": "admin"}),
         ("/users/ade/role", {"role": "helpdesk"}),
         (revoke, {}),
+        ("/users/hana/api-keys", {"label": "stolen"}),
     ]
     for url, data in attempts:  # with a valid CSRF token: the role alone refuses
         assert (await session.post(url, data)).status_code == 403, url
@@ -184,9 +186,11 @@ async def test_below_admin_the_users_page_and_its_forms_are_refused(env: Env, na
             "user.activate",
             "user.role",
             "api_key.revoke",
+            "api_key.create",
         )
         == []
     )
+    assert [k.label for k in await Accounts(env.store).list_api_keys("hana")] == ["tests"]
 
 
 async def test_admin_sees_the_page_and_the_nav_link(env: Env) -> None:
@@ -211,6 +215,10 @@ async def test_without_the_csrf_token_nothing_changes(env: Env) -> None:
             "/users", data={"username": "eve", "role": "admin", "password": NEW}
         )
         assert created.status_code == 403
+        issued = await admin.client.post(
+            "/users/hana/api-keys", data={"label": "x"} | ({} if csrf is None else {"csrf": csrf})
+        )
+        assert issued.status_code == 403 and "pk_" not in issued.text
     own = await admin.client.post(
         "/account/password", data={"current": PASSWORD, "new": NEW, "repeat": NEW}
     )
@@ -219,6 +227,8 @@ async def test_without_the_csrf_token_nothing_changes(env: Env) -> None:
     api = await admin.client.post("/api/v1/users/hana/password", json={"password": NEW})
     assert api.status_code == 403
     assert await env.user("eve") == {}
+    assert [k.label for k in await Accounts(env.store).list_api_keys("hana")] == ["tests"]
+    assert await env.audit("api_key.create") == []
     assert (await env.login("hana")).status_code == 303
     assert (await env.login("ade")).status_code == 303
 
@@ -536,6 +546,79 @@ async def test_api_keys_are_listed_without_secrets_and_revoked(env: Env) -> None
         (("ade", "api_key.revoke", "hana"), first_id, None),
         (("ade", "api_key.revoke", "hana"), first_id, revoked_at.isoformat()),
     ]
+
+
+def _shown_key(page: httpx.Response) -> str:
+    marker = 'id="new-key-value" value="'
+    start = page.text.index(marker) + len(marker)
+    return page.text[start : page.text.index('"', start)]
+
+
+async def test_an_admin_issues_a_key_on_the_page_and_sees_it_once(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    admin = await env.session("ade")
+    page = await admin.client.get("/users")
+    assert 'action="/users/hana/api-keys"' in _row(page, "hana")
+    assert 'id="new-key"' not in page.text
+    answer = await admin.post("/users/hana/api-keys", {"label": "grafana"})
+    # Rendered, not redirected: a redirect would carry the key in a URL or lose it.
+    assert answer.status_code == 200 and "location" not in answer.headers
+    assert answer.headers["cache-control"] == "no-store"
+    assert "Salin sekarang; kunci ini tidak dapat ditampilkan lagi." in answer.text
+    key = _shown_key(answer)
+    assert key.startswith("pk_") and answer.text.count(key) == 1
+    assert all(key not in value for value in answer.headers.values())
+    me = await env.client().get("/api/v1/me", headers={"X-API-Key": key})
+    assert (
+        me.status_code == 200 and me.json()["username"] == "hana" and me.json()["via"] == "api_key"
+    )
+    [_, new] = await Accounts(env.store).list_api_keys("hana")
+    assert new.label == "grafana" and key.startswith(f"pk_{new.key_id}_")
+    assert f'id="key-{new.key_id}"' in answer.text  # listed with the others already
+    later = await admin.client.get("/users")
+    assert key not in later.text and f'id="key-{new.key_id}"' in later.text
+    assert 'id="new-key"' not in later.text and "cache-control" not in later.headers
+    english = await admin.post("/users/sari/api-keys?lang=en", {"label": "backup"})
+    assert english.status_code == 200 and "Copy it now; it cannot be shown again." in english.text
+    other = _shown_key(english)
+    assert await env.as_key(other) == 200 and other != key
+    details = await env.details("api_key.create")
+    assert [(d["who"], d["label"], d["key_id"], d["via"]) for d in details] == [
+        (("ade", "api_key.create", "hana"), "grafana", new.key_id, "session"),
+        (("ade", "api_key.create", "sari"), "backup", other.split("_")[1], "session"),
+    ]
+    assert all(k not in json.dumps(d) for d in details for k in (key, other))
+    assert key not in caplog.text and other not in caplog.text
+
+
+async def test_a_key_for_a_deactivated_or_unknown_user_or_bad_label_is_refused(env: Env) -> None:
+    admin = await env.session("ade")
+    assert (await admin.post("/users/sari/deactivate")).status_code == 303
+    page = await admin.client.get("/users")
+    assert 'action="/users/sari/api-keys"' not in page.text  # no form on an inactive row
+    refused = await admin.post("/users/sari/api-keys", {"label": "x"})
+    assert refused.status_code == 422 and "Pengguna ini nonaktif" in refused.text
+    assert 'id="new-key"' not in refused.text and "pk_" not in refused.text
+    api = await env.api(Role.ADMIN, "/api/v1/users/sari/api-keys", {"label": "x"})
+    assert api.status_code == 422
+    assert api.json()["detail"] == "user sari is deactivated: activate them first"
+    missing = await admin.post("/users/nobody/api-keys", {"label": "x"})
+    assert missing.status_code == 404 and "Tidak ditemukan." in missing.text
+    assert (
+        await env.api(Role.ADMIN, "/api/v1/users/nobody/api-keys", {"label": "x"})
+    ).status_code == 404
+    for label in ("", "x" * 101):
+        bad = await admin.post("/users/hana/api-keys", {"label": label})
+        assert bad.status_code == 422 and "Label harus 1-100 karakter." in bad.text
+    assert (await admin.post("/users/Bad!/api-keys", {"label": "x"})).status_code == 422
+    english = await admin.post("/users/sari/api-keys?lang=en", {"label": "x"})
+    assert "This user is deactivated: activate them first" in english.text
+    accounts = Accounts(env.store)
+    assert [k.label for k in await accounts.list_api_keys("sari")] == ["tests"]
+    assert [k.label for k in await accounts.list_api_keys("hana")] == ["tests"]
+    assert await env.audit("api_key.create") == []
 
 
 # -- an active admin always remains ------------------------------------------------------

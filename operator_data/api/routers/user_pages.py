@@ -26,7 +26,7 @@ from operator_data.api.auth import (
 )
 from operator_data.api.deps import Ctx, audit, language_of
 from operator_data.api.routers.pages import Viewer, _check_form_csrf, _need, render
-from operator_data.api.routers.users import KeyId, change_and_audit
+from operator_data.api.routers.users import IssuedKey, KeyId, change_and_audit, issue_and_audit
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,6 +77,7 @@ async def _users_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    issued: IssuedKey | None = None,
 ) -> HTMLResponse:
     done = request.query_params.get("done", "")
     users = await ctx.accounts.list_users()
@@ -93,6 +94,7 @@ async def _users_page(
             "done": done if done in _DONE else None,
             "done_user": request.query_params.get("user", "")[:64],
             "error": error,
+            "issued": issued,
         },
         status_code=status_code,
     )
@@ -210,6 +212,33 @@ async def revoke_key_page(
     if await ctx.accounts.revoke_api_key(username, key_id, actor=principal) is None:
         return await _no_such_user(request, ctx, principal, f"{username}: {key_id}")
     return _back("api_key_revoked", username)
+
+
+@router.post("/users/{username}/api-keys")
+async def issue_key_page(
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    username: Username,
+    label: Annotated[str, Form(max_length=1000)] = "",
+    csrf: Csrf = "",
+) -> Response:
+    """The one answer that shows the new key: rendered here, not redirected to, so the
+    secret stays out of URLs, and marked no-store so no cache keeps it."""
+    _admin(principal, csrf)
+    t = i18n.texts(language_of(request))
+    if not 1 <= len(label) <= 100:
+        return await _users_page(request, ctx, principal, error=t["label_rule"], status_code=422)
+    try:
+        issued = await issue_and_audit(ctx, principal, username, label)
+    except AuthError:
+        error = f"{t['user_inactive_no_key']} ({username})"
+        return await _users_page(request, ctx, principal, error=error, status_code=422)
+    if issued is None:
+        return await _no_such_user(request, ctx, principal, username)
+    response = await _users_page(request, ctx, principal, issued=issued)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/users/{username}/unlock")

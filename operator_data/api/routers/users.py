@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -214,18 +215,42 @@ async def change_and_audit(
 @router.post(
     "/users/{username}/api-keys",
     status_code=status.HTTP_201_CREATED,
-    summary="Issue an API key (admin); the key is shown only in this answer",
+    summary="Issue an API key (admin); the key is shown only in this answer; "
+    "not for a deactivated user (422)",
 )
 async def issue_key(ctx: Ctx, principal: Admin, username: Username, body: NewKey) -> dict[str, Any]:
+    try:
+        issued = await issue_and_audit(ctx, principal, username, body.label)
+    except AuthError as error:
+        raise HTTPException(422, str(error)) from None
+    if issued is None:
+        raise _missing(username)
+    return {"api_key": issued.api_key, "key_id": issued.key_id}
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    api_key: str  # the secret: for this one answer only, never a log or audit row
+    key_id: str
+    username: str
+    label: str
+
+
+async def issue_and_audit(
+    ctx: AppContext, principal: Principal, username: str, label: str
+) -> IssuedKey | None:
+    """A new API key for `username` (None: no such user) and its api_key.create audit
+    row without the secret; shared with the users page. Raises AuthError for a
+    deactivated user (`Accounts.create_api_key`)."""
     user = await ctx.accounts.user_by_name(username)
     if user is None:
-        raise _missing(username)
-    key = await ctx.accounts.create_api_key(user, body.label)
+        return None
+    key = await ctx.accounts.create_api_key(user, label)
     key_id = key.removeprefix(API_KEY_PREFIX).split("_")[0]  # public: names it in a revoke
     await audit(
-        ctx, principal, "api_key.create", "user", username, {"label": body.label, "key_id": key_id}
+        ctx, principal, "api_key.create", "user", username, {"label": label, "key_id": key_id}
     )
-    return {"api_key": key, "key_id": key_id}
+    return IssuedKey(key, key_id, username, label)
 
 
 @router.get("/users/{username}/api-keys", summary="A user's API keys, without secrets (admin)")
