@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 import typer
@@ -167,6 +168,17 @@ def api_key(
     emit({"username": name, "api_key": key})
 
 
+def _emit_change(change: Coroutine[Any, Any, User | None], name: str) -> None:
+    """Run an account change and print the user after it, or fail with why not."""
+    try:
+        user = asyncio.run(change)
+    except AuthError as error:
+        fail(str(error))
+    if user is None:
+        fail(f"user {name!r} does not exist")
+    emit(_shown(user))
+
+
 @app.command("unlock")
 def unlock(
     name: Annotated[str, typer.Argument(help="The user locked out by failed logins.")],
@@ -185,10 +197,7 @@ def activate(
     config: ConfigOption = None,
 ) -> None:
     """Reactivate NAME: the password and the API keys not revoked work again (audited)."""
-    user = asyncio.run(_set_active(settings_or_fail(config), name, True))
-    if user is None:
-        fail(f"user {name!r} does not exist")
-    emit(_shown(user))
+    _emit_change(_set_active(settings_or_fail(config), name, True), name)
 
 
 @app.command("deactivate")
@@ -197,13 +206,7 @@ def deactivate(
     config: ConfigOption = None,
 ) -> None:
     """Deactivate NAME: their sessions end and their API keys stop working (audited)."""
-    try:
-        user = asyncio.run(_set_active(settings_or_fail(config), name, False))
-    except AuthError as error:
-        fail(str(error))
-    if user is None:
-        fail(f"user {name!r} does not exist")
-    emit(_shown(user))
+    _emit_change(_set_active(settings_or_fail(config), name, False), name)
 
 
 @app.command("role")
@@ -215,13 +218,7 @@ def role(
     config: ConfigOption = None,
 ) -> None:
     """Give NAME another role; it holds from their next request (audited)."""
-    try:
-        user = asyncio.run(_role(settings_or_fail(config), name, new_role))
-    except AuthError as error:
-        fail(str(error))
-    if user is None:
-        fail(f"user {name!r} does not exist")
-    emit(_shown(user))
+    _emit_change(_role(settings_or_fail(config), name, new_role), name)
 
 
 @app.command("password")

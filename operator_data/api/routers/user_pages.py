@@ -6,6 +6,7 @@ the same audit rows; each POST carries the session's CSRF token in a hidden fiel
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -156,18 +157,31 @@ async def create_user_page(
     return await _users_page(request, ctx, principal, error=problem, status_code=422)
 
 
+async def _changed(
+    request: Request,
+    ctx: Ctx,
+    principal: Principal,
+    username: str,
+    change: Awaitable[User | None],
+    done: str,
+) -> Response:
+    """Back to the list after an account change, or the page saying why it was refused."""
+    try:
+        user = await change
+    except AuthError as error:
+        return await _refused(request, ctx, principal, error)
+    if user is None:
+        return await _no_such_user(request, ctx, principal, username)
+    return _back(done, username)
+
+
 @router.post("/users/{username}/deactivate")
 async def deactivate_page(
     request: Request, ctx: Ctx, principal: Viewer, username: Username, csrf: Csrf = ""
 ) -> Response:
     _admin(principal, csrf)
-    try:
-        user = await ctx.accounts.set_active(username, False, actor=principal)
-    except AuthError as error:
-        return await _refused(request, ctx, principal, error)
-    if user is None:
-        return await _no_such_user(request, ctx, principal, username)
-    return _back("user_deactivated", username)
+    change = ctx.accounts.set_active(username, False, actor=principal)
+    return await _changed(request, ctx, principal, username, change, "user_deactivated")
 
 
 @router.post("/users/{username}/activate")
@@ -175,9 +189,8 @@ async def activate_page(
     request: Request, ctx: Ctx, principal: Viewer, username: Username, csrf: Csrf = ""
 ) -> Response:
     _admin(principal, csrf)
-    if await ctx.accounts.set_active(username, True, actor=principal) is None:
-        return await _no_such_user(request, ctx, principal, username)
-    return _back("user_activated", username)
+    change = ctx.accounts.set_active(username, True, actor=principal)
+    return await _changed(request, ctx, principal, username, change, "user_activated")
 
 
 @router.post("/users/{username}/role")
@@ -190,13 +203,8 @@ async def role_page(
     csrf: Csrf = "",
 ) -> Response:
     _admin(principal, csrf)
-    try:
-        user = await ctx.accounts.set_role(username, role, actor=principal)
-    except AuthError as error:
-        return await _refused(request, ctx, principal, error)
-    if user is None:
-        return await _no_such_user(request, ctx, principal, username)
-    return _back("role_changed", username)
+    change = ctx.accounts.set_role(username, role, actor=principal)
+    return await _changed(request, ctx, principal, username, change, "role_changed")
 
 
 @router.post("/users/{username}/api-keys/{key_id}/revoke")
