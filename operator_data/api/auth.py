@@ -596,16 +596,7 @@ async def _record(
         **how,
         **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items()},
     }
-    await conn.execute(
-        insert(audit_log).values(
-            at=now,
-            actor=name,
-            action=action,
-            subject_type="user",
-            subject_id=username,
-            detail=record,
-        )
-    )
+    await _user_audit_row(conn, now, name, action, username, record)
 
 
 # -- login throttling --------------------------------------------------------------------
@@ -933,13 +924,24 @@ async def _audit(
     record: dict[str, Any] = {"ip": client, **(detail or {})}
     if reason is not None:
         record["reason"] = reason
+    await _user_audit_row(conn, now, actor, action, username, record)
+
+
+async def _user_audit_row(
+    conn: AsyncConnection,
+    now: datetime,
+    actor: str,
+    action: str,
+    username: str,
+    detail: dict[str, Any],
+) -> None:
     await conn.execute(
         insert(audit_log).values(
             at=now,
             actor=actor,
             action=action,
             subject_type="user",
-            subject_id=username[:64],
-            detail=record,
+            subject_id=username[:64],  # an unknown name at the login form may be longer
+            detail=detail,
         )
     )
