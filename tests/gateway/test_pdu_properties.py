@@ -20,9 +20,17 @@ from gateway.pdu import gsm7
 _GSMMODEM_WRONG = {"§", "`", "\f"}
 GSM7_CHARS = [c for c in gsm7.BASIC if c != "\x1b"] + list(gsm7.EXTENSION.values())
 gsm7_text = st.text(alphabet=[c for c in GSM7_CHARS if c not in _GSMMODEM_WRONG], max_size=400)
+
+
+def _gsmmodem_can_compare(text: str) -> bool:
+    """Arbitrary text that happens to be GSM-7 must also avoid python-gsmmodem's wrong
+    characters (it found '§' alone, which goes out as GSM-7 and comes back as '`')."""
+    return not (gsm7.can_encode(text) and _GSMMODEM_WRONG.intersection(text))
+
+
 bmp_text = st.text(
     alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=200
-)
+).filter(_gsmmodem_can_compare)
 numbers = st.from_regex(r"\+62[0-9]{9,12}", fullmatch=True) | st.from_regex(
     r"0[0-9]{5,12}", fullmatch=True
 )
@@ -98,7 +106,9 @@ def test_submit_parts_decode_back_to_the_text_with_both_readers(
         max_size=11,
     ).filter(lambda s: not s.isdigit()),
     text=st.text(alphabet=[c for c in GSM7_CHARS if c not in _GSMMODEM_WRONG], max_size=120)
-    | st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=60),
+    | st.text(
+        alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=60
+    ).filter(_gsmmodem_can_compare),
     when=moments,
     concat=st.none() | concats,
     smsc=st.none() | st.from_regex(r"\+62[0-9]{8,11}", fullmatch=True),
