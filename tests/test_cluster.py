@@ -372,6 +372,12 @@ def settled(cluster: Cluster, purchases: int) -> Callable[[], Awaitable[bool]]:
             # Every phone its own receipts (a total could hide one phone's missing receipt
             # behind another's duplicate, which the books then report).
             and all(len(p.receipts()) >= per_phone for p in cluster.fleet.phones)
+            # And its "purchase accepted" replies: one claimed by a worker killed mid-send
+            # waits for that worker's outbox lease, so it can come after the receipt.
+            and all(
+                len({n.ref for n in p.notices(NoticeKind.PURCHASE_ACCEPTED)}) >= per_phone
+                for p in cluster.fleet.phones
+            )
         )
 
     return check
