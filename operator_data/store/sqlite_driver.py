@@ -14,6 +14,7 @@ Used through `create_async_engine(url, module=dbapi())`: the dialect stays aiosq
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -158,8 +159,6 @@ def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Conne
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
     """The DBAPI module to give SQLAlchemy's aiosqlite dialect (`module=`)."""
-    import sys
-
     return AsyncAdapt_aiosqlite_dbapi(sys.modules[__name__], sqlite3)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -97,18 +98,25 @@ async def create_user(ctx: Ctx, principal: Admin, body: NewUser) -> dict[str, An
     return _user(user, ctx.clock())
 
 
-@router.post(
-    "/users/{username}/deactivate",
-    summary="Deactivate a user (admin); not oneself, not the last active admin",
-)
-async def deactivate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
+async def _changed(
+    ctx: AppContext, username: str, change: Awaitable[User | None]
+) -> dict[str, Any]:
+    """The user after an account change; 422 with the reason it was refused, 404 if none."""
     try:
-        user = await ctx.accounts.set_active(username, False, actor=principal)
+        user = await change
     except AuthError as error:
         raise HTTPException(422, str(error)) from None
     if user is None:
         raise _missing(username)
     return _user(user, ctx.clock())
+
+
+@router.post(
+    "/users/{username}/deactivate",
+    summary="Deactivate a user (admin); not oneself, not the last active admin",
+)
+async def deactivate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
+    return await _changed(ctx, username, ctx.accounts.set_active(username, False, actor=principal))
 
 
 @router.post(
@@ -116,10 +124,7 @@ async def deactivate(ctx: Ctx, principal: Admin, username: Username) -> dict[str
     summary="Reactivate a user (admin); their API keys not revoked work again",
 )
 async def activate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, Any]:
-    user = await ctx.accounts.set_active(username, True, actor=principal)
-    if user is None:
-        raise _missing(username)
-    return _user(user, ctx.clock())
+    return await _changed(ctx, username, ctx.accounts.set_active(username, True, actor=principal))
 
 
 @router.post(
@@ -127,13 +132,8 @@ async def activate(ctx: Ctx, principal: Admin, username: Username) -> dict[str, 
     summary="Change a user's role (admin); not one's own admin role, not the last admin's",
 )
 async def set_role(ctx: Ctx, principal: Admin, username: Username, body: NewRole) -> dict[str, Any]:
-    try:
-        user = await ctx.accounts.set_role(username, body.role, actor=principal)
-    except AuthError as error:
-        raise HTTPException(422, str(error)) from None
-    if user is None:
-        raise _missing(username)
-    return _user(user, ctx.clock())
+    change = ctx.accounts.set_role(username, body.role, actor=principal)
+    return await _changed(ctx, username, change)
 
 
 @router.post("/users/{username}/unlock", summary="Lift a user's login lock-out (admin)")
