@@ -19,6 +19,7 @@ from operator_data.hub.sla import SlaMonitor
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store
+from operator_data.store.outbox import take_queued_mark
 from p2apst_adapter.client import P2apstClient
 
 log = logging.getLogger("operator_data.hub")
@@ -58,6 +59,15 @@ class HubContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def event_time(self, at: datetime, *, after: datetime | None = None) -> datetime:
+        """When an event happened, by its gateway's clock: the stage it ends is stamped
+        then, not when a busy hub got round to it (which made the SLA blame the network
+        for the hub's backlog). Never later than now (a clock ahead must not stamp the
+        future) nor before `after`, the start of the stage it ends (a clock behind must
+        not end a stage before it began)."""
+        when = min(at, self.clock())
+        return when if after is None else max(when, after)
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `work` as one of the hub's tasks: cancelled with the hub's workers, at the
@@ -100,9 +110,13 @@ class HubContext:
     async def _unit(self) -> AsyncIterator[tuple[AsyncConnection, Unit]]:
         work = Unit()
         async with self.store.begin() as conn:
+            take_queued_mark(conn)  # left by an earlier user of this pooled connection
             yield conn, work
-        # Woken only now: a dispatcher woken before the commit would not see the new rows.
-        self.wake_dispatcher.set()
+            queued = take_queued_mark(conn)
+        # Woken only now (a dispatcher woken before the commit would not see the new rows),
+        # and only if this unit put something in the outbox: a wake costs a claim.
+        if queued:
+            self.wake_dispatcher.set()
         for effect in work.after:
             await effect()
         await self.notify()

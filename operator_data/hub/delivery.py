@@ -206,6 +206,7 @@ async def token_frame_sent(
     tx = await get_transaction(conn, transaction_id)
     if tx.state not in (T.TOKEN_ISSUED, T.METER_TIMEOUT):
         return
+    at = max(at, tx.state_at)  # a gateway clock behind ours: not before the token was issued
     await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=at, detail="token SMS sent")
     if tx.state is T.TOKEN_ISSUED:
         await sla_check(ctx, conn, unit, Metric.TOKEN_TO_NETWORK, tx.id, tx.state_at, at)
@@ -263,6 +264,7 @@ async def token_result(
     accepted = answer.outcome is TokenOutcome.ACCEPTED or (
         answer.outcome is TokenOutcome.USED and row.attempts > 1
     )
+    arrived_at = max(arrived_at, tx.state_at)  # see HubContext.event_time
     if tx.state is T.TOKEN_ISSUED:  # the answer overtook the send result
         await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=arrived_at)
         tx = await get_transaction(conn, tx.id)

@@ -27,13 +27,14 @@ from operator_data.store.messages import set_message_state
 from operator_data.store.outbox import (
     OutboxItem,
     claim,
-    complete,
+    complete_many,
     hand_over,
     release,
     release_abandoned,
     renew,
     route,
 )
+from operator_data.store.transitions import MESSAGES, transition_many
 
 log = logging.getLogger("operator_data.hub.dispatcher")
 
@@ -76,6 +77,7 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
     now = ctx.now()
     async with ctx.store.begin() as conn:
         items = await claim(conn, worker, limit=limit, lease=LEASE, now=now)
+        claimed = len(items)
         if not items:
             return 0
         msgs = schema.messages
@@ -86,20 +88,24 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
         )
         meta = {r.id: (Flow(r.flow), str(r.idempotency_key), MessageState(r.state)) for r in rows}
         pending: list[OutboxItem] = []
+        settled: list[int] = []
         for item in items:
             current = meta[item.message_id][2]
-            if current is MessageState.QUEUED:
-                await set_message_state(conn, item.message_id, MessageState.SUBMITTED, at=now)
-            elif current is not MessageState.SUBMITTED:
-                await complete(conn, item.id, worker)  # settled meanwhile: nothing to send
+            if current not in (MessageState.QUEUED, MessageState.SUBMITTED):
+                settled.append(item.id)  # settled meanwhile: nothing to send
                 continue
-            elif item.attempts > 1:
+            if current is MessageState.SUBMITTED and item.attempts > 1:
                 log.warning(
                     "no send result for %s after %d attempt(s): offering it again",
                     item.message_id,
                     item.attempts - 1,
                 )
             pending.append(item)
+        # Set-wise: one UPDATE and one history INSERT for the whole claim (the rows are
+        # claimed by this worker, so none can move between the read above and this).
+        queued = [i.message_id for i in pending if meta[i.message_id][2] is MessageState.QUEUED]
+        await transition_many(conn, MESSAGES, queued, MessageState.SUBMITTED, at=now)
+        await complete_many(conn, settled, worker)
         items = pending
         if isinstance(transport, Routing):
             # The gateway is chosen and written down before anything is sent: a re-offer,
@@ -114,41 +120,49 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
                 transport.pin(item.message_id, gateway)
             for gateway, ids in chosen.items():
                 await route(conn, ids, worker, gateway)
-    taken: list[OutboxItem] = []
-    refused: list[OutboxItem] = []
     unsettled = [item.id for item in items]
+
+    async def send(item: OutboxItem) -> bool:
+        flow, key, _ = meta[item.message_id]
+        sms = outbound_sms(
+            ctx.master,
+            message_id=item.message_id,
+            idempotency_key=key,
+            flow=flow,
+            to=item.destination,
+            payload=item.payload,
+        )
+        try:
+            return await transport.send(sms)
+        except Exception:
+            log.exception("transport refused %s", item.message_id)
+            return False
+        finally:
+            unsettled.remove(item.id)
+
     renewing = asyncio.create_task(_keep_leased(ctx, unsettled, worker))
     try:
-        for item in items:
-            flow, key, _ = meta[item.message_id]
-            sms = outbound_sms(
-                ctx.master,
-                message_id=item.message_id,
-                idempotency_key=key,
-                flow=flow,
-                to=item.destination,
-                payload=item.payload,
-            )
-            try:
-                accepted = await transport.send(sms)
-            except Exception:
-                log.exception("transport refused %s", item.message_id)
-                accepted = False
-            (taken if accepted else refused).append(item)
-            unsettled.remove(item.id)
+        # All at once (started in priority order): a transport that group-commits its
+        # spool then takes the whole claim in a few transactions instead of one per SMS.
+        accepted = await asyncio.gather(*(send(item) for item in items))
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
+    taken = [item for item, ok in zip(items, accepted, strict=True) if ok]
+    refused = [item for item, ok in zip(items, accepted, strict=True) if not ok]
     check_at = ctx.now() + timedelta(seconds=ctx.settings.hub.send_result_timeout_s)
     async with ctx.store.begin() as conn:
+        by_gateway: dict[str | None, list[int]] = {}
         for item in taken:
             # A fail-over (the first gateway away too long) changed it: the next re-offer
             # goes to the gateway that has the message now.
             gateway = (
                 transport.route_for(item.message_id) if isinstance(transport, Routing) else None
             )
-            await hand_over(conn, item.id, worker, check_at=check_at, gateway=gateway)
+            by_gateway.setdefault(gateway, []).append(item.id)
+        for gateway, ids in by_gateway.items():
+            await hand_over(conn, ids, worker, check_at=check_at, gateway=gateway)
         for item in refused:
             if await release(conn, item.id, worker, retry_at=ctx.now() + RETRY_AFTER):
                 state = await conn.scalar(
@@ -158,7 +172,7 @@ async def _dispatch_once(ctx: HubContext, transport: Transport, worker: str, lim
                     await set_message_state(
                         conn, item.message_id, MessageState.QUEUED, at=ctx.now(), detail="retry"
                     )
-    return len(items)
+    return claimed
 
 
 async def _keep_leased(ctx: HubContext, unsettled: Sequence[int], worker: str) -> None:

@@ -41,6 +41,7 @@ from operator_data.registry import Identified, Registry, SenderMeter
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
 from operator_data.store.locks import run_once
+from operator_data.store.outbox import next_due
 from p2apst_adapter.client import P2apstClient
 
 _log = logging.getLogger("operator_data.hub")
@@ -48,6 +49,8 @@ COMMAND_ATTEMPTS = 5
 
 #: How long stopping waits for database work in progress before cancelling it anyway.
 STOP_GRACE_S = 10.0
+#: After a failed dispatch, before the next try (a broken database is not hammered).
+DISPATCH_RETRY_S = 1.0
 
 
 class Hub:
@@ -156,9 +159,10 @@ class Hub:
                 self.ctx, self.transport, self.worker_id, limit=self.settings.hub.batch_size
             )
             total += claimed
-            if claimed == 0:
-                return total
-            await self.ctx.notify()
+            if claimed:
+                await self.ctx.notify()
+            if claimed < self.settings.hub.batch_size:
+                return total  # the outbox had no more due rows: no empty claim after it
 
     async def push_token(self, pushed: PushedToken) -> PushOutcome:
         """A token P2APST pushed: deliver it (idempotent by its PLN reference)."""
@@ -332,16 +336,34 @@ class Hub:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            # that races the event, and the hub would then never stop.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.hub.sweep_interval_s):
-                    await self.ctx.wake_dispatcher.wait()
+            try:
+                wait = await self._until_due()
+            except Exception:
+                log.exception("reading the outbox's next due row failed; retrying")
+                wait = self.settings.hub.sweep_interval_s
+            if wait > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that races the event, and the hub would then never stop.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self.ctx.wake_dispatcher.wait()
             self.ctx.wake_dispatcher.clear()
             try:
                 await self.dispatch()
             except Exception:
                 log.exception("dispatch failed; retrying")
+                await asyncio.sleep(DISPATCH_RETRY_S)
+
+    async def _until_due(self) -> float:
+        """Seconds until the outbox's next row is due (0: now), at most the sweep interval:
+        rows another process queued wake no one here, so the outbox is looked at that often
+        anyway. A read, so an idle dispatcher takes no write lock."""
+        async with self.ctx.store.read() as conn:
+            due = await next_due(conn)
+        limit = self.settings.hub.sweep_interval_s
+        if due is None:
+            return limit
+        return max(0.0, min(limit, (due - self.ctx.now()).total_seconds()))
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -234,7 +234,7 @@ async def _send_result(
     except NotFound:
         log.warning("send result for unknown message %s", event.message_id)
         return
-    now = ctx.now()
+    now = ctx.event_time(event.at, after=message.state_at)
     await settle(conn, message.id)  # answered: the outbox need not offer it again
     where = {"gateway_id": event.gateway or None, "modem_id": event.modem or None}
     if event.status is SendStatus.SENT:
@@ -261,7 +261,7 @@ async def _delivery_report(
         message = await get_message(conn, event.message_id)
     except NotFound:
         return
-    now = ctx.now()
+    now = ctx.event_time(event.at, after=message.state_at)
     if event.delivered or event.final:
         await settle(conn, message.id)  # the report answers for the send result too
     if event.delivered:

@@ -55,8 +55,10 @@ async def handle_frame(
 ) -> str:
     """Act on one message; returns a note for the message's history."""
     if isinstance(message, TokenResult):
-        # State stamps use the hub's clock, like every other stage the SLA is measured on.
-        return await token_result(ctx, conn, unit, meter_number, message, ctx.now())
+        # Stamped when the answer reached the gateway, as every stage the SLA measures.
+        return await token_result(
+            ctx, conn, unit, meter_number, message, ctx.event_time(arrived_at)
+        )
     if isinstance(message, Telemetry):
         await _reading(
             conn,

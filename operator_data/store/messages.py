@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
+from operator_data.store.outbox import mark_queued
 from operator_data.store.states import (
     CHARGEABLE_MESSAGE_STATES,
     Direction,
@@ -248,6 +249,7 @@ async def enqueue_outbound(
             created_at=when,
         )
     )
+    mark_queued(conn)
     return message, True
 
 

@@ -16,13 +16,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
 from operator_data.store.types import utcnow
 
 o = schema.outbox
+
+#: Set in a connection's `info` when a row is put in the outbox in its transaction, so the
+#: unit of work that commits it wakes the dispatcher (and only such a unit does).
+_QUEUED_MARK = "pintar.outbox_queued"
+
+
+def mark_queued(conn: AsyncConnection) -> None:
+    conn.info[_QUEUED_MARK] = True
+
+
+def take_queued_mark(conn: AsyncConnection) -> bool:
+    """Whether rows were queued on `conn` since the mark was last taken (and clear it).
+    Taken at the start of a unit too: `info` lives as long as the pooled connection."""
+    return bool(conn.info.pop(_QUEUED_MARK, False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,24 +111,33 @@ async def complete(conn: AsyncConnection, outbox_id: int, worker: str) -> bool:
     return result.rowcount == 1
 
 
+async def complete_many(conn: AsyncConnection, outbox_ids: Sequence[int], worker: str) -> None:
+    """`complete` for several claimed rows, in one statement."""
+    if outbox_ids:
+        await conn.execute(delete(o).where(o.c.id.in_(list(outbox_ids)), o.c.claimed_by == worker))
+
+
 async def hand_over(
     conn: AsyncConnection,
-    outbox_id: int,
+    outbox_ids: Sequence[int],
     worker: str,
     *,
     check_at: datetime,
     gateway: str | None = None,
-) -> bool:
-    """The transport took the SMS: keep the row, unclaimed, until its send result settles
-    it (`settle`); if none has come by `check_at`, it is claimed and offered again (to
-    `gateway`, the one that took it, when given)."""
+) -> int:
+    """The transport took these SMS: keep their rows, unclaimed, until a send result
+    settles each (`settle`); one that has none by `check_at` is claimed and offered again
+    (to `gateway`, the one that took it, when given). One statement; returns how many
+    rows `worker` still held."""
+    if not outbox_ids:
+        return 0
     values: dict[str, object] = {"claimed_by": None, "lease_until": None, "available_at": check_at}
     if gateway is not None:
         values["gateway_hint"] = gateway
     result = await conn.execute(
-        update(o).where(o.c.id == outbox_id, o.c.claimed_by == worker).values(**values)
+        update(o).where(o.c.id.in_(list(outbox_ids)), o.c.claimed_by == worker).values(**values)
     )
-    return result.rowcount == 1
+    return int(result.rowcount)
 
 
 async def route(
@@ -184,6 +207,16 @@ async def release_abandoned(
 
 
 async def pending_count(conn: AsyncConnection) -> int:
-    from sqlalchemy import func
-
     return int(await conn.scalar(select(func.count()).select_from(o)) or 0)
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    """When the next row becomes claimable: the earliest `available_at` of unleased rows or
+    `lease_until` of leased ones (a read, no lock: the dispatcher sleeps until then instead
+    of claiming in a write transaction to find nothing). Both are index searches."""
+    free = await conn.scalar(select(func.min(o.c.available_at)).where(o.c.lease_until.is_(None)))
+    leased = await conn.scalar(select(func.min(o.c.lease_until)))
+    # A leased row is due at max(available_at, lease_until); taking lease_until can only
+    # wake the dispatcher early, for one claim that finds nothing.
+    times = [t for t in (free, leased) if t is not None]
+    return min(times) if times else None

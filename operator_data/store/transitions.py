@@ -7,6 +7,7 @@ same connection, i.e. in the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +17,7 @@ from sqlalchemy import Column, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
+from operator_data.store.bulk import insert_many
 from operator_data.store.states import (
     MESSAGE_MACHINE,
     METER_MACHINE,
@@ -116,6 +118,41 @@ async def transition(
         row.update(history_values)
     await conn.execute(insert(tracked.history).values(**row))
     return machine.states(current_state)
+
+
+async def transition_many(
+    conn: AsyncConnection,
+    tracked: Tracked[S],
+    subjects: Sequence[str],
+    target: S,
+    *,
+    at: datetime,
+    detail: str | None = None,
+) -> set[str]:
+    """Move every subject that is in a legal predecessor state to `target`, set-wise: one
+    conditional UPDATE and one multi-row history INSERT, whatever the number of subjects.
+    Returns the subjects moved; the others (moved on meanwhile) are left as they are."""
+    if not subjects:
+        return set()
+    predecessors = tracked.machine.predecessors(target)
+    result = await conn.execute(
+        update(tracked.table)
+        .where(
+            tracked.key.in_(list(subjects)),
+            tracked.table.c.state.in_([s.value for s in predecessors]),
+        )
+        .values(state=target.value, state_at=at)
+        .returning(tracked.key)
+    )
+    moved = {str(key) for key in result.scalars()}
+    rows: list[dict[str, Any]] = [
+        {tracked.history_key.name: subject, "state": target.value, "at": at}
+        | ({"detail": detail} if "detail" in tracked.history.c else {})
+        for subject in subjects
+        if subject in moved
+    ]
+    await insert_many(conn, tracked.history, rows)
+    return moved
 
 
 async def start(

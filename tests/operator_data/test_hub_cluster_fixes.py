@@ -234,6 +234,9 @@ async def test_an_sms_handled_by_two_workers_at_once_is_answered_once_without_er
             worker_id="hub-b",
             run_sweeper=False,
         )
+        # It runs no dispatcher of its own: what it queues wakes the first worker's (a
+        # worker's commits wake only its own dispatcher).
+        other.ctx.wake_dispatcher = rig.hub.ctx.wake_dispatcher
         amounts = ("20rb", "50rb", "100rb")
         for n, amount in enumerate(amounts):
             event = InboundSms(
