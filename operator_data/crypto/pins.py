@@ -1,4 +1,5 @@
-"""Customer PINs as slow, salted hashes (scrypt), verified in constant time.
+"""Slow, salted hashes (scrypt), verified in constant time: helpdesk passwords, and the
+customer PINs stored before keyed hashes (`crypto/pin_mac.py`), which the registry converts.
 
 Stored form: "scrypt$<log2 n>$<r>$<p>$<salt hex>$<hash hex>", so the cost parameters can be
 raised later without invalidating existing PINs.

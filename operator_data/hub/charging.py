@@ -6,21 +6,15 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.hub.context import HubContext
-from operator_data.store.messages import charge_message, get_message
+from operator_data.store.messages import charge_if_carried
 
 
 async def charge(ctx: HubContext, conn: AsyncConnection, message_id: str) -> bool:
-    """Charge the message as it is now in the caller's transaction (read once, here)."""
-    message = await get_message(conn, message_id)
-    if message.customer_id is None:
-        return False  # nobody to charge (an unregistered sender, an unbound SIM)
+    """Charge the message as it is now in the caller's transaction, if it was carried and
+    has a customer (an unregistered sender or an unbound SIM has nobody to charge): one
+    statement, the message is not read first."""
     now = ctx.now()
     price = ctx.settings.prices.at(now)
-    return await charge_message(
-        conn,
-        message.id,
-        price_version=price.version,
-        amount_idr=price.prices_idr[message.flow],
-        at=now,
-        message=message,
+    return await charge_if_carried(
+        conn, message_id, price_version=price.version, prices_idr=price.prices_idr, at=now
     )

@@ -37,8 +37,8 @@ from operator_data.hub.inbound import CustomerCommand
 from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame, queue_text
 from operator_data.registry import PinLocked, PinOk, PinWrong, RegistryError
 from operator_data.store import MessageState, NotFound, schema
-from operator_data.store.messages import set_message_state
 from operator_data.store.transactions import create_transaction
+from operator_data.store.transitions import MESSAGES, advance
 
 log = logging.getLogger("operator_data.hub.customer")
 
@@ -64,11 +64,21 @@ _METER_STATE_WORDS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Purchase:
+    """A BELI accepted: recorded in the transaction that answers it (see `_reply`)."""
+
+    meter_number: str
+    amount_idr: int
+    customer_id: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     text: str
     kind: str
     meter_number: str | None = None
-    purchase: str | None = None  # a transaction to start once this answer is queued
+    purchase: Purchase | None = None  # to record with the answer, then start
 
 
 class _Refused(Exception):
@@ -106,22 +116,41 @@ async def handle_command(
             answer = await _status(ctx, work, command.meter)
         else:
             assert isinstance(command, Buy)
-            answer = await _buy(ctx, work, command, start_purchase)
+            answer = await _buy(ctx, work, command)
     except _Refused as refused:
         answer = refused.answer
-    await _reply(ctx, work, answer, keyword)
-    if answer.purchase is not None:
-        start_purchase(answer.purchase)
+    started = await _reply(ctx, work, answer, keyword)
+    if started is not None:
+        start_purchase(started)
 
 
-async def _reply(ctx: HubContext, work: CustomerCommand, answer: Answer, keyword: str) -> None:
+async def _reply(
+    ctx: HubContext, work: CustomerCommand, answer: Answer, keyword: str
+) -> str | None:
+    """Answer the SMS, mark it processed and charge it, in one transaction; with a
+    purchase, record it there too. Returns the transaction to start, if any."""
     peer = work.message.peer_msisdn
+    started: str | None = None
     async with ctx.unit() as (conn, _):
-        if await _lock_state(conn, work.message.id) is not MessageState.RECEIVED:
-            # Answered already: the gateway re-sent the event (to this or another worker)
-            # while the first answer was on its way. Nothing to do; the caller acks.
+        # Marked processed first: the conditional UPDATE is the "answered once" check. Two
+        # workers answering the same SMS (a redelivered event) take turns on its row, and
+        # the second finds it processed: nothing to do, the caller acks. The purchase is
+        # recorded in this same transaction, so an answered SMS always has its purchase
+        # (an interrupted start is resumed by the sweep).
+        if not await advance(
+            conn,
+            MESSAGES,
+            work.message.id,
+            MessageState.PROCESSED,
+            at=ctx.now(),
+            only_from=[MessageState.RECEIVED],
+            detail=answer.kind,
+            extra_values={"kind": keyword[:32], "meter_number": answer.meter_number},
+        ):
             log.debug("command %s answered before; redelivery ignored", work.message.id)
-            return
+            return None
+        if answer.purchase is not None:
+            answer, started = await _record_purchase(ctx, conn, work, answer.purchase)
         if peer is not None:
             await queue_text(
                 ctx,
@@ -135,26 +164,36 @@ async def _reply(ctx: HubContext, work: CustomerCommand, answer: Answer, keyword
                 in_reply_to=work.message.id,
                 priority=PRIORITY_REPLY,
             )
-        await set_message_state(
-            conn, work.message.id, MessageState.PROCESSED, at=ctx.now(), detail=answer.kind
-        )
-        await conn.execute(
-            schema.messages.update()
-            .where(schema.messages.c.id == work.message.id)
-            .values(kind=keyword[:32], meter_number=answer.meter_number)
-        )
         await charge(ctx, conn, work.message.id)
+    return started
 
 
-async def _lock_state(conn: AsyncConnection, message_id: str) -> MessageState:
-    """The message's state, with its row locked until the unit ends: two workers answering
-    the same SMS (a redelivered event) take turns here, and the second sees PROCESSED
-    instead of both seeing RECEIVED and the second failing processed -> processed."""
-    msgs = schema.messages
-    state = await conn.scalar(select(msgs.c.state).where(msgs.c.id == message_id).with_for_update())
-    if state is None:
-        raise NotFound(f"message {message_id} does not exist")
-    return MessageState(state)
+async def _record_purchase(
+    ctx: HubContext, conn: AsyncConnection, work: CustomerCommand, purchase: Purchase
+) -> tuple[Answer, str | None]:
+    """The transaction of an accepted BELI, keyed by its SMS (a second copy of the SMS
+    finds the first one's), and the answer that names it."""
+    tx, created = await create_transaction(
+        conn,
+        idempotency_key=work.message.idempotency_key,
+        meter_number=purchase.meter_number,
+        customer_id=purchase.customer_id,
+        amount_idr=purchase.amount_idr,
+        phone_msisdn=purchase.phone,
+        request_message_id=work.message.id,
+        at=ctx.now(),
+    )
+    if not created and tx.request_message_id != work.message.id:
+        text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(tx.id))
+        return Answer(text, "purchase-duplicate", purchase.meter_number), None
+    text = render(
+        Reply.PURCHASE_ACCEPTED,
+        ctx.lang,
+        amount=rupiah(purchase.amount_idr),
+        meter=purchase.meter_number,
+        ref=short_ref(tx.id),
+    )
+    return Answer(text, "purchase-accepted", purchase.meter_number), tx.id
 
 
 def _denominations(ctx: HubContext) -> str:
@@ -256,9 +295,7 @@ NO_P2APST_REASON = {
 }
 
 
-async def _buy(
-    ctx: HubContext, work: CustomerCommand, command: Buy, start_purchase: Callable[[str], None]
-) -> Answer:
+async def _buy(ctx: HubContext, work: CustomerCommand, command: Buy) -> Answer:
     assert work.sender is not None
     meter = await _pick_meter(ctx, work, command.meter)
     if command.amount_rp not in ctx.settings.hub.denominations_idr:
@@ -271,7 +308,9 @@ async def _buy(
         return Answer(text, "denomination", meter)
     try:
         verdict = await ctx.registry.verify_pin(work.sender.msisdn, command.pin)
-    except (NotFound, RegistryError):
+    except (NotFound, RegistryError) as error:
+        # E.g. a PIN hash made under a master key since rotated: the operator must see why.
+        log.warning("purchase by %s refused: %s", work.sender.msisdn, error)
         return Answer(render(Reply.NOT_REGISTERED, ctx.lang), "no-pin", meter)
     if isinstance(verdict, PinWrong):
         text = render(Reply.WRONG_PIN, ctx.lang, attempts_left=verdict.attempts_left)
@@ -291,7 +330,9 @@ async def _buy(
     now = ctx.now()
     window = timedelta(seconds=ctx.settings.hub.duplicate_window_s)
     txs, msgs = schema.transactions, schema.messages
-    async with ctx.unit() as (conn, _):
+    # A read, before the answer's write transaction: commands from one phone are handled
+    # one at a time (Hub._command), and the same SMS twice is caught by its key there.
+    async with ctx.store.read() as conn:
         duplicate = (
             await conn.execute(
                 select(txs.c.id)
@@ -306,31 +347,9 @@ async def _buy(
                 .limit(1)
             )
         ).first()
-        if duplicate is not None:
-            text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(duplicate.id))
-            return Answer(text, "purchase-duplicate", meter)
-        tx, created = await create_transaction(
-            conn,
-            idempotency_key=work.message.idempotency_key,
-            meter_number=meter,
-            customer_id=work.sender.customer_id,
-            amount_idr=command.amount_rp,
-            phone_msisdn=work.sender.msisdn,
-            request_message_id=work.message.id,
-            at=now,
-        )
-        if not created and tx.request_message_id != work.message.id:
-            text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(tx.id))
-            return Answer(text, "purchase-duplicate", meter)
-        # Created now, or by an earlier try at this same SMS (a worker that died before
-        # answering, or the twin of a redelivered event): either way this SMS's purchase,
-        # accepted, and started again (the driver makes restarting it harmless).
-        transaction_id = tx.id
-    text = render(
-        Reply.PURCHASE_ACCEPTED,
-        ctx.lang,
-        amount=rupiah(command.amount_rp),
-        meter=meter,
-        ref=short_ref(transaction_id),
-    )
-    return Answer(text, "purchase-accepted", meter, transaction_id)
+    if duplicate is not None:
+        text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(duplicate.id))
+        return Answer(text, "purchase-duplicate", meter)
+    # The text of the acceptance names the transaction: written with it, in `_reply`.
+    intent = Purchase(meter, command.amount_rp, work.sender.customer_id, work.sender.msisdn)
+    return Answer("", "purchase-accepted", meter, intent)

@@ -9,7 +9,9 @@ refuses a TID it has already accepted, so a resend can never credit twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
@@ -31,15 +33,18 @@ from operator_data.hub.outbound import (
     queue_text,
 )
 from operator_data.hub.sla import Metric
+from operator_data.registry import CommsKey
 from operator_data.registry.models import Conflict
 from operator_data.store import NotFound, TransactionState, schema
 from operator_data.store.locks import lock_rows
+from operator_data.store.states import IllegalTransition
 from operator_data.store.transactions import (
     Transaction,
     get_transaction,
     reveal_token,
     set_transaction_state,
 )
+from operator_data.store.transitions import TRANSACTIONS, advance
 from operator_data.store.workflow_schema import hub_deliveries
 from p2apst_adapter.model import TokenReason, TokenReport
 
@@ -79,23 +84,58 @@ async def customer_phone(conn: AsyncConnection, tx: Transaction) -> str | None:
     return None if value is None else str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """Where a meter's token frame goes: its comms key and its SIM's number."""
+
+    key: CommsKey
+    to: str
+
+
+async def delivery_target(ctx: HubContext, meter_number: str) -> DeliveryTarget | str:
+    """The meter's target, or why its token cannot go (for the helpdesk item): read
+    before the write transaction, so that one only writes."""
+    async with ctx.store.read() as conn:
+        return await _target(ctx, conn, meter_number)
+
+
+async def _target(ctx: HubContext, conn: AsyncConnection, meter: str) -> DeliveryTarget | str:
+    try:
+        key = await ctx.registry.comms_key(meter)
+    except (NotFound, SealError) as error:
+        return f"no comms key: {error}"
+    to = await meter_sim_msisdn(conn, meter)
+    if to is None:
+        return "the meter has no SIM"
+    return DeliveryTarget(key, to)
+
+
 async def start_delivery(
-    ctx: HubContext, conn: AsyncConnection, unit: Unit, transaction_id: str
+    ctx: HubContext,
+    conn: AsyncConnection,
+    unit: Unit,
+    tx: Transaction,
+    *,
+    token: str | None = None,
+    target: DeliveryTarget | str | None = None,
+    fresh: bool = False,
 ) -> None:
-    """Begin delivering the token of a TOKEN_ISSUED transaction (idempotent)."""
-    tx = await get_transaction(conn, transaction_id)
-    row = (
-        await conn.execute(
-            select(hub_deliveries).where(hub_deliveries.c.transaction_id == transaction_id)
-        )
-    ).first()
-    if row is not None:
-        return
+    """Begin delivering the token of a TOKEN_ISSUED transaction (idempotent). `token` and
+    `target`, when the caller has them, spare reading them again; `fresh`: the caller has
+    just moved the transaction to TOKEN_ISSUED itself, so it has no delivery yet."""
+    if not fresh:
+        row = (
+            await conn.execute(
+                select(hub_deliveries.c.id).where(hub_deliveries.c.transaction_id == tx.id)
+            )
+        ).first()
+        if row is not None:
+            return
     now = ctx.now()
     result = await conn.execute(
         insert(hub_deliveries)
         .values(
-            transaction_id=transaction_id,
+            transaction_id=tx.id,
             meter_number=tx.meter_number,
             attempts=0,
             next_check_at=now,
@@ -104,7 +144,9 @@ async def start_delivery(
         )
         .returning(hub_deliveries.c.id)
     )
-    await _send_attempt(ctx, conn, unit, int(result.scalar_one()), 0, tx)
+    await _send_attempt(
+        ctx, conn, unit, int(result.scalar_one()), 0, tx, token=token, target=target
+    )
 
 
 async def _send_attempt(
@@ -114,25 +156,25 @@ async def _send_attempt(
     delivery_id: int,
     attempts: int,
     tx: Transaction,
+    *,
+    token: str | None = None,
+    target: DeliveryTarget | str | None = None,
 ) -> None:
-    try:
-        key = await ctx.registry.comms_key(tx.meter_number)
-    except (NotFound, SealError) as error:
-        await _escalate(ctx, conn, delivery_id, tx, "meter belum siap", f"no comms key: {error}")
+    if target is None:
+        target = await _target(ctx, conn, tx.meter_number)
+    if isinstance(target, str):
+        await _escalate(ctx, conn, delivery_id, tx, "meter belum siap", target)
         return
-    to = await meter_sim_msisdn(conn, tx.meter_number)
-    if to is None:
-        await _escalate(ctx, conn, delivery_id, tx, "meter belum siap", "the meter has no SIM")
-        return
-    token = await reveal_token(conn, tx.id, ctx.master)
+    if token is None:
+        token = await reveal_token(conn, tx.id, ctx.master)
     attempt = attempts + 1
     _, counter = await queue_frame(
         ctx,
         conn,
-        key,
+        target.key,
         TokenDelivery(reference=delivery_id, token=token),
         idempotency_key=f"token:{tx.id}:{attempt}",
-        to=to,
+        to=target.to,
         customer_id=tx.customer_id,
         transaction_id=tx.id,
         priority=PRIORITY_TOKEN,
@@ -207,8 +249,16 @@ async def token_frame_sent(
     if tx.state not in (T.TOKEN_ISSUED, T.METER_TIMEOUT):
         return
     at = max(at, tx.state_at)  # a gateway clock behind ours: not before the token was issued
-    await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=at, detail="token SMS sent")
-    if tx.state is T.TOKEN_ISSUED:
+    moved = await advance(
+        conn,
+        TRANSACTIONS,
+        tx.id,
+        T.TOKEN_SENT,
+        at=at,
+        only_from=[tx.state],
+        detail="token SMS sent",
+    )
+    if moved and tx.state is T.TOKEN_ISSUED:
         await sla_check(ctx, conn, unit, Metric.TOKEN_TO_NETWORK, tx.id, tx.state_at, at)
 
 
@@ -267,18 +317,22 @@ async def token_result(
     arrived_at = max(arrived_at, tx.state_at)  # see HubContext.event_time
     if tx.state is T.TOKEN_ISSUED:  # the answer overtook the send result
         await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=arrived_at)
-        tx = await get_transaction(conn, tx.id)
+        tx = dataclasses.replace(tx, state=T.TOKEN_SENT, state_at=arrived_at)
     if tx.state is T.TOKEN_SENT:
         await sla_check(ctx, conn, unit, Metric.METER_ANSWER, tx.id, tx.state_at, arrived_at)
     target = T.APPLIED if accepted else T.METER_REJECTED
-    await set_transaction_state(
+    if not await advance(
         conn,
+        TRANSACTIONS,
         tx.id,
         target,
         at=arrived_at,
+        only_from=[tx.state],
         detail=f"meter: {answer.outcome.name}",
-        meter_outcome=answer.outcome.name.lower(),
-    )
+        extra_values={"meter_outcome": answer.outcome.name.lower()},
+    ):
+        current = await get_transaction(conn, tx.id)
+        raise IllegalTransition("transaction", tx.id, current.state.value, target)
     await conn.execute(
         update(hub_deliveries)
         .where(hub_deliveries.c.id == row.id)
@@ -369,7 +423,11 @@ async def report_acknowledged(
         return
     if tx.state not in (T.APPLIED, T.METER_REJECTED, T.METER_TIMEOUT):
         return
-    await set_transaction_state(conn, tx.id, T.REPORTED, at=at, detail="P2APST acknowledged")
+    if not await advance(
+        conn, TRANSACTIONS, tx.id, T.REPORTED, at=at, only_from=[tx.state],
+        detail="P2APST acknowledged",
+    ):  # fmt: skip
+        return  # moved meanwhile (a late meter answer): reported on its own acknowledgement
     breach = await ctx.sla.check(
         conn,
         Metric.REPORT_TO_P2APST,
@@ -461,7 +519,7 @@ async def resend_token(ctx: HubContext, transaction_id: str, actor: str, reason:
             )
         ).first()
         if row is None:
-            await start_delivery(ctx, conn, unit, transaction_id)
+            await start_delivery(ctx, conn, unit, tx)
         else:
             await conn.execute(
                 update(hub_deliveries)

@@ -14,17 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.commands.replies import Reply, render
 from operator_data.hub.context import HubContext
-from operator_data.hub.delivery import start_delivery
+from operator_data.hub.delivery import delivery_target, start_delivery
 from operator_data.hub.formatting import rupiah, short_ref
 from operator_data.hub.journal import PurchaseClaims
 from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import PRIORITY_RECEIPT, queue_text
-from operator_data.store import NotFound, TransactionState, schema
-from operator_data.store.transactions import (
-    get_transaction,
-    set_transaction_state,
-    store_token,
-)
+from operator_data.store import TransactionState, schema
+from operator_data.store.transactions import Transaction, get_transaction, sealed_token
+from operator_data.store.transitions import TRANSACTIONS, advance
 from operator_data.store.workflow_schema import hub_purchases
 from p2apst_adapter.client import P2apstUnavailable
 from p2apst_adapter.dialect import ResponseCode
@@ -133,7 +130,7 @@ class PurchaseDriver:
                 log.info("purchase %s waits for P2APST: %s", tx.id, error)
                 return  # the sweep tries again
             if not inquiry.found:
-                await self._declined(tx.id, inquiry.response_code)
+                await self._declined(tx, inquiry.response_code)
                 return
             request = PurchaseRequest.from_inquiry(
                 inquiry, Decimal(tx.amount_idr), switcher_reference=tx.id
@@ -142,60 +139,61 @@ class PurchaseDriver:
             async with ctx.unit() as (conn, _):
                 # Another driver (the other worker's twin of a redelivered command, without
                 # claims) may have moved it meanwhile: only the first one moves it.
-                if await _locked_state(conn, tx.id) is T.REQUESTED:
-                    await set_transaction_state(
-                        conn, tx.id, T.SUBMITTED, at=ctx.now(), switcher_ref=tx.id
-                    )
+                await advance(
+                    conn,
+                    TRANSACTIONS,
+                    tx.id,
+                    T.SUBMITTED,
+                    at=ctx.now(),
+                    only_from=[T.REQUESTED],
+                    extra_values={"switcher_ref": tx.id},
+                )
         result = await client.purchase(request)
         if result.paid:
-            await self._paid(tx.id, result)
+            await self._paid(tx, result)
         else:
-            await self._declined(tx.id, result.response_code)
+            await self._declined(tx, result.response_code)
 
-    async def _paid(self, transaction_id: str, result: PurchaseResult) -> None:
+    async def _paid(self, tx: Transaction, result: PurchaseResult) -> None:
         ctx = self._ctx
         assert result.token is not None
+        target = await delivery_target(ctx, tx.meter_number)  # read before writing
         async with ctx.unit() as (conn, unit):
-            # Meter first (see `lock_meter`), then the purchase: two drivers settling one
-            # purchase take turns, the second sees it settled (else both would store the
-            # token and start two deliveries).
-            await lock_meter(conn, (await get_transaction(conn, transaction_id)).meter_number)
-            if await _locked_state(conn, transaction_id) not in OPEN_STATES:
-                return
-            tx = await get_transaction(conn, transaction_id)
-            await store_token(conn, tx.id, result.token, ctx.master)
-            await set_transaction_state(
+            # Meter first (see `lock_meter`), then the purchase. Two drivers settling one
+            # purchase take turns on its row: the conditional UPDATE lets only the first
+            # store the token and start the delivery (else there would be two).
+            await lock_meter(conn, tx.meter_number)
+            if not await advance(
                 conn,
+                TRANSACTIONS,
                 tx.id,
                 T.TOKEN_ISSUED,
                 at=ctx.now(),
-                pln_ref=result.pln_reference or None,
-                response_code=result.response_code,
-                kwh=None if result.kwh is None else str(result.kwh),
-            )
-            await start_delivery(ctx, conn, unit, tx.id)
+                only_from=OPEN_STATES,
+                extra_values=sealed_token(tx.id, result.token, ctx.master)
+                | {
+                    "pln_ref": result.pln_reference or None,
+                    "response_code": result.response_code,
+                    "kwh": None if result.kwh is None else str(result.kwh),
+                },
+            ):
+                return
+            await start_delivery(ctx, conn, unit, tx, token=result.token, target=target, fresh=True)
 
-    async def _declined(self, transaction_id: str, code: str) -> None:
+    async def _declined(self, tx: Transaction, code: str) -> None:
         ctx = self._ctx
         async with ctx.unit() as (conn, _):
-            if await _locked_state(conn, transaction_id) not in OPEN_STATES:
+            if not await advance(
+                conn,
+                TRANSACTIONS,
+                tx.id,
+                T.DECLINED,
+                at=ctx.now(),
+                only_from=OPEN_STATES,
+                extra_values={"response_code": code[:4]},
+            ):
                 return
-            tx = await get_transaction(conn, transaction_id)
-            await set_transaction_state(
-                conn, tx.id, T.DECLINED, at=ctx.now(), response_code=code[:4]
-            )
             await _tell_declined(ctx, conn, tx.id, tx.phone_msisdn, tx.amount_idr, code)
-
-
-async def _locked_state(conn: AsyncConnection, transaction_id: str) -> TransactionState:
-    """The transaction's state, its row locked until the caller's unit ends."""
-    txs = schema.transactions
-    state = await conn.scalar(
-        select(txs.c.state).where(txs.c.id == transaction_id).with_for_update()
-    )
-    if state is None:
-        raise NotFound(f"transaction {transaction_id} does not exist")
-    return TransactionState(state)
 
 
 async def _tell_declined(

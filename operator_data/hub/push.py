@@ -92,5 +92,5 @@ async def push_token(ctx: HubContext, pushed: PushedToken) -> PushOutcome:
                 at=now,
                 kwh=None if pushed.kwh is None else str(pushed.kwh),
             )
-            await start_delivery(ctx, conn, unit, tx.id)
+            await start_delivery(ctx, conn, unit, tx, token=token, fresh=True)
     return PushOutcome(tx.id, created)

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.msisdn import MsisdnError, normalise
 from operator_data.crypto.master_key import MasterKey
-from operator_data.crypto.pins import PinFormatError, check_pin_format, hash_pin, verify_pin
+from operator_data.crypto.pin_mac import PinHashError, PinMacKey, is_scrypt, verify_customer_pin
+from operator_data.crypto.pins import PinFormatError, check_pin_format
 from operator_data.crypto.sealing import SealError, open_sealed, seal
 from operator_data.registry.models import (
     CommsKey,
@@ -87,6 +88,7 @@ class Registry:
         # not cost an AES-GCM open per SMS. A rotated key has a new sealed form, so it can
         # never be served stale.
         self._opened: OrderedDict[bytes, bytes] = OrderedDict()
+        self._pin_mac: PinMacKey | None = None  # derived on first use: the master may be None
 
     @property
     def store(self) -> Store:
@@ -109,6 +111,11 @@ class Registry:
                 "no master key configured (PINTAR_SECURITY__MASTER_KEY or master_key_file)"
             )
         return self._master
+
+    def _pin_key(self) -> PinMacKey:
+        if self._pin_mac is None:
+            self._pin_mac = PinMacKey.derive(self.require_master_key())
+        return self._pin_mac
 
     async def audit(
         self,
@@ -721,7 +728,7 @@ class Registry:
             check_pin_format(pin, self._pin.length)
         except PinFormatError as error:
             raise RegistryError(str(error)) from None
-        hashed = await asyncio.to_thread(hash_pin, pin)  # scrypt is deliberately slow
+        hashed = self._pin_key().hash(number, pin)  # an HMAC: no thread needed
         async with self._store.begin() as conn:
             result = await conn.execute(
                 update(p)
@@ -737,55 +744,82 @@ class Registry:
 
     async def verify_pin(self, number: str, pin: str) -> PinResult:
         """Check a PIN with attempt counting: PinOk, PinWrong(attempts_left) or
-        PinLocked(until). While locked, even the right PIN is refused."""
+        PinLocked(until). While locked, even the right PIN is refused. A stored hash that
+        cannot be checked (another master key, damaged) is a RegistryError."""
         number = msisdn(number)
         now = self._clock()
         async with self._store.read() as conn:
             row = (
                 await conn.execute(
-                    select(p.c.pin_hash, p.c.locked_until).where(p.c.msisdn == number)
+                    select(p.c.pin_hash, p.c.locked_until, p.c.failed_attempts).where(
+                        p.c.msisdn == number
+                    )
                 )
             ).first()
         if row is None:
             raise NotFound(f"phone {number} is not registered")
-        if row.pin_hash is None:
+        stored: str | None = row.pin_hash
+        if stored is None:
             raise RegistryError(f"phone {number} has no PIN set")
         if row.locked_until is not None and row.locked_until > now:
             return PinLocked(row.locked_until)
-        good = await asyncio.to_thread(verify_pin, pin, row.pin_hash)
+        key = self._pin_key()
+        legacy = is_scrypt(stored)
+        try:
+            if legacy:  # scrypt is deliberately slow: keep it off the event loop
+                good = await asyncio.to_thread(verify_customer_pin, key, number, pin, stored)
+            else:
+                good = verify_customer_pin(key, number, pin, stored)
+        except PinHashError as error:
+            raise RegistryError(f"phone {number}: {error}") from None
+        if good and not legacy and row.failed_attempts == 0 and row.locked_until is None:
+            # The purchase hot path: nothing to reset, so no write transaction at all. A lock
+            # by wrong guesses racing this read is not seen, but this caller knew the PIN.
+            return PinOk()
         not_locked = or_(p.c.locked_until.is_(None), p.c.locked_until <= now)
         async with self._store.begin() as conn:
             if good:
+                values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}
+                if legacy:  # convert to the keyed hash while the PIN is at hand
+                    values.update(pin_hash=key.hash(number, pin), updated_at=now)
                 result = await conn.execute(
                     update(p)
-                    .where(p.c.msisdn == number, not_locked)
-                    .values(failed_attempts=0, locked_until=None)
+                    # pin_hash unchanged: a PIN reset since the read must not be overwritten
+                    # by the old PIN's hash, nor be passed with the old PIN.
+                    .where(p.c.msisdn == number, not_locked, p.c.pin_hash == stored)
+                    .values(**values)
                 )
                 if result.rowcount == 1:
                     return PinOk()
-                return PinLocked(await self._locked_until(conn, number))
-            # Count atomically so concurrent wrong guesses cannot share one attempt.
-            result = await conn.execute(
-                update(p)
-                .where(p.c.msisdn == number, not_locked)
-                .values(failed_attempts=p.c.failed_attempts + 1)
-                .returning(p.c.failed_attempts)
-            )
-            failed = result.scalar()
-            if failed is None:
-                return PinLocked(await self._locked_until(conn, number))
-            if failed >= self._pin.max_attempts:
-                until = now + timedelta(minutes=self._pin.lockout_minutes)
-                await conn.execute(
+                until = await conn.scalar(select(p.c.locked_until).where(p.c.msisdn == number))
+                if until is not None and until > now:
+                    return PinLocked(until)
+            else:
+                # Count atomically so concurrent wrong guesses cannot share one attempt.
+                result = await conn.execute(
                     update(p)
-                    .where(p.c.msisdn == number)
-                    .values(failed_attempts=0, locked_until=until, updated_at=now)
+                    .where(p.c.msisdn == number, not_locked)
+                    .values(failed_attempts=p.c.failed_attempts + 1)
+                    .returning(p.c.failed_attempts)
                 )
-                await self.audit(
-                    conn, "system", "pin.locked", "phone", number, {"until": until.isoformat()}
-                )
-                return PinLocked(until)
-            return PinWrong(self._pin.max_attempts - int(failed))
+                failed = result.scalar()
+                if failed is None:
+                    return PinLocked(await self._locked_until(conn, number))
+                if failed >= self._pin.max_attempts:
+                    until = now + timedelta(minutes=self._pin.lockout_minutes)
+                    await conn.execute(
+                        update(p)
+                        .where(p.c.msisdn == number)
+                        .values(failed_attempts=0, locked_until=until, updated_at=now)
+                    )
+                    await self.audit(
+                        conn, "system", "pin.locked", "phone", number, {"until": until.isoformat()}
+                    )
+                    return PinLocked(until)
+                return PinWrong(self._pin.max_attempts - int(failed))
+        # Reached only when the PIN was reset (or the phone removed) between the read and the
+        # update: judge the PIN afresh against what is stored now.
+        return await self.verify_pin(number, pin)
 
     async def _locked_until(self, conn: AsyncConnection, number: str) -> datetime:
         until = await conn.scalar(select(p.c.locked_until).where(p.c.msisdn == number))

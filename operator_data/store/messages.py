@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, String, case, insert, literal, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
+from operator_data.store.once import insert_once, upsert
 from operator_data.store.outbox import mark_queued
 from operator_data.store.states import (
     CHARGEABLE_MESSAGE_STATES,
@@ -22,7 +21,7 @@ from operator_data.store.states import (
     MessageState,
 )
 from operator_data.store.transitions import MESSAGES, NotFound, start, transition
-from operator_data.store.types import new_ulid, utcnow
+from operator_data.store.types import UTCDateTime, new_ulid, utcnow
 
 _INBOUND_FLOWS = frozenset({Flow.METER_TO_HUB, Flow.CUSTOMER_TO_HUB, Flow.METER_TO_CUSTOMER})
 
@@ -98,24 +97,6 @@ async def find_by_idempotency_key(conn: AsyncConnection, key: str) -> Message | 
     return None if row is None else Message.from_row(row)
 
 
-async def _insert_once(conn: AsyncConnection, key: str, **values: Any) -> Message | None:
-    """Insert the message row unless a concurrent writer got there first with the same
-    idempotency key; then return that writer's message. On PostgreSQL a savepoint keeps
-    our transaction usable after the unique violation; SQLite only undoes the statement."""
-    try:
-        if conn.dialect.name == "postgresql":
-            async with conn.begin_nested():
-                await conn.execute(insert(schema.messages).values(**values))
-        else:
-            await conn.execute(insert(schema.messages).values(**values))
-    except IntegrityError:
-        existing = await find_by_idempotency_key(conn, key)
-        if existing is None:
-            raise
-        return existing
-    return None
-
-
 async def _log_once(
     conn: AsyncConnection,
     idempotency_key: str,
@@ -124,10 +105,8 @@ async def _log_once(
     **values: Any,
 ) -> tuple[Message, bool]:
     """Writes a message row in its first state, once per idempotency key. Returns
-    (the earlier message, False) when the key is known, else (the new message, True)."""
-    existing = await find_by_idempotency_key(conn, idempotency_key)
-    if existing is not None:
-        return existing, False
+    (the earlier message, False) when the key is known, else (the new message, True).
+    The new case, by far the common one, costs the INSERT and the history row only."""
     row: dict[str, Any] = dict.fromkeys(_MESSAGE_COLUMNS) | values
     row.update(
         id=new_ulid(when),
@@ -137,9 +116,11 @@ async def _log_once(
         idempotency_key=idempotency_key,
         created_at=when,
     )
-    winner = await _insert_once(conn, idempotency_key, **row)
-    if winner is not None:
-        return winner, False
+    if not await insert_once(conn, schema.messages, row, key=[schema.messages.c.idempotency_key]):
+        existing = await find_by_idempotency_key(conn, idempotency_key)
+        if existing is None:  # the key's row went between the two statements
+            raise NotFound(f"message {idempotency_key!r} neither inserted nor found")
+        return existing, False
     await start(conn, MESSAGES, row["id"], state, at=when)
     # The row as it reads back (timestamps come back in UTC), without reading it back.
     stamp = when.astimezone(UTC)
@@ -284,42 +265,43 @@ async def set_message_state(
     )
 
 
-class NotChargeable(ValueError):
-    """The message has not been carried successfully, so it must not be charged."""
-
-
-async def charge_message(
+async def charge_if_carried(
     conn: AsyncConnection,
     message_id: str,
     *,
     price_version: str,
-    amount_idr: int,
-    at: datetime | None = None,
-    message: Message | None = None,
+    prices_idr: Mapping[Flow, int],
+    at: datetime,
 ) -> bool:
-    """Write the cost-ledger row of a successfully carried message (sent, delivered or
-    processed). Returns False if it was already charged (retries are charged once).
-    `message`: the message as just read in this transaction, to spare reading it again."""
-    if message is None or message.id != message_id:
-        message = await get_message(conn, message_id)
-    if message.state not in CHARGEABLE_MESSAGE_STATES:
-        raise NotChargeable(f"message {message_id} is {message.state}: not chargeable")
-    if amount_idr < 0:
-        raise ValueError("amount_idr must not be negative")
-    ledger = schema.cost_ledger
-    # One statement, and no unique-key error for two workers charging at once (the
-    # ledger is unique on message_id): the second insert does nothing.
-    upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    """Write the cost-ledger row of a message carried successfully (sent, delivered or
+    processed) at its flow's price; failed ones and retries never are. One statement,
+    without reading the message first: the ledger row is made from the message row
+    (`INSERT ... SELECT`) when it is chargeable and has a customer, once (`ON CONFLICT DO
+    NOTHING`). True if this call charged it."""
+    m, ledger = schema.messages, schema.cost_ledger
+    if any(amount < 0 for amount in prices_idr.values()):
+        raise ValueError("prices must not be negative")
+    amount = case(
+        {flow.value: literal(price, BigInteger) for flow, price in prices_idr.items()},
+        value=m.c.flow,
+        else_=literal(0, BigInteger),
+    )
+    chargeable = select(
+        m.c.id,
+        m.c.customer_id,
+        m.c.flow,
+        literal(price_version, String),
+        amount,
+        literal(at, UTCDateTime),
+    ).where(
+        m.c.id == message_id,
+        m.c.customer_id.is_not(None),
+        m.c.state.in_([state.value for state in CHARGEABLE_MESSAGE_STATES]),
+    )
+    columns = ["message_id", "customer_id", "flow", "price_version", "amount_idr", "charged_at"]
     result = await conn.execute(
-        upsert(ledger)
-        .values(
-            message_id=message_id,
-            customer_id=message.customer_id,
-            flow=message.flow.value,
-            price_version=price_version,
-            amount_idr=amount_idr,
-            charged_at=at or utcnow(),
-        )
+        upsert(conn, ledger)
+        .from_select(columns, chargeable)
         .on_conflict_do_nothing(index_elements=[ledger.c.message_id])
     )
     return result.rowcount == 1

@@ -6,17 +6,17 @@ The token is sealed at rest (AES-GCM, AAD = transaction id); views use `token_ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import SealError, open_sealed, seal
 from operator_data.store import schema
+from operator_data.store.once import insert_once
 from operator_data.store.states import TransactionState
 from operator_data.store.transitions import TRANSACTIONS, NotFound, start, transition
 from operator_data.store.types import new_ulid, utcnow
@@ -99,36 +99,51 @@ async def create_transaction(
     """Record a purchase in state `requested`; (existing, False) for a repeated key."""
     if amount_idr <= 0:
         raise ValueError("amount_idr must be positive")
-    row = (await conn.execute(select(t).where(t.c.idempotency_key == idempotency_key))).first()
-    if row is not None:
-        return Transaction.from_row(row), False
     when = at or utcnow()
-    transaction_id = new_ulid(when)
-    try:
-        # The savepoint keeps the caller's transaction usable if a concurrent writer with
-        # the same key wins the unique index; then that writer's purchase is returned.
-        async with conn.begin_nested():
-            await conn.execute(
-                insert(t).values(
-                    id=transaction_id,
-                    idempotency_key=idempotency_key,
-                    meter_number=meter_number,
-                    customer_id=customer_id,
-                    phone_msisdn=phone_msisdn,
-                    amount_idr=amount_idr,
-                    state=TransactionState.REQUESTED.value,
-                    state_at=when,
-                    request_message_id=request_message_id,
-                    created_at=when,
-                )
-            )
-    except IntegrityError:
+    values: dict[str, Any] = {
+        "id": new_ulid(when),
+        "idempotency_key": idempotency_key,
+        "meter_number": meter_number,
+        "customer_id": customer_id,
+        "phone_msisdn": phone_msisdn,
+        "amount_idr": amount_idr,
+        "state": TransactionState.REQUESTED.value,
+        "state_at": when,
+        "request_message_id": request_message_id,
+        "created_at": when,
+    }
+    # No look-up first: the unique key decides, and a concurrent writer with the same key
+    # (or an earlier try) wins without an error that would abort a PostgreSQL transaction.
+    if not await insert_once(conn, t, values, key=[t.c.idempotency_key]):
         row = (await conn.execute(select(t).where(t.c.idempotency_key == idempotency_key))).first()
-        if row is None:
-            raise
+        if row is None:  # the key's row went between the two statements
+            raise NotFound(f"transaction {idempotency_key!r} neither inserted nor found")
         return Transaction.from_row(row), False
-    await start(conn, TRANSACTIONS, transaction_id, TransactionState.REQUESTED, at=when)
-    return await get_transaction(conn, transaction_id), True
+    await start(conn, TRANSACTIONS, values["id"], TransactionState.REQUESTED, at=when)
+    stamp = when.astimezone(UTC)  # as it reads back, without reading it back
+    return (
+        Transaction(
+            id=values["id"],
+            idempotency_key=idempotency_key,
+            meter_number=meter_number,
+            customer_id=customer_id,
+            phone_msisdn=phone_msisdn,
+            amount_idr=amount_idr,
+            kwh=None,
+            token_masked=None,
+            has_token=False,
+            pln_ref=None,
+            switcher_ref=None,
+            stan=None,
+            response_code=None,
+            meter_outcome=None,
+            state=TransactionState.REQUESTED,
+            state_at=stamp,
+            request_message_id=request_message_id,
+            created_at=stamp,
+        ),
+        True,
+    )
 
 
 async def set_transaction_state(
@@ -151,16 +166,24 @@ async def set_transaction_state(
     )
 
 
+def sealed_token(transaction_id: str, token: str, master: MasterKey) -> dict[str, Any]:
+    """The columns that keep a token at rest: sealed under the master key (AAD = the
+    transaction id) and masked; to be set in the UPDATE that moves the transaction."""
+    return {
+        "token_sealed": seal(master, token.encode("ascii"), aad=transaction_id),
+        "token_master_id": master.key_id,
+        "token_masked": mask_token(token),
+    }
+
+
 async def store_token(
     conn: AsyncConnection, transaction_id: str, token: str, master: MasterKey
 ) -> None:
     """Seal the 20-digit token onto the transaction (and keep its masked form)."""
-    masked = mask_token(token)
-    sealed = seal(master, token.encode("ascii"), aad=transaction_id)
     result = await conn.execute(
         update(t)
         .where(t.c.id == transaction_id)
-        .values(token_sealed=sealed, token_master_id=master.key_id, token_masked=masked)
+        .values(**sealed_token(transaction_id, token, master))
     )
     if result.rowcount != 1:
         raise NotFound(f"transaction {transaction_id} does not exist")

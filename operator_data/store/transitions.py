@@ -120,6 +120,44 @@ async def transition(
     return machine.states(current_state)
 
 
+async def advance(
+    conn: AsyncConnection,
+    tracked: Tracked[S],
+    subject: str,
+    target: S,
+    *,
+    at: datetime,
+    only_from: Sequence[S] | None = None,
+    detail: str | None = None,
+    extra_values: dict[str, Any] | None = None,
+) -> bool:
+    """Move `subject` to `target` if it is in a legal predecessor state (and, with
+    `only_from`, one of those): the conditional UPDATE is the state check, nothing is read
+    first. False (and nothing written) when the subject is elsewhere or missing, e.g. a
+    twin of this work got there first. On PostgreSQL the UPDATE also locks the row, so a
+    concurrent twin waits and then finds it moved."""
+    allowed = set(tracked.machine.predecessors(target))
+    if only_from is not None:
+        allowed &= set(only_from)
+    if not allowed:
+        return False
+    values: dict[str, Any] = {"state": target.value, "state_at": at}
+    if extra_values:
+        values.update(extra_values)
+    result = await conn.execute(
+        update(tracked.table)
+        .where(tracked.key == subject, tracked.table.c.state.in_([s.value for s in allowed]))
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        return False
+    row: dict[str, Any] = {tracked.history_key.name: subject, "state": target.value, "at": at}
+    if "detail" in tracked.history.c:
+        row["detail"] = detail
+    await conn.execute(insert(tracked.history).values(**row))
+    return True
+
+
 async def transition_many(
     conn: AsyncConnection,
     tracked: Tracked[S],

@@ -229,7 +229,7 @@ async def test_export_round_trip_without_secrets(
     first = io.StringIO()
     assert await export_csv(registry, first) == 3
     text = first.getvalue()
-    assert KEY_HEX not in text and "scrypt" not in text and "975310" not in text
+    assert KEY_HEX not in text and "hmac1" not in text and "975310" not in text
     exported = list(csv.DictReader(io.StringIO(text)))
     assert tuple(exported[0]) == COLUMNS
     assert all(r["comms_key_hex"] == "" and r["comms_key_id"] == "" for r in exported)

@@ -151,24 +151,38 @@ async def test_inbound_dedup_and_reject(store: Store) -> None:
 
 
 async def test_failed_retries_are_never_charged(store: Store) -> None:
+    prices = {flow: 100 + n for n, flow in enumerate(Flow)}
+
+    async def charge(conn: object, message_id: str) -> bool:
+        return await log.charge_if_carried(
+            conn,  # type: ignore[arg-type]
+            message_id,
+            price_version="v0",
+            prices_idr=prices,
+            at=T0,
+        )
+
     async with store.begin() as conn:
-        message = await _queue(conn)
+        message = await _queue(conn, customer_id="530000000001")
         await log.set_message_state(conn, message.id, MessageState.SUBMITTED)
-        with pytest.raises(log.NotChargeable):
-            await log.charge_message(conn, message.id, price_version="v0", amount_idr=350)
+        assert not await charge(conn, message.id)  # not carried yet
         await log.set_message_state(conn, message.id, MessageState.FAILED)
-        with pytest.raises(log.NotChargeable):
-            await log.charge_message(conn, message.id, price_version="v0", amount_idr=350)
-        other = await _queue(conn, key="k2")
+        assert not await charge(conn, message.id)  # never carried
+        other = await _queue(conn, key="k2", customer_id="530000000001")
         for state in (MessageState.SUBMITTED, MessageState.SENT):
             await log.set_message_state(conn, other.id, state)
-        assert await log.charge_message(conn, other.id, price_version="v0", amount_idr=350)
+        assert await charge(conn, other.id)
         await log.set_message_state(conn, other.id, MessageState.DELIVERED)
-        assert not await log.charge_message(conn, other.id, price_version="v0", amount_idr=350)
+        assert not await charge(conn, other.id)  # charged once
+        nobody = await _queue(conn, key="k3")
+        for state in (MessageState.SUBMITTED, MessageState.SENT):
+            await log.set_message_state(conn, nobody.id, state)
+        assert not await charge(conn, nobody.id)  # no customer to charge
+        assert not await charge(conn, "01NOSUCHMESSAGE00000000000")
         rows = (await conn.execute(select(schema.cost_ledger))).all()
-        assert [(r.message_id, r.amount_idr, r.flow) for r in rows] == [
-            (other.id, 350, "hub_to_meter")
-        ]
+        assert [
+            (r.message_id, r.customer_id, r.amount_idr, r.flow, r.charged_at) for r in rows
+        ] == [(other.id, "530000000001", prices[Flow.HUB_TO_METER], "hub_to_meter", T0)]
 
 
 async def test_transaction_flow_and_sealed_token(
@@ -194,6 +208,8 @@ async def test_transaction_flow_and_sealed_token(
             amount_idr=50_000,
         )
         assert created and not created_again and again.id == t.id
+        # Built from the row written, not read back: equal to what a read gives.
+        assert t == again == await txs.get_transaction(conn, t.id)
         await txs.set_transaction_state(conn, t.id, TransactionState.SUBMITTED, stan="000000000001")
         await txs.set_transaction_state(conn, t.id, TransactionState.ADVISING, detail="no 2210")
         with pytest.raises(IllegalTransition):  # never reversed / never re-requested
@@ -350,32 +366,25 @@ async def test_second_claimer_while_the_first_is_open(store: Store, backend: str
 
 
 async def test_losing_an_idempotency_race_returns_the_winner(store: Store) -> None:
-    """The unique key is the last line of defence when two writers pass the look-up at
-    once: the loser gets the winner's message and its transaction stays usable."""
+    """No look-up comes first: the unique key decides (INSERT ... ON CONFLICT DO NOTHING),
+    so the loser gets the winner's message and its transaction stays usable."""
     async with store.begin() as conn:
         winner, _ = await log.record_inbound(
             conn, flow=Flow.METER_TO_HUB, idempotency_key="gw1:7", peer_msisdn="+628112000001"
         )
     async with store.begin() as conn:
-        got = await log._insert_once(
-            conn,
-            "gw1:7",
-            id="01LOSER0000000000000000000",
-            direction="in",
-            flow="meter_to_hub",
-            state="received",
-            state_at=T0,
-            retries=0,
-            idempotency_key="gw1:7",
-            created_at=T0,
+        got, created = await log.record_inbound(
+            conn, flow=Flow.METER_TO_HUB, idempotency_key="gw1:7", peer_msisdn="+628112000009"
         )
-        assert got is not None and got.id == winner.id
+        assert not created and got.id == winner.id and got.peer_msisdn == "+628112000001"
         _, created = await log.record_inbound(
             conn, flow=Flow.METER_TO_HUB, idempotency_key="gw1:8", peer_msisdn=None
         )
         assert created
     async with store.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(schema.messages)) == 2
+        states = await conn.scalar(select(func.count()).select_from(schema.message_states))
+        assert states == 2  # the loser wrote no history row
 
 
 async def test_a_logged_message_is_returned_exactly_as_it_reads_back(store: Store) -> None:
