@@ -160,7 +160,7 @@ customer_phones = Table(
         ForeignKey("customers.customer_id"),
         nullable=False,
     ),
-    Column("pin_hash", String(200), nullable=True),  # scrypt, see crypto/pins.py
+    Column("pin_hash", String(200), nullable=True),  # hmac1$ (crypto/pin_mac.py) or older scrypt$
     Column("failed_attempts", Integer, nullable=False),
     Column("locked_until", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -229,7 +229,15 @@ outbox = Table(
     Column("attempts", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
-Index("ix_outbox_claimable", outbox.c.priority, outbox.c.available_at)
+# The claim (`outbox.claim`: due, unleased or lease run out) seeks the due rows by time on
+# either index, so it never reads the rows handed to a gateway and waiting for their send
+# results (available_at in the future), however many there are; the few due rows are then
+# sorted by priority. The dispatcher's next wake-up (`outbox.next_due`) reads one entry of
+# each: min(available_at) of unleased rows, min(lease_until).
+# (An index on (priority, available_at) served the ORDER BY instead, and the claim walked
+# every row in the outbox to find the due ones.)
+Index("ix_outbox_available_at_lease_until", outbox.c.available_at, outbox.c.lease_until)
+Index("ix_outbox_lease_until_available_at", outbox.c.lease_until, outbox.c.available_at)
 
 cost_ledger = Table(
     "cost_ledger",
@@ -281,6 +289,13 @@ Index("ix_transactions_state_state_at", transactions.c.state, transactions.c.sta
 Index("ix_transactions_pln_ref", transactions.c.pln_ref)
 Index("ix_transactions_switcher_ref", transactions.c.switcher_ref)
 Index("ix_transactions_created_at", transactions.c.created_at)
+# BELI's duplicate check: this phone's purchases in the last `hub.duplicate_window_s`
+# (with created_at alone it read every phone's purchases in the window).
+Index(
+    "ix_transactions_phone_msisdn_created_at",
+    transactions.c.phone_msisdn,
+    transactions.c.created_at,
+)
 
 transaction_states = Table(
     "transaction_states",
