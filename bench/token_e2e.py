@@ -18,8 +18,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, update
-
 from bench.profiling import sampled
 from bench.report import Row, Section
 from bench.rig import percentile
@@ -45,6 +43,7 @@ from operator_data.store import Direction, Store, TransactionState, schema
 from p2apst_adapter.client import ClientSettings, P2apstClient
 from p2apst_adapter.dialect import Deframer, IsoError, Mti, decode, decode_bit48
 from p2apst_adapter.simulator import P2apstSimulator
+from sqlalchemy import select
 
 NAME = "token_e2e"
 TITLE = "Token end to end (purchase SMS → P2APST → token frame → meter → receipt)"
@@ -268,15 +267,11 @@ def _settings(data_dir: Path) -> Settings:
 
 
 async def _provision(store: Store, registry: Registry, members: Sequence[FleetMember]) -> None:
-    """The fleet's CSV through the registry's import; one scrypt hash for every phone (all
-    share the PIN), copied in SQL — hashing thousands of PINs would dwarf the run."""
+    """The fleet's CSV through the registry's import, then each phone's PIN through the
+    registry (a keyed hash bound to the phone: one hash cannot be copied to another)."""
     await import_csv(registry, io.StringIO(registry_csv(members)))
-    first = members[0].phone_msisdn
-    await registry.set_pin(first, PIN, actor="bench")
-    phones = schema.customer_phones
-    async with store.begin() as conn:
-        pin_hash = await conn.scalar(select(phones.c.pin_hash).where(phones.c.msisdn == first))
-        await conn.execute(update(phones).values(pin_hash=pin_hash, failed_attempts=0))
+    for member in members:
+        await registry.set_pin(member.phone_msisdn, PIN, actor="bench")
 
 
 @asynccontextmanager
