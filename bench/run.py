@@ -20,6 +20,7 @@ from bench import (
     hub_workers,
     p2apst_throughput,
     pool_efficiency,
+    spool_batch,
     token_e2e,
 )
 from bench.report import REPO, Machine, Section, merge, render_json, render_markdown
@@ -31,6 +32,7 @@ MODULES: tuple[ModuleType, ...] = (
     ap2t_export,
     hub_pipeline,
     hub_workers,
+    spool_batch,
     token_e2e,
 )
 DOCS = REPO / "docs"

@@ -3,15 +3,22 @@
 Each is small and slow-moving and holds something that would be lost for good if a power
 cut undid a commit (an SMS already deleted from a SIM, an SMSC id already acknowledged), so
 all use WAL with synchronous=FULL. Subclasses give their schema and a name for errors.
+
+Every SQLite call runs on the connection's own thread (aiosqlite's worker), never on the
+event loop; `run` hands that thread a function of several statements in one hop.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypeVar, cast
 
 import aiosqlite
+
+T = TypeVar("T")
 
 
 class DurableSqlite:
@@ -49,3 +56,16 @@ class DurableSqlite:
         if self._db is None:
             raise RuntimeError(f"the {self.NAME} is not open")
         return self._db
+
+    async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """`function(connection)` on the connection's thread, in one hop: a batch of
+        statements costs one round trip to that thread instead of one per statement."""
+        db = self.db
+
+        def call() -> T:
+            # aiosqlite has no public "run this on the connection's thread"; its queue of
+            # calls (`_execute`) is what every public method uses (the hub's SQLite driver
+            # relies on it in the same way).
+            return function(db._conn)
+
+        return cast(T, await db._execute(call))  # type: ignore[no-untyped-call]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
@@ -61,9 +62,21 @@ class InboundJournal(DurableSqlite):
         )
 
     async def forget(self, fingerprints: Iterable[str]) -> None:
-        await self.db.executemany(
-            "DELETE FROM taken WHERE fingerprint = ?", [(f,) for f in fingerprints]
-        )
+        rows = [(f,) for f in fingerprints]
+        if not rows:
+            return
+
+        def delete(db: sqlite3.Connection) -> None:
+            # One transaction (one fsync) for a batch's rows, not one per row.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM taken WHERE fingerprint = ?", rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await self.run(delete)
 
     async def count(self) -> int:
         rows = list(await self.db.execute_fetchall("SELECT count(*) FROM taken"))
@@ -153,7 +166,20 @@ class JournalledPool:
         async for event in self.pool.carrier_events():
             yield event
             # The consumer (SpooledGateway) asks for the next event only once it stored this.
-            if isinstance(event, InboundSms):
-                await self._journal.forget(fingerprint(pdu) for pdu in event.raw_pdus)
-            elif isinstance(event, DeliveryReport) and event.event_id.startswith("report:"):
-                await self._journal.forget([event.event_id.removeprefix("report:")])
+            await self._journal.forget(_fingerprints(event))
+
+    async def carrier_event_batches(self) -> AsyncIterator[list[TransportEvent]]:
+        """As `carrier_events`, a batch at a time (gateway.spooled.BatchingCarrier): the
+        journal rows of the whole batch go once the spool holds all of it."""
+        async for batch in self.pool.carrier_event_batches():
+            yield batch
+            await self._journal.forget(f for event in batch for f in _fingerprints(event))
+
+
+def _fingerprints(event: TransportEvent) -> list[str]:
+    """The journal rows an event was made of (none for events of the pool's own)."""
+    if isinstance(event, InboundSms):
+        return [fingerprint(pdu) for pdu in event.raw_pdus]
+    if isinstance(event, DeliveryReport) and event.event_id.startswith("report:"):
+        return [event.event_id.removeprefix("report:")]
+    return []

@@ -13,20 +13,25 @@
   (modem, reference, recipient) within a time window.
 
 Like every durable gateway file (gateway/durable_file.py) it runs with synchronous=FULL.
+Writes are group-committed (gateway/group_commit.py): whatever concurrent callers write
+while a commit is under way goes in the next transaction together, one fsync for all, and
+each call returns only once its own transaction has committed. A write that fails (a
+trigger refusing a row...) fails alone; a transaction that fails fails only its writes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from types import TracebackType
 
 from gateway import payload
 from gateway.durable_file import DurableSqlite
+from gateway.group_commit import MAX_BATCH, GroupCommit
 from gateway.pool.journal import JournalledPart
 from gateway.transport import OutboundSms, TransportEvent
 
@@ -92,11 +97,16 @@ class Spool(DurableSqlite):
     SCHEMA = _SCHEMA
     NAME = "spool"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, max_batch: int = MAX_BATCH) -> None:
         super().__init__(path)
-        # One connection serves every task: writes take turns so that a multi-statement
-        # transaction never takes in another task's statement.
-        self._write = asyncio.Lock()
+        # Every write goes through this one writer, in its transactions: reads run between
+        # them on the same connection, and never see half of one.
+        self.writer = GroupCommit(self, max_batch=max_batch)
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed since the spool was opened."""
+        return self.writer.commits
 
     async def _opened(self) -> None:
         # A crash while sending leaves SMS in SENDING: offer them to a modem again.
@@ -104,20 +114,25 @@ class Spool(DurableSqlite):
             "UPDATE outbound SET state = ? WHERE state = ?",
             (OutboundState.QUEUED, OutboundState.SENDING),
         )
+        self.writer.start()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.writer.close()  # commits what callers are still waiting for
+        finally:
+            await super().__aexit__(kind, error, tb)
 
     # -- events ---------------------------------------------------------------------------
 
     async def record_event(self, event: TransportEvent, now: datetime) -> int | None:
         """Stores an event durably; its sequence number, or None if it was already there."""
-        async with self._write:
-            return await self._insert_event(event, now)
-
-    async def _insert_event(self, event: TransportEvent, now: datetime) -> int | None:
-        cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO events (event_id, body, stored_at) VALUES (?, ?, ?)",
-            (event.event_id, payload.dumps(event).decode(), now.isoformat()),
-        )
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+        row = _event_row(event, now)
+        return await self.writer.write(lambda db: _insert_event(db, row))
 
     async def record_outcome(
         self,
@@ -134,21 +149,19 @@ class Spool(DurableSqlite):
         """A send's outcome in one transaction: the event for the hub, the message's final
         state and its parts' references. Apart, a crash between them could leave a message
         final whose result the hub never hears of."""
-        async with self._write:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                seq = await self._insert_event(event, now)
-                await self._mark(message_id, state, now, error=error, count_attempt=False)
-                await self.db.execute(
-                    "DELETE FROM stored_parts WHERE message_id = ?", (message_id,)
-                )
-                if references:
-                    await self._sent_parts(message_id, modem, references, recipient, now)
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+        row = _event_row(event, now)
+        mark = _mark_row(message_id, state, now, error=error, count_attempt=False)
+        parts = _sent_part_rows(message_id, modem, references, recipient, now)
+
+        def outcome(db: sqlite3.Connection) -> int | None:
+            # One write, so one savepoint: all of it or none of it.
+            seq = _insert_event(db, row)
+            db.execute(_MARK, mark)
+            db.execute("DELETE FROM stored_parts WHERE message_id = ?", (message_id,))
+            db.executemany(_SENT_PART, parts)
             return seq
+
+        return await self.writer.write(outcome)
 
     async def unacknowledged(self, after_seq: int = 0) -> list[tuple[int, TransportEvent]]:
         rows = await self.db.execute_fetchall(
@@ -166,37 +179,40 @@ class Spool(DurableSqlite):
         await self.ack_many([event_id])
 
     async def ack_many(self, event_ids: Sequence[str]) -> None:
-        """Forget acknowledged events, in one transaction (one fsync for a hub's batch)."""
+        """Forget acknowledged events, all in one transaction (with other writers')."""
         if not event_ids:
             return
-        async with self._write:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                await self.db.executemany(
-                    "DELETE FROM events WHERE event_id = ?", [(i,) for i in event_ids]
-                )
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+        rows = [(i,) for i in event_ids]
+
+        def forget(db: sqlite3.Connection) -> None:
+            db.executemany("DELETE FROM events WHERE event_id = ?", rows)
+
+        await self.writer.write(forget)
 
     # -- outbound -------------------------------------------------------------------------
 
-    async def accept(self, sms: OutboundSms, now: datetime) -> bool:
-        """Takes an SMS on; False if this message_id was accepted before (it is not re-sent)."""
-        try:
-            await self.db.execute(
-                "INSERT INTO outbound (message_id, body, state, updated_at) VALUES (?, ?, ?, ?)",
-                (
-                    sms.message_id,
-                    payload.dumps(sms).decode(),
-                    OutboundState.QUEUED,
-                    now.isoformat(),
-                ),
+    async def accept(self, sms: OutboundSms, now: datetime, *, sending: bool = False) -> bool:
+        """Takes an SMS on; False if this message_id was accepted before (it is not re-sent).
+        `sending`: it goes to a carrier at once, so it is written as SENDING (one write
+        instead of accept + mark; after a crash it is QUEUED again like any other)."""
+        row = (
+            sms.message_id,
+            payload.dumps(sms).decode(),
+            OutboundState.SENDING if sending else OutboundState.QUEUED,
+            now.isoformat(),
+        )
+
+        def insert(db: sqlite3.Connection) -> bool:
+            # OR IGNORE: a message_id seen before (committed, or earlier in this very
+            # transaction) is refused without an error that would cost a savepoint.
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO outbound (message_id, body, state, updated_at) "
+                "VALUES (?, ?, ?, ?)",
+                row,
             )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+            return cursor.rowcount == 1
+
+        return await self.writer.write(insert)
 
     async def pending(self, limit: int | None = None) -> list[SpooledOutbound]:
         """Outbound SMS not yet handed to a carrier, oldest first (all of them by default)."""
@@ -220,23 +236,12 @@ class Spool(DurableSqlite):
         error: str | None = None,
         count_attempt: bool = False,
     ) -> None:
-        async with self._write:
-            await self._mark(message_id, state, now, error=error, count_attempt=count_attempt)
+        row = _mark_row(message_id, state, now, error=error, count_attempt=count_attempt)
 
-    async def _mark(
-        self,
-        message_id: str,
-        state: OutboundState,
-        now: datetime,
-        *,
-        error: str | None,
-        count_attempt: bool,
-    ) -> None:
-        await self.db.execute(
-            "UPDATE outbound SET state = ?, error = ?, updated_at = ?, attempts = attempts + ? "
-            "WHERE message_id = ?",
-            (state, error, now.isoformat(), int(count_attempt), message_id),
-        )
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(_MARK, row)
+
+        await self.writer.write(update)
 
     async def outbound_state(self, message_id: str) -> SpooledOutbound | None:
         rows = list(
@@ -256,30 +261,36 @@ class Spool(DurableSqlite):
     async def part_stored(
         self, message_id: str, part: int, modem: str, slot: int, pdu: str
     ) -> None:
-        async with self._write:
-            await self.db.execute(
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT OR REPLACE INTO stored_parts (message_id, part, modem, slot, pdu) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (message_id, part, modem, slot, pdu),
             )
 
+        await self.writer.write(insert)
+
     async def part_sent(
         self, message_id: str, part: int, reference: int | None, *, modem: str, slot: int
     ) -> None:
-        async with self._write:
-            await self.db.execute(
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE stored_parts SET sent = 1, reference = ? "
                 "WHERE message_id = ? AND part = ? AND modem = ? AND slot = ?",
                 (reference, message_id, part, modem, slot),
             )
 
+        await self.writer.write(update)
+
     async def part_dropped(self, message_id: str, part: int, *, modem: str, slot: int) -> None:
-        async with self._write:
-            await self.db.execute(
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute(
                 "DELETE FROM stored_parts "
                 "WHERE message_id = ? AND part = ? AND modem = ? AND slot = ?",
                 (message_id, part, modem, slot),
             )
+
+        await self.writer.write(delete)
 
     async def parts_of(self, message_id: str) -> dict[int, JournalledPart]:
         rows = await self.db.execute_fetchall(
@@ -298,17 +309,12 @@ class Spool(DurableSqlite):
     async def record_sent_parts(
         self, message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
     ) -> None:
-        async with self._write:
-            await self._sent_parts(message_id, modem, references, recipient, now)
+        rows = _sent_part_rows(message_id, modem, references, recipient, now)
 
-    async def _sent_parts(
-        self, message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
-    ) -> None:
-        await self.db.executemany(
-            "INSERT INTO sent_parts (message_id, modem, reference, recipient, sent_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(message_id, modem, ref, recipient, now.isoformat()) for ref in references],
-        )
+        def insert(db: sqlite3.Connection) -> None:
+            db.executemany(_SENT_PART, rows)
+
+        await self.writer.write(insert)
 
     async def next_reference(self, modem: str) -> int | None:
         """The reference after the last one `modem` used (wrapping at 256), for a carrier
@@ -340,14 +346,51 @@ class Spool(DurableSqlite):
     async def purge(self, older_than: datetime) -> None:
         """Forgets final outbound SMS and sent parts older than `older_than`."""
         cutoff = older_than.isoformat()
-        async with self._write:
-            await self.db.execute(
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute(
                 "DELETE FROM outbound WHERE state IN (?, ?) AND updated_at < ?", (*_FINAL, cutoff)
             )
-            await self.db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))
+            db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))
+
+        await self.writer.write(delete)
 
 
 _PART_COLUMNS = "message_id, part, modem, slot, pdu, sent, reference"
+
+# The writes' statements run on the connection's thread (gateway/group_commit.py); their
+# parameters (JSON bodies included) are made beforehand, on the event loop, as before.
+_MARK = (
+    "UPDATE outbound SET state = ?, error = ?, updated_at = ?, attempts = attempts + ? "
+    "WHERE message_id = ?"
+)
+_SENT_PART = (
+    "INSERT INTO sent_parts (message_id, modem, reference, recipient, sent_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def _event_row(event: TransportEvent, now: datetime) -> tuple[str, str, str]:
+    return (event.event_id, payload.dumps(event).decode(), now.isoformat())
+
+
+def _insert_event(db: sqlite3.Connection, row: tuple[str, str, str]) -> int | None:
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO events (event_id, body, stored_at) VALUES (?, ?, ?)", row
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def _mark_row(
+    message_id: str, state: OutboundState, now: datetime, *, error: str | None, count_attempt: bool
+) -> tuple[str, str | None, str, int, str]:
+    return (state, error, now.isoformat(), int(count_attempt), message_id)
+
+
+def _sent_part_rows(
+    message_id: str, modem: str, references: Sequence[int], recipient: str, now: datetime
+) -> list[tuple[str, str, int, str, str]]:
+    return [(message_id, modem, ref, recipient, now.isoformat()) for ref in references]
 
 
 def _journalled(row: sqlite3.Row | tuple[object, ...]) -> JournalledPart:

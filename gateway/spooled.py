@@ -11,6 +11,9 @@ durable spool, offered to the hub as a `Transport`.
   bridge just forwards this stream.
 - Status reports carry only a modem's 0–255 reference: the spool matches them to the
   message, so the hub always gets a `message_id` when one exists.
+- The spool group-commits (gateway/group_commit.py): sends, acks and carrier events that
+  arrive while a commit is under way share the next one. A carrier that can hand over every
+  event it has ready at once (`BatchingCarrier`) has them stored together, in one commit.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from gateway.spool import OutboundState, Spool
 from gateway.transport import (
@@ -53,7 +56,20 @@ class Carrier(Protocol):
         """Takes the SMS for sending; its outcome comes later as a SendResult event."""
         ...
 
-    def carrier_events(self) -> AsyncIterator[TransportEvent]: ...
+    def carrier_events(self) -> AsyncIterator[TransportEvent]:
+        """Its events, one at a time: the consumer asks for the next one only once it has
+        stored this one durably (what lets a modem free the SIM slot, an SMSC get its
+        deliver_sm answered)."""
+        ...
+
+
+@runtime_checkable
+class BatchingCarrier(Carrier, Protocol):
+    def carrier_event_batches(self) -> AsyncIterator[Sequence[TransportEvent]]:
+        """Its events as they come, each time every one that is ready (at least one), in
+        order: the consumer asks for the next batch only once it has stored every event of
+        this one — one spool commit for all of them instead of one each."""
+        ...
 
 
 def utc_now() -> datetime:
@@ -84,8 +100,14 @@ class SpooledGateway:
         self._yielded: OrderedDict[str, float] = OrderedDict()
 
     async def __aenter__(self) -> Self:
-        for pending in await self._spool.pending():
-            await self._handover(pending.sms)
+        pending = [item.sms for item in await self._spool.pending()]
+        # Marked all at once (a few commits, not one each), then handed over in order.
+        now = self._clock()
+        await asyncio.gather(
+            *(self._spool.mark(sms.message_id, OutboundState.SENDING, now) for sms in pending)
+        )
+        for sms in pending:
+            await self._carrier.submit(sms)
         self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.name}-pump"))
         return self
 
@@ -102,8 +124,9 @@ class SpooledGateway:
     # -- Transport ------------------------------------------------------------------------
 
     async def send(self, sms: OutboundSms) -> bool:
-        if await self._spool.accept(sms, self._clock()):
-            await self._handover(sms)
+        # Written straight as SENDING: one spool write (and commit) per SMS, not two.
+        if await self._spool.accept(sms, self._clock(), sending=True):
+            await self._carrier.submit(sms)
         return True
 
     async def events(self) -> AsyncIterator[TransportEvent]:
@@ -172,41 +195,93 @@ class SpooledGateway:
 
     # -- inside ---------------------------------------------------------------------------
 
-    async def _handover(self, sms: OutboundSms) -> None:
-        await self._spool.mark(sms.message_id, OutboundState.SENDING, self._clock())
-        await self._carrier.submit(sms)
-
     async def _pump(self) -> None:
-        async for event in self._carrier.carrier_events():
-            try:
-                await self._store(event)
-            except Exception:
-                # A spool that cannot write must stop the gateway, not drop the event.
-                log.exception("%s: could not spool %s; stopping", self.name, event.event_id)
-                raise
-
-    async def _store(self, event: TransportEvent) -> None:
-        now = self._clock()
-        if not event.gateway:
-            event = replace(event, gateway=self.name)
-        if isinstance(event, SendResult):
-            sent = event.status is SendStatus.SENT
-            seq = await self._spool.record_outcome(
-                event,
-                event.message_id,
-                OutboundState.SENT if sent else OutboundState.FAILED,
-                now,
-                error=event.error,
-                modem=event.modem,
-                references=event.message_references if sent else (),
-                recipient=event.recipient,
-            )
+        carrier = self._carrier
+        if isinstance(carrier, BatchingCarrier):
+            async for batch in carrier.carrier_event_batches():
+                await self._store(batch)
         else:
-            if isinstance(event, DeliveryReport) and event.message_id is None:
-                matched = await self._spool.match_report(
-                    event.modem, event.message_reference, event.recipient, now, REPORT_WINDOW
+            async for event in carrier.carrier_events():
+                await self._store([event])
+
+    async def _store(self, events: Sequence[TransportEvent]) -> None:
+        """Stores carrier events all at once (their writes share a transaction). A status
+        report may follow its own send result in the same batch: it is matched against the
+        send results not yet written first (the newest part sent, as the spool would
+        answer once they are), else through the spool, whose answer they cannot change."""
+        now = self._clock()
+        stored: list[tuple[int, TransportEvent]] = []
+        writing: list[TransportEvent] = []  # in order; written together at the end
+        # (modem, recipient, reference) → message, of the SENT results in `writing`.
+        unwritten: dict[tuple[str, str, int], str] = {}
+        try:
+            for event in events:
+                if not event.gateway:
+                    event = replace(event, gateway=self.name)
+                if isinstance(event, DeliveryReport) and event.message_id is None:
+                    key = (event.modem, event.recipient, event.message_reference)
+                    matched = unwritten.get(key)
+                    if matched is None:
+                        matched = await self._spool.match_report(
+                            event.modem,
+                            event.message_reference,
+                            event.recipient,
+                            now,
+                            REPORT_WINDOW,
+                        )
+                    event = replace(event, message_id=matched)
+                elif isinstance(event, SendResult) and event.status is SendStatus.SENT:
+                    for reference in event.message_references:  # the newest wins
+                        unwritten[(event.modem, event.recipient, reference)] = event.message_id
+                writing.append(event)
+            await self._write_all(writing, now, stored)
+        finally:
+            # In sequence order (the order of their writes), whatever was stored: a stream
+            # takes an event from the queue only if it is newer than the last it saw.
+            for seq, event in sorted(stored, key=lambda item: item[0]):
+                self._live.put_nowait((seq, event))
+
+    async def _write_all(
+        self,
+        events: Sequence[TransportEvent],
+        now: datetime,
+        stored: list[tuple[int, TransportEvent]],
+    ) -> None:
+        """Writes `events` concurrently, adding each newly stored one to `stored`; once all
+        are done, raises if one could not be written (a spool that cannot write must stop
+        the gateway, not drop the event)."""
+        outcomes: list[int | Exception | None]
+        if len(events) == 1:  # the common case with a one-at-a-time carrier: no task
+            outcomes = [await self._write(events[0], now)]
+        else:
+            outcomes = list(await asyncio.gather(*(self._write(e, now) for e in events)))
+        failure: Exception | None = None
+        for event, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error(
+                    "%s: could not spool %s; stopping", self.name, event.event_id, exc_info=outcome
                 )
-                event = replace(event, message_id=matched)
-            seq = await self._spool.record_event(event, now)
-        if seq is not None:
-            self._live.put_nowait((seq, event))
+                failure = failure or outcome
+            elif outcome is not None:
+                stored.append((outcome, event))
+        if failure is not None:
+            raise failure
+
+    async def _write(self, event: TransportEvent, now: datetime) -> int | Exception | None:
+        """The event's sequence number (None: it was there already), or the error."""
+        try:
+            if isinstance(event, SendResult):
+                sent = event.status is SendStatus.SENT
+                return await self._spool.record_outcome(
+                    event,
+                    event.message_id,
+                    OutboundState.SENT if sent else OutboundState.FAILED,
+                    now,
+                    error=event.error,
+                    modem=event.modem,
+                    references=event.message_references if sent else (),
+                    recipient=event.recipient,
+                )
+            return await self._spool.record_event(event, now)
+        except Exception as error:
+            return error

@@ -12,6 +12,11 @@ anything older anyway).
 A send the gateway cannot take (its spool cannot write) or an ack it cannot apply is logged
 and skipped, never fatal: no send result goes back, so the hub's outbox sends it again, and
 an unapplied ack leaves the event to be re-delivered and acked again.
+
+Sends and acks are taken on concurrently (up to `IN_FLIGHT` at once), so that a burst from
+the hub goes into the spool in a few group commits rather than one commit after another.
+They run apart from the broker session: a connection lost meanwhile does not cut a send off
+between its spool commit and its handover to the carrier.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from gateway.transport import OutboundSms, TransportEvent
 
 log = logging.getLogger(__name__)
 
+#: Sends and ack lists being taken on at once; more wait in the MQTT client's queue.
+IN_FLIGHT = 256
+
 
 class LocalGateway(Protocol):
     async def send(self, sms: OutboundSms) -> bool: ...
@@ -49,6 +57,8 @@ class GatewayBridge:
         self._topics = settings.topics
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._working: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Semaphore(IN_FLIGHT)
 
     @property
     def client_id(self) -> str:
@@ -70,6 +80,12 @@ class GatewayBridge:
         tb: TracebackType | None,
     ) -> None:
         await stop(self._task)
+        # Sends and acks under way finish (a spool commit and a handover each).
+        try:
+            await asyncio.gather(*self._working)
+        finally:
+            for task in self._working:
+                task.cancel()
 
     async def _session(self) -> None:
         will = aiomqtt.Will(self._topics.status(self.name), OFFLINE, qos=1, retain=True)
@@ -105,10 +121,16 @@ class GatewayBridge:
         send_topic = self._topics.send(self.name)
         async for message in client.messages:
             raw = message.payload if isinstance(message.payload, bytes) else b""
-            if message.topic.matches(send_topic):
-                await self._take_send(raw)
-            else:
-                await self._apply_acks(parse_ack(raw))
+            is_send = message.topic.matches(send_topic)
+            acks = [] if is_send else parse_ack(raw)
+            await self._room.acquire()
+            task = asyncio.create_task(self._take_send(raw) if is_send else self._apply_acks(acks))
+            self._working.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._working.discard(task)
+        self._room.release()
 
     async def _take_send(self, raw: bytes) -> None:
         try:

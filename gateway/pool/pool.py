@@ -70,6 +70,9 @@ from gateway.transport import ModemStateChanged as TransportModemState
 
 log = logging.getLogger(__name__)
 
+#: Events handed to the spool at most in one batch (one commit).
+EVENT_BATCH = 256
+
 _STATUS: dict[ModemState, ModemStatus] = {
     ModemState.STARTING: ModemStatus.STARTING,
     ModemState.READY: ModemStatus.READY,
@@ -252,6 +255,14 @@ class ModemPool:
 
     def carrier_events(self) -> AsyncIterator[TransportEvent]:
         return self.events()
+
+    async def carrier_event_batches(self) -> AsyncIterator[list[TransportEvent]]:
+        """Every event ready at once (gateway.spooled.BatchingCarrier): one spool commit."""
+        while True:
+            ready = [await self._events.get()]
+            while len(ready) < EVENT_BATCH and not self._events.empty():
+                ready.append(self._events.get_nowait())
+            yield ready
 
     def _emit(self, event: TransportEvent) -> None:
         self._events.put_nowait(event)

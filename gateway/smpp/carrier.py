@@ -55,6 +55,8 @@ from gateway.transport import (
 log = logging.getLogger(__name__)
 
 INTERFACE_VERSION = 0x34
+#: Events handed to the spool at most in one batch (one commit).
+EVENT_BATCH = 256
 TON_INTERNATIONAL = 1
 NPI_ISDN = 1
 
@@ -173,6 +175,18 @@ class SmppCarrier:
             # The consumer asks for the next event only once it has stored this one.
             if stored is not None and not stored.done():
                 stored.set_result(None)
+
+    async def carrier_event_batches(self) -> AsyncIterator[list[TransportEvent]]:
+        """`carrier_events`, every ready event at once (gateway.spooled.BatchingCarrier): the
+        spool stores them in one commit, and their deliver_sm are answered after it."""
+        while True:
+            ready = [await self._events.get()]
+            while len(ready) < EVENT_BATCH and not self._events.empty():
+                ready.append(self._events.get_nowait())
+            yield [event for event, _ in ready]
+            for _, stored in ready:
+                if stored is not None and not stored.done():
+                    stored.set_result(None)
 
     # -- connection -----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -222,9 +222,10 @@ async def test_a_send_the_spool_cannot_take_is_skipped_and_the_bridge_goes_on(
         MqttTransport(settings) as hub,
         gateway_node(settings, tmp_path, "gw-a") as node,
     ):
-        # A real write failure from the spool's own database, for one message only.
+        # A real write failure from the spool's own database, for one message only (a send
+        # is one INSERT, written straight as SENDING).
         await node.spool.db.execute(
-            "CREATE TEMP TRIGGER refuse BEFORE UPDATE ON outbound "
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON outbound "
             "WHEN NEW.message_id = 'msg-poison' "
             "BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END"
         )
@@ -241,6 +242,50 @@ async def test_a_send_the_spool_cannot_take_is_skipped_and_the_bridge_goes_on(
         node.carrier.inject(InboundSms("in-1", METER, NOW, data=b"\x01", modem="m1"))
         [inbound] = await within("inbound after the failure", take(events, 1))
         assert inbound.event_id == "in-1" and node.bridge.connected.is_set()
+
+
+class HeldGateway:
+    """A local gateway whose send of 'msg-held' waits until released."""
+
+    def __init__(self) -> None:
+        self.taken: list[str] = []
+        self.release = asyncio.Event()
+        self.other_taken = asyncio.Event()
+
+    async def send(self, sms: OutboundSms) -> bool:
+        self.taken.append(sms.message_id)
+        if sms.message_id == "msg-held":
+            await self.release.wait()
+        else:
+            self.other_taken.set()
+        return True
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        await asyncio.Event().wait()  # no events
+        yield InboundSms("never", METER, NOW, data=b"\x00")
+
+    async def ack(self, event_id: str) -> None:
+        await self.ack_many([event_id])
+
+    async def ack_many(self, event_ids: Sequence[str]) -> None:
+        return None
+
+
+async def test_the_bridge_takes_a_send_while_an_earlier_one_is_still_being_spooled(
+    settings: MqttSettings,
+) -> None:
+    # Concurrent, so that a burst from the hub shares the spool's commits.
+    local = HeldGateway()
+    async with (
+        MqttTransport(settings) as hub,
+        GatewayBridge("gw-a", local, settings),
+    ):
+        await within("gateway online", hub.wait_for_gateway("gw-a"))
+        assert await hub.send(OutboundSms("msg-held", METER, text="x"))
+        assert await hub.send(OutboundSms("msg-next", METER, text="y"))
+        await within("the second send taken while the first waits", local.other_taken.wait())
+        assert local.taken == ["msg-held", "msg-next"] and not local.release.is_set()
+        local.release.set()  # the bridge's exit waits for sends under way
 
 
 async def test_a_full_hub_queue_drops_events_that_the_gateway_delivers_again(
