@@ -3,10 +3,12 @@ the price in force (settings.prices); failed attempts and retries never are."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.hub.context import HubContext
-from operator_data.store.messages import charge_if_carried
+from operator_data.store.messages import charge_carried, charge_if_carried
 
 
 async def charge(ctx: HubContext, conn: AsyncConnection, message_id: str) -> bool:
@@ -17,4 +19,13 @@ async def charge(ctx: HubContext, conn: AsyncConnection, message_id: str) -> boo
     price = ctx.settings.prices.at(now)
     return await charge_if_carried(
         conn, message_id, price_version=price.version, prices_idr=price.prices_idr, at=now
+    )
+
+
+async def charge_many(ctx: HubContext, conn: AsyncConnection, message_ids: Sequence[str]) -> int:
+    """`charge` for many messages in one statement; returns how many were charged."""
+    now = ctx.now()
+    price = ctx.settings.prices.at(now)
+    return await charge_carried(
+        conn, message_ids, price_version=price.version, prices_idr=price.prices_idr, at=now
     )

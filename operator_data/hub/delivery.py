@@ -36,7 +36,6 @@ from operator_data.hub.sla import Metric
 from operator_data.registry import CommsKey
 from operator_data.registry.models import Conflict
 from operator_data.store import NotFound, TransactionState, schema
-from operator_data.store.locks import lock_rows
 from operator_data.store.states import IllegalTransition
 from operator_data.store.transactions import (
     Transaction,
@@ -235,31 +234,6 @@ async def _escalate(
             transaction_id=tx.id,
             priority=PRIORITY_RECEIPT,
         )
-
-
-async def token_frame_sent(
-    ctx: HubContext, conn: AsyncConnection, unit: Unit, transaction_id: str, at: datetime
-) -> None:
-    """The network took a TOKEN_DELIVERY SMS: the transaction is TOKEN_SENT (a no-op when
-    it has moved on already: a repeated send result, or the meter's answer came first)."""
-    txs = schema.transactions
-    # Locked before the check: two workers applying copies of one send result take turns.
-    await lock_rows(conn, select(txs.c.id).where(txs.c.id == transaction_id))
-    tx = await get_transaction(conn, transaction_id)
-    if tx.state not in (T.TOKEN_ISSUED, T.METER_TIMEOUT):
-        return
-    at = max(at, tx.state_at)  # a gateway clock behind ours: not before the token was issued
-    moved = await advance(
-        conn,
-        TRANSACTIONS,
-        tx.id,
-        T.TOKEN_SENT,
-        at=at,
-        only_from=[tx.state],
-        detail="token SMS sent",
-    )
-    if moved and tx.state is T.TOKEN_ISSUED:
-        await sla_check(ctx, conn, unit, Metric.TOKEN_TO_NETWORK, tx.id, tx.state_at, at)
 
 
 async def sla_check(

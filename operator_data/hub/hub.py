@@ -29,7 +29,7 @@ from operator_data.hub.context import HubContext, log
 from operator_data.hub.customer import handle_command
 from operator_data.hub.delivery import report_acknowledged, resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
-from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event, lock_messages
+from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event
 from operator_data.hub.journal import HubReportOutbox
 from operator_data.hub.meter_batch import log_meter_frames
 from operator_data.hub.meter_link import Checked, StaleReplayState, check_frame
@@ -37,6 +37,7 @@ from operator_data.hub.purchases import PurchaseDriver
 from operator_data.hub.push import PushedToken, PushOutcome, push_token
 from operator_data.hub.sla import Listener, SlaMonitor
 from operator_data.hub.status import ModemBoard
+from operator_data.hub.status_batch import apply_status, status_events
 from operator_data.registry import Identified, Registry, SenderMeter
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
@@ -231,7 +232,10 @@ class Hub:
         whos = prepared.whos
         commands: list[CustomerCommand] = []
         async with self.ctx.unit() as (conn, unit):
-            await lock_messages(conn, events)
+            # First: its locking read of the messages is the batch's first lock.
+            statuses = status_events(events)
+            await apply_status(self.ctx, conn, unit, statuses)
+            settled = {event.event_id for event in statuses}
             frames = await log_meter_frames(
                 self.ctx,
                 conn,
@@ -245,7 +249,7 @@ class Hub:
                 prepared.checked,
             )
             for event in events:
-                if event.event_id in frames.done:
+                if event.event_id in frames.done or event.event_id in settled:
                     continue
                 pending = frames.to_act.get(event.event_id)
                 if pending is not None:

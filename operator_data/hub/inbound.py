@@ -4,17 +4,17 @@ Every inbound SMS is logged first (idempotent by the transport's event id), then
 classified into one of the five flows by its sender: a registered meter SIM (meter -> hub),
 a registered phone or any other valid number texting the short code (customer -> hub);
 anything else is logged as rejected. Send results and status reports move outbound
-messages along their state machine. Customer commands need PIN checks and may buy, so
-they are logged here and acted on afterwards, one by one (see customer.py).
+messages along their state machine (set-wise: status_batch.py). Customer commands need
+PIN checks and may buy, so they are logged here and acted on afterwards, one by one (see
+customer.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import Frame, FrameError
@@ -24,20 +24,17 @@ from gateway.transport import (
     InboundSms,
     ModemStateChanged,
     SendResult,
-    SendStatus,
     TransportEvent,
 )
 from operator_data.commands import mask_secrets
 from operator_data.hub.charging import charge
 from operator_data.hub.context import HubContext, Unit
-from operator_data.hub.delivery import token_frame_sent
 from operator_data.hub.meter_frames import handle_frame
 from operator_data.hub.meter_link import open_inbound
+from operator_data.hub.status_batch import apply_status
 from operator_data.registry import Identified, SenderCustomer, SenderMeter
-from operator_data.store import Flow, MessageState, NotFound, schema
-from operator_data.store.locks import lock_rows
-from operator_data.store.messages import Message, get_message, record_inbound, set_message_state
-from operator_data.store.outbox import settle
+from operator_data.store import Flow, MessageState, schema
+from operator_data.store.messages import Message, record_inbound, set_message_state
 
 log = logging.getLogger("operator_data.hub.inbound")
 M = MessageState
@@ -74,10 +71,8 @@ async def apply_event(
 ) -> CustomerCommand | None:
     if isinstance(event, InboundSms):
         return await _inbound(ctx, conn, unit, event, who)
-    if isinstance(event, SendResult):
-        await _send_result(ctx, conn, unit, event)
-    elif isinstance(event, DeliveryReport):
-        await _delivery_report(ctx, conn, unit, event)
+    if isinstance(event, SendResult | DeliveryReport):
+        await apply_status(ctx, conn, unit, [event])  # a batch of one
     elif isinstance(event, ModemStateChanged):
         log.info("modem %s/%s is %s %s", event.gateway, event.modem, event.status, event.detail)
     return None
@@ -199,83 +194,3 @@ async def act_on_frame(
     )
     await set_message_state(conn, message.id, M.PROCESSED, at=ctx.now(), detail=note[:500])
     await charge(ctx, conn, message.id)
-
-
-async def lock_messages(conn: AsyncConnection, events: Sequence[TransportEvent]) -> None:
-    """Lock, in id order, every outbound message a batch's results and reports touch: two
-    workers applying overlapping batches then wait for each other instead of deadlocking."""
-    ids = sorted(
-        {
-            event.message_id
-            for event in events
-            if isinstance(event, SendResult | DeliveryReport) and event.message_id is not None
-        }
-    )
-    if ids:
-        messages = schema.messages
-        await lock_rows(
-            conn, select(messages.c.id).where(messages.c.id.in_(ids)).order_by(messages.c.id)
-        )
-
-
-async def _lock_message(conn: AsyncConnection, message_id: str) -> None:
-    # With several hub workers a message's send result and its status report may be
-    # applied at the same time on two of them: take the row first, so each reads the state
-    # the other committed (a no-op on SQLite, where writers are serialised anyway).
-    await lock_rows(conn, select(schema.messages.c.id).where(schema.messages.c.id == message_id))
-
-
-async def _send_result(
-    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: SendResult
-) -> None:
-    await _lock_message(conn, event.message_id)
-    try:
-        message = await get_message(conn, event.message_id)
-    except NotFound:
-        log.warning("send result for unknown message %s", event.message_id)
-        return
-    now = ctx.event_time(event.at, after=message.state_at)
-    await settle(conn, message.id)  # answered: the outbox need not offer it again
-    where = {"gateway_id": event.gateway or None, "modem_id": event.modem or None}
-    if event.status is SendStatus.SENT:
-        if message.state is M.QUEUED:
-            await set_message_state(conn, message.id, M.SUBMITTED, at=now)
-        if message.state in (M.QUEUED, M.SUBMITTED):
-            await set_message_state(conn, message.id, M.SENT, at=now, **where)  # type: ignore[arg-type]
-            if message.kind == "TOKEN_DELIVERY" and message.transaction_id:
-                await token_frame_sent(ctx, conn, unit, message.transaction_id, now)
-    elif message.state in (M.QUEUED, M.SUBMITTED, M.SENT):
-        await set_message_state(
-            conn, message.id, M.FAILED, at=now, detail=(event.error or "send failed")[:500]
-        )
-
-
-async def _delivery_report(
-    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: DeliveryReport
-) -> None:
-    if event.message_id is None:
-        log.info("status report %s matched no sent message", event.event_id)
-        return
-    await _lock_message(conn, event.message_id)
-    try:
-        message = await get_message(conn, event.message_id)
-    except NotFound:
-        return
-    now = ctx.event_time(event.at, after=message.state_at)
-    if event.delivered or event.final:
-        await settle(conn, message.id)  # the report answers for the send result too
-    if event.delivered:
-        if message.state is M.SUBMITTED:
-            # The report overtook the send result (another worker, a re-delivery): the
-            # token frame was sent all the same, so its transaction moves on here.
-            await set_message_state(conn, message.id, M.SENT, at=now)
-            if message.kind == "TOKEN_DELIVERY" and message.transaction_id:
-                await token_frame_sent(ctx, conn, unit, message.transaction_id, now)
-        if message.state in (M.SUBMITTED, M.SENT):
-            await set_message_state(conn, message.id, M.DELIVERED, at=now)
-            # Charged on the handset's (or meter's) confirmed receipt: a failed SMS is never.
-            await charge(ctx, conn, message.id)
-    elif event.final and message.state in (M.SUBMITTED, M.SENT):
-        await set_message_state(
-            conn, message.id, M.FAILED, at=now, detail=f"status report {event.status:#04x}"
-        )

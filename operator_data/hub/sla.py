@@ -8,16 +8,16 @@ they happen, so the helpdesk hears of them without waiting for the report.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.settings import SlaTargets
 from operator_data.store import schema
+from operator_data.store.bulk import insert_many
 
 log = logging.getLogger("operator_data.hub.sla")
 
@@ -60,6 +60,50 @@ class SlaMonitor:
             Metric.REPORT_TO_P2APST: self._targets.report_to_p2apst_s,
         }[metric]
 
+    def measure(
+        self,
+        metric: Metric,
+        *,
+        subject_type: str,
+        subject_id: str,
+        started_at: datetime,
+        ended_at: datetime | None,
+        now: datetime,
+    ) -> SlaBreach | None:
+        """The breach, if the stage took (or has been running) longer than its target: a
+        decision, nothing written (see `record`)."""
+        end = ended_at or now
+        duration_ms = int((end - started_at).total_seconds() * 1000)
+        target_ms = int(self.target_s(metric) * 1000)
+        if duration_ms <= target_ms:
+            return None
+        return SlaBreach(
+            metric, subject_type, subject_id, started_at, ended_at, duration_ms, target_ms
+        )
+
+    async def record(
+        self, conn: AsyncConnection, breaches: Sequence[SlaBreach], now: datetime
+    ) -> None:
+        """Write breaches in the caller's transaction, in one statement."""
+        await insert_many(
+            conn,
+            schema.sla_events,
+            [
+                {
+                    "metric": b.metric.value,
+                    "subject_type": b.subject_type,
+                    "subject_id": b.subject_id,
+                    "started_at": b.started_at,
+                    "ended_at": b.ended_at,
+                    "duration_ms": b.duration_ms,
+                    "target_ms": b.target_ms,
+                    "met": False,
+                    "recorded_at": now,
+                }
+                for b in breaches
+            ],
+        )
+
     async def check(
         self,
         conn: AsyncConnection,
@@ -72,27 +116,17 @@ class SlaMonitor:
         now: datetime,
     ) -> SlaBreach | None:
         """Record a breach if the stage took (or has been running) longer than its target."""
-        end = ended_at or now
-        duration_ms = int((end - started_at).total_seconds() * 1000)
-        target_ms = int(self.target_s(metric) * 1000)
-        if duration_ms <= target_ms:
-            return None
-        await conn.execute(
-            insert(schema.sla_events).values(
-                metric=metric.value,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                started_at=started_at,
-                ended_at=ended_at,
-                duration_ms=duration_ms,
-                target_ms=target_ms,
-                met=False,
-                recorded_at=now,
-            )
+        breach = self.measure(
+            metric,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            started_at=started_at,
+            ended_at=ended_at,
+            now=now,
         )
-        return SlaBreach(
-            metric, subject_type, subject_id, started_at, ended_at, duration_ms, target_ms
-        )
+        if breach is not None:
+            await self.record(conn, [breach], now)
+        return breach
 
     def publish(self, breach: SlaBreach) -> None:
         log.warning(

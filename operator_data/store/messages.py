@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -273,11 +273,29 @@ async def charge_if_carried(
     prices_idr: Mapping[Flow, int],
     at: datetime,
 ) -> bool:
-    """Write the cost-ledger row of a message carried successfully (sent, delivered or
-    processed) at its flow's price; failed ones and retries never are. One statement,
-    without reading the message first: the ledger row is made from the message row
-    (`INSERT ... SELECT`) when it is chargeable and has a customer, once (`ON CONFLICT DO
-    NOTHING`). True if this call charged it."""
+    """Charge one message if it was carried (see `charge_carried`). True if this call
+    charged it."""
+    charged = await charge_carried(
+        conn, [message_id], price_version=price_version, prices_idr=prices_idr, at=at
+    )
+    return charged == 1
+
+
+async def charge_carried(
+    conn: AsyncConnection,
+    message_ids: Sequence[str],
+    *,
+    price_version: str,
+    prices_idr: Mapping[Flow, int],
+    at: datetime,
+) -> int:
+    """Write the cost-ledger rows of the messages carried successfully (sent, delivered or
+    processed) at their flow's price; failed ones and retries never are. One statement
+    whatever the number of messages, without reading them first: each ledger row is made
+    from its message row (`INSERT ... SELECT`) when it is chargeable and has a customer,
+    once (`ON CONFLICT DO NOTHING`). Returns how many this call charged."""
+    if not message_ids:
+        return 0
     m, ledger = schema.messages, schema.cost_ledger
     if any(amount < 0 for amount in prices_idr.values()):
         raise ValueError("prices must not be negative")
@@ -294,7 +312,7 @@ async def charge_if_carried(
         amount,
         literal(at, UTCDateTime),
     ).where(
-        m.c.id == message_id,
+        m.c.id.in_(list(message_ids)),
         m.c.customer_id.is_not(None),
         m.c.state.in_([state.value for state in CHARGEABLE_MESSAGE_STATES]),
     )
@@ -304,7 +322,7 @@ async def charge_if_carried(
         .from_select(columns, chargeable)
         .on_conflict_do_nothing(index_elements=[ledger.c.message_id])
     )
-    return result.rowcount == 1
+    return int(result.rowcount)
 
 
 async def link_customer(conn: AsyncConnection, message_id: str, customer_id: str) -> None:
