@@ -205,6 +205,14 @@ class HubSettings(_Section):
         description="Bearer token P2APST uses to push tokens (PINTAR_HUB__PUSH_TOKEN).",
     )
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    command_backlog: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=2000,
+        description=(
+            "Customer SMS waiting to be answered at most; beyond it the hub takes no more "
+            "events from the transports until the backlog shrinks (back-pressure: the "
+            "events wait, unacknowledged, in the gateways' spools)."
+        ),
+    )
     sweep_interval_s: Annotated[float, Field(gt=0)] = 5.0
     # With several workers the sweep must not restart a purchase another worker is still
     # driving: only purchases untouched this long are taken up again.

@@ -9,11 +9,11 @@ answered as a duplicate instead of buying again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import BalanceQuery
@@ -30,15 +30,16 @@ from operator_data.commands import (
 )
 from operator_data.commands.replies import Lang, Reply, render, reply_for_error
 from operator_data.crypto.sealing import SealError
-from operator_data.hub.charging import charge
+from operator_data.hub.charging import charge_many
 from operator_data.hub.context import HubContext
 from operator_data.hub.formatting import denominations, kwh, rupiah, short_ref, wib
 from operator_data.hub.inbound import CustomerCommand
-from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame, queue_text
-from operator_data.registry import PinLocked, PinOk, PinWrong, RegistryError
-from operator_data.store import MessageState, NotFound, schema
-from operator_data.store.transactions import create_transaction
-from operator_data.store.transitions import MESSAGES, advance
+from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame
+from operator_data.registry import Meter, PinLocked, PinOk, PinResult, PinWrong, RegistryError
+from operator_data.store import Flow, MessageState, NotFound, schema
+from operator_data.store.bulk import insert_many
+from operator_data.store.messages import Outgoing, enqueue_outbound_many
+from operator_data.store.transactions import NewPurchase, create_transactions
 
 log = logging.getLogger("operator_data.hub.customer")
 
@@ -86,114 +87,245 @@ class _Refused(Exception):
         self.answer = answer
 
 
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    work: CustomerCommand
+    answer: Answer
+    keyword: str
+
+
 async def handle_command(
     ctx: HubContext, work: CustomerCommand, start_purchase: Callable[[str], None]
 ) -> None:
-    """Answer one logged customer SMS and mark it processed (in one transaction)."""
+    """Answer one logged customer SMS: a batch of one (see `answer_commands`)."""
+    await answer_commands(ctx, [work], start_purchase)
+
+
+async def answer_commands(
+    ctx: HubContext, works: Sequence[CustomerCommand], start_purchase: Callable[[str], None]
+) -> None:
+    """Answer logged customer SMS and mark them processed, set-wise: per round, the reads
+    every BELI needs (meters, PINs, the duplicate window) once for all, then one unit of
+    work that marks them processed, records the purchases, queues the replies and charges
+    the SMS, with one multi-row statement per table. A phone's second SMS in the batch is
+    answered in the next round, after its first (a BELI twice is then a duplicate)."""
+    for batch in _rounds(works):
+        answered = await _answers(ctx, batch)
+        for transaction_id in await _reply(ctx, answered):
+            start_purchase(transaction_id)
+
+
+def _rounds(works: Sequence[CustomerCommand]) -> list[list[CustomerCommand]]:
+    rounds: list[list[CustomerCommand]] = []
+    seen: dict[str, int] = {}
+    for work in works:
+        phone = work.message.peer_msisdn or work.message.id
+        n = seen.get(phone, 0)
+        seen[phone] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(work)
+    return rounds
+
+
+def _parse(work: CustomerCommand) -> Command | CommandError:
     try:
-        command: Command | None = parse(work.text)
-        error: CommandError | None = None
+        return parse(work.text)
     except CommandError as failure:
-        command, error = None, failure
-    keyword = type(command).__name__.upper() if command is not None else "invalid"
-    try:
-        if error is not None:
-            answer = Answer(reply_for_error(error, ctx.lang, _denominations(ctx)), "help")
-        elif isinstance(command, Help):
-            answer = Answer(render(Reply.HELP, ctx.lang), "help")
-        elif work.sender is None:
-            answer = Answer(render(Reply.NOT_REGISTERED, ctx.lang), "not-registered")
-        elif isinstance(command, Stop | Start):
-            opted_out = isinstance(command, Stop)
-            await ctx.registry.set_opt_out(
-                work.sender.customer_id, opted_out, actor=f"sms:{work.sender.msisdn}"
-            )
-            reply = Reply.STOPPED if opted_out else Reply.STARTED
-            answer = Answer(render(reply, ctx.lang), reply.value)
-        elif isinstance(command, Balance):
-            answer = await _balance(ctx, work, command.meter)
-        elif isinstance(command, Status):
-            answer = await _status(ctx, work, command.meter)
-        else:
-            assert isinstance(command, Buy)
-            answer = await _buy(ctx, work, command)
-    except _Refused as refused:
-        answer = refused.answer
-    started = await _reply(ctx, work, answer, keyword)
-    if started is not None:
-        start_purchase(started)
+        return failure
 
 
-async def _reply(
-    ctx: HubContext, work: CustomerCommand, answer: Answer, keyword: str
-) -> str | None:
-    """Answer the SMS, mark it processed and charge it, in one transaction; with a
-    purchase, record it there too. Returns the transaction to start, if any."""
-    peer = work.message.peer_msisdn
-    started: str | None = None
+async def _answers(ctx: HubContext, works: Sequence[CustomerCommand]) -> list[_Answered]:
+    parsed = [(work, _parse(work)) for work in works]
+    buys = {
+        work.message.id: (work, command)
+        for work, command in parsed
+        if isinstance(command, Buy) and work.sender is not None
+    }
+    bought = await _buy_many(ctx, list(buys.values())) if buys else {}
+    answered = []
+    for work, command in parsed:
+        error = isinstance(command, CommandError)
+        keyword = "invalid" if error else type(command).__name__.upper()
+        try:
+            answer = await _answer(ctx, work, command, bought)
+        except _Refused as refused:
+            answer = refused.answer
+        answered.append(_Answered(work, answer, keyword))
+    return answered
+
+
+async def _answer(
+    ctx: HubContext,
+    work: CustomerCommand,
+    command: Command | CommandError,
+    bought: dict[str, Answer],
+) -> Answer:
+    if isinstance(command, CommandError):
+        return Answer(reply_for_error(command, ctx.lang, _denominations(ctx)), "help")
+    if isinstance(command, Help):
+        return Answer(render(Reply.HELP, ctx.lang), "help")
+    if work.sender is None:
+        return Answer(render(Reply.NOT_REGISTERED, ctx.lang), "not-registered")
+    if isinstance(command, Stop | Start):
+        opted_out = isinstance(command, Stop)
+        await ctx.registry.set_opt_out(
+            work.sender.customer_id, opted_out, actor=f"sms:{work.sender.msisdn}"
+        )
+        reply = Reply.STOPPED if opted_out else Reply.STARTED
+        return Answer(render(reply, ctx.lang), reply.value)
+    if isinstance(command, Balance):
+        return await _balance(ctx, work, command.meter)
+    if isinstance(command, Status):
+        return await _status(ctx, work, command.meter)
+    assert isinstance(command, Buy)
+    return bought[work.message.id]
+
+
+async def _reply(ctx: HubContext, answered: Sequence[_Answered]) -> list[str]:
+    """Answer the SMS, mark them processed and charge them, in one unit of work; record
+    the purchases there too. Returns the transactions to start."""
+    started: list[str] = []
     async with ctx.unit() as (conn, _):
         # Marked processed first: the conditional UPDATE is the "answered once" check. Two
         # workers answering the same SMS (a redelivered event) take turns on its row, and
         # the second finds it processed: nothing to do, the caller acks. The purchase is
         # recorded in this same transaction, so an answered SMS always has its purchase
         # (an interrupted start is resumed by the sweep).
-        if not await advance(
+        fresh = await _still_received(conn, [a.work.message.id for a in answered])
+        todo = [a for a in answered if a.work.message.id in fresh]
+        for a in answered:
+            if a.work.message.id not in fresh:
+                log.debug("command %s answered before; redelivery ignored", a.work.message.id)
+        if not todo:
+            return started
+        now = ctx.now()
+        await _mark_processed(conn, todo, now)
+        purchases = [a for a in todo if a.answer.purchase is not None]
+        if purchases:
+            todo = await _record_purchases(ctx, conn, todo, purchases, now, started)
+        await enqueue_outbound_many(
             conn,
-            MESSAGES,
-            work.message.id,
-            MessageState.PROCESSED,
-            at=ctx.now(),
-            only_from=[MessageState.RECEIVED],
-            detail=answer.kind,
-            extra_values={"kind": keyword[:32], "meter_number": answer.meter_number},
-        ):
-            log.debug("command %s answered before; redelivery ignored", work.message.id)
-            return None
-        if answer.purchase is not None:
-            answer, started = await _record_purchase(ctx, conn, work, answer.purchase)
-        if peer is not None:
-            await queue_text(
-                ctx,
-                conn,
-                idempotency_key=f"reply:{work.message.id}",
-                to=peer,
-                text=answer.text,
-                kind=answer.kind,
-                customer_id=work.sender.customer_id if work.sender else None,
-                meter_number=answer.meter_number,
-                in_reply_to=work.message.id,
-                priority=PRIORITY_REPLY,
-            )
-        await charge(ctx, conn, work.message.id)
+            [
+                Outgoing(
+                    flow=Flow.HUB_TO_CUSTOMER,
+                    idempotency_key=f"reply:{a.work.message.id}",
+                    destination=a.work.message.peer_msisdn,
+                    payload=a.answer.text.encode("utf-8"),
+                    customer_id=a.work.sender.customer_id if a.work.sender else None,
+                    meter_number=a.answer.meter_number,
+                    kind=a.answer.kind,
+                    body=a.answer.text,
+                    priority=PRIORITY_REPLY,
+                    in_reply_to=a.work.message.id,
+                )
+                for a in todo
+                if a.work.message.peer_msisdn is not None
+            ],
+            at=now,
+        )
+        await charge_many(ctx, conn, [a.work.message.id for a in todo])
     return started
 
 
-async def _record_purchase(
-    ctx: HubContext, conn: AsyncConnection, work: CustomerCommand, purchase: Purchase
-) -> tuple[Answer, str | None]:
-    """The transaction of an accepted BELI, keyed by its SMS (a second copy of the SMS
-    finds the first one's), and the answer that names it."""
-    tx, created = await create_transaction(
+async def _still_received(conn: AsyncConnection, ids: list[str]) -> set[str]:
+    m = schema.messages
+    found: set[str] = set()
+    for start_at in range(0, len(ids), 500):
+        rows = await conn.scalars(
+            select(m.c.id)
+            .where(m.c.id.in_(sorted(ids)[start_at : start_at + 500]))
+            .where(m.c.state == MessageState.RECEIVED.value)
+            .order_by(m.c.id)
+            .with_for_update()
+        )
+        found.update(str(r) for r in rows)
+    return found
+
+
+async def _mark_processed(
+    conn: AsyncConnection, answered: Sequence[_Answered], now: datetime
+) -> None:
+    m = schema.messages
+    await conn.execute(
+        update(m)
+        .where(m.c.id == bindparam("b_id"), m.c.state == MessageState.RECEIVED.value)
+        .values(
+            state=MessageState.PROCESSED.value,
+            state_at=bindparam("b_at"),
+            kind=bindparam("b_kind"),
+            meter_number=bindparam("b_meter"),
+        ),
+        [
+            {
+                "b_id": a.work.message.id,
+                "b_at": now,
+                "b_kind": a.keyword[:32],
+                "b_meter": a.answer.meter_number,
+            }
+            for a in answered
+        ],
+    )
+    await insert_many(
         conn,
-        idempotency_key=work.message.idempotency_key,
-        meter_number=purchase.meter_number,
-        customer_id=purchase.customer_id,
-        amount_idr=purchase.amount_idr,
-        phone_msisdn=purchase.phone,
-        request_message_id=work.message.id,
-        at=ctx.now(),
+        schema.message_states,
+        [
+            {
+                "message_id": a.work.message.id,
+                "state": MessageState.PROCESSED.value,
+                "at": now,
+                "detail": a.answer.kind,
+            }
+            for a in answered
+        ],
     )
-    if not created and tx.request_message_id != work.message.id:
-        text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(tx.id))
-        return Answer(text, "purchase-duplicate", purchase.meter_number), None
-    text = render(
-        Reply.PURCHASE_ACCEPTED,
-        ctx.lang,
-        amount=rupiah(purchase.amount_idr),
-        meter=purchase.meter_number,
-        ref=short_ref(tx.id),
+
+
+async def _record_purchases(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    todo: list[_Answered],
+    purchases: list[_Answered],
+    now: datetime,
+    started: list[str],
+) -> list[_Answered]:
+    """The transactions of accepted BELIs, keyed by their SMS (a second copy of an SMS
+    finds the first one's), and the answers that name them."""
+    recorded = await create_transactions(
+        conn,
+        [
+            NewPurchase(
+                idempotency_key=a.work.message.idempotency_key,
+                meter_number=a.answer.purchase.meter_number,
+                customer_id=a.answer.purchase.customer_id,
+                amount_idr=a.answer.purchase.amount_idr,
+                phone_msisdn=a.answer.purchase.phone,
+                request_message_id=a.work.message.id,
+            )
+            for a in purchases
+            if a.answer.purchase is not None
+        ],
+        at=now,
     )
-    return Answer(text, "purchase-accepted", purchase.meter_number), tx.id
+    named: dict[str, Answer] = {}
+    for a in purchases:
+        purchase = a.answer.purchase
+        assert purchase is not None
+        tx = recorded[a.work.message.idempotency_key]
+        if not tx.created and tx.request_message_id != a.work.message.id:
+            text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(tx.id))
+            named[a.work.message.id] = Answer(text, "purchase-duplicate", purchase.meter_number)
+            continue
+        text = render(
+            Reply.PURCHASE_ACCEPTED,
+            ctx.lang,
+            amount=rupiah(purchase.amount_idr),
+            meter=purchase.meter_number,
+            ref=short_ref(tx.id),
+        )
+        named[a.work.message.id] = Answer(text, "purchase-accepted", purchase.meter_number)
+        started.append(tx.id)
+    return [_Answered(a.work, named.get(a.work.message.id, a.answer), a.keyword) for a in todo]
 
 
 def _denominations(ctx: HubContext) -> str:
@@ -202,7 +334,11 @@ def _denominations(ctx: HubContext) -> str:
 
 async def _pick_meter(ctx: HubContext, work: CustomerCommand, named: str | None) -> str:
     assert work.sender is not None
-    meters = await ctx.registry.meters_of(work.sender.customer_id)
+    return _choose_meter(ctx, await ctx.registry.meters_of(work.sender.customer_id), named)
+
+
+def _choose_meter(ctx: HubContext, meters: Sequence[Meter], named: str | None) -> str:
+    """The meter a command is about, or `_Refused` with the answer saying why not."""
     numbers = [m.meter_number for m in meters if m.state.value != "removed"]
     if named is not None:
         if named not in numbers:
@@ -295,22 +431,71 @@ NO_P2APST_REASON = {
 }
 
 
-async def _buy(ctx: HubContext, work: CustomerCommand, command: Buy) -> Answer:
+async def _buy_many(
+    ctx: HubContext, buys: Sequence[tuple[CustomerCommand, Buy]]
+) -> dict[str, Answer]:
+    """The answers to BELIs from registered phones (at most one per phone), by message:
+    each check in the order a single BELI takes them (meter, denomination, PIN, P2APST
+    link, duplicate), each read once for all of them. A PIN is only checked once the meter
+    and the amount are right, so a typo in those costs no attempt."""
+    answers: dict[str, Answer] = {}
+    meters = await ctx.registry.meters_of_many(
+        {work.sender.customer_id for work, _ in buys if work.sender is not None}
+    )
+    priced: list[tuple[CustomerCommand, Buy, str]] = []
+    for work, command in buys:
+        assert work.sender is not None
+        try:
+            meter = _choose_meter(ctx, meters.get(work.sender.customer_id, []), command.meter)
+        except _Refused as refused:
+            answers[work.message.id] = refused.answer
+            continue
+        if command.amount_rp not in ctx.settings.hub.denominations_idr:
+            text = render(
+                Reply.DENOMINATION,
+                ctx.lang,
+                amount=rupiah(command.amount_rp),
+                denominations=_denominations(ctx),
+            )
+            answers[work.message.id] = Answer(text, "denomination", meter)
+            continue
+        priced.append((work, command, meter))
+    verdicts = await ctx.registry.verify_pins(
+        [(work.sender.msisdn, command.pin) for work, command, _ in priced if work.sender]
+    )
+    paid: list[tuple[CustomerCommand, Buy, str]] = []
+    for (work, command, meter), verdict in zip(priced, verdicts, strict=True):
+        no = _refusal(ctx, work, command, meter, verdict)
+        if no is not None:
+            answers[work.message.id] = no
+        else:
+            paid.append((work, command, meter))
+    duplicates = await _duplicates(ctx, [work for work, _, _ in paid])
+    for work, command, meter in paid:
+        assert work.sender is not None
+        duplicate = duplicates.get(work.message.id)
+        if duplicate is not None:
+            text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(duplicate))
+            answers[work.message.id] = Answer(text, "purchase-duplicate", meter)
+            continue
+        # The text of the acceptance names the transaction: written with it, in `_reply`.
+        intent = Purchase(meter, command.amount_rp, work.sender.customer_id, work.sender.msisdn)
+        answers[work.message.id] = Answer("", "purchase-accepted", meter, intent)
+    return answers
+
+
+def _refusal(
+    ctx: HubContext,
+    work: CustomerCommand,
+    command: Buy,
+    meter: str,
+    verdict: PinResult | NotFound | RegistryError,
+) -> Answer | None:
+    """Why a BELI with the right meter and amount is refused (its PIN, no P2APST link)."""
     assert work.sender is not None
-    meter = await _pick_meter(ctx, work, command.meter)
-    if command.amount_rp not in ctx.settings.hub.denominations_idr:
-        text = render(
-            Reply.DENOMINATION,
-            ctx.lang,
-            amount=rupiah(command.amount_rp),
-            denominations=_denominations(ctx),
-        )
-        return Answer(text, "denomination", meter)
-    try:
-        verdict = await ctx.registry.verify_pin(work.sender.msisdn, command.pin)
-    except (NotFound, RegistryError) as error:
+    if isinstance(verdict, NotFound | RegistryError):
         # E.g. a PIN hash made under a master key since rotated: the operator must see why.
-        log.warning("purchase by %s refused: %s", work.sender.msisdn, error)
+        log.warning("purchase by %s refused: %s", work.sender.msisdn, verdict)
         return Answer(render(Reply.NOT_REGISTERED, ctx.lang), "no-pin", meter)
     if isinstance(verdict, PinWrong):
         text = render(Reply.WRONG_PIN, ctx.lang, attempts_left=verdict.attempts_left)
@@ -327,29 +512,39 @@ async def _buy(ctx: HubContext, work: CustomerCommand, command: Buy) -> Answer:
             reason=NO_P2APST_REASON[ctx.lang],
         )
         return Answer(text, "purchase-unavailable", meter)
-    now = ctx.now()
+    return None
+
+
+async def _duplicates(ctx: HubContext, works: Sequence[CustomerCommand]) -> dict[str, str]:
+    """For each BELI, an earlier purchase of the same text from the same phone within the
+    duplicate window, if any (message id -> transaction id): one read for all. A read
+    before the answers' write transaction: a phone's commands are answered one round at a
+    time, and the same SMS twice is caught by its key there."""
+    phones = sorted({work.sender.msisdn for work in works if work.sender is not None})
+    if not phones:
+        return {}
     window = timedelta(seconds=ctx.settings.hub.duplicate_window_s)
+    since = ctx.now() - window
     txs, msgs = schema.transactions, schema.messages
-    # A read, before the answer's write transaction: commands from one phone are handled
-    # one at a time (Hub._command), and the same SMS twice is caught by its key there.
+    earlier: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
     async with ctx.store.read() as conn:
-        duplicate = (
-            await conn.execute(
-                select(txs.c.id)
+        for start_at in range(0, len(phones), 500):
+            rows = await conn.execute(
+                select(txs.c.id, txs.c.phone_msisdn, msgs.c.body, msgs.c.id.label("mid"))
                 .join(msgs, msgs.c.id == txs.c.request_message_id)
                 .where(
-                    txs.c.phone_msisdn == work.sender.msisdn,
-                    txs.c.created_at >= now - window,
-                    msgs.c.body == work.message.body,
-                    msgs.c.id != work.message.id,
+                    txs.c.phone_msisdn.in_(phones[start_at : start_at + 500]),
+                    txs.c.created_at >= since,
                 )
-                .order_by(txs.c.created_at)
-                .limit(1)
+                .order_by(txs.c.created_at, txs.c.id)
             )
-        ).first()
-    if duplicate is not None:
-        text = render(Reply.PURCHASE_DUPLICATE, ctx.lang, ref=short_ref(duplicate.id))
-        return Answer(text, "purchase-duplicate", meter)
-    # The text of the acceptance names the transaction: written with it, in `_reply`.
-    intent = Purchase(meter, command.amount_rp, work.sender.customer_id, work.sender.msisdn)
-    return Answer("", "purchase-accepted", meter, intent)
+            for r in rows:
+                earlier.setdefault((r.phone_msisdn, r.body), []).append((r.mid, r.id))
+    found: dict[str, str] = {}
+    for work in works:
+        assert work.sender is not None
+        for message_id, transaction_id in earlier.get((work.sender.msisdn, work.message.body), []):
+            if message_id != work.message.id:
+                found[work.message.id] = transaction_id
+                break
+    return found

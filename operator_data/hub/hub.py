@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.transport import InboundSms, Transport, TransportEvent
 from operator_data.hub.context import HubContext, log
-from operator_data.hub.customer import handle_command
+from operator_data.hub.customer import answer_commands
 from operator_data.hub.delivery import report_acknowledged, resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
 from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event
@@ -66,7 +66,6 @@ class Hub:
         clock: Callable[[], datetime] = utcnow,
         report_outbox: HubReportOutbox | None = None,
         worker_id: str = "hub",
-        command_concurrency: int = 8,
         run_sweeper: bool = True,
     ) -> None:
         self.settings = settings
@@ -85,8 +84,11 @@ class Hub:
         self.status = ModemBoard()
         self.worker_id = worker_id
         self._run_sweeper = run_sweeper
-        self._commands = asyncio.Semaphore(command_concurrency)
-        self._phone_locks: dict[str, asyncio.Lock] = {}
+        #: Customer SMS logged and waiting to be answered, in arrival order; answered in
+        #: batches by one task at a time (`_drain_commands`).
+        self._command_queue: list[CustomerCommand] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._room = asyncio.Condition()  # notified as the command queue shrinks
         self._workers: list[asyncio.Task[None]] = []
         if report_outbox is not None:
             report_outbox.on_acknowledged = self._report_acknowledged
@@ -205,8 +207,8 @@ class Hub:
         for event in events:
             if event.event_id not in waiting:
                 await self.transport.ack(event.event_id)
-        for work in applied.commands:
-            self.ctx.spawn(self._command(work), name=f"command-{work.message.id}")
+        if applied.commands:
+            await self._queue_commands(applied.commands)
 
     async def _apply_split(
         self, events: Sequence[TransportEvent], prepared: Prepared, *, first: bool
@@ -281,24 +283,70 @@ class Hub:
                 _log.exception("event %s failed (attempt %d)", event.event_id, attempt + 1)
         return Applied(failed={event.event_id})
 
-    async def _command(self, work: CustomerCommand) -> None:
-        phone = work.message.peer_msisdn or work.message.id
-        lock = self._phone_locks.setdefault(phone, asyncio.Lock())
-        async with self._commands, lock, self.ctx.guard():
+    async def _queue_commands(self, works: Sequence[CustomerCommand]) -> None:
+        """Queue customer SMS to be answered. Back-pressure: while the queue is at its
+        bound, wait (the inbound consumer with it, so the transports' events wait in their
+        spools, unacknowledged, instead of piling up here)."""
+        limit = self.settings.hub.command_backlog
+        async with self._room:
+            await self._room.wait_for(
+                lambda: len(self._command_queue) < limit or not self._draining()
+            )
+        self._command_queue.extend(works)
+        if not self._draining():
+            self._drainer = self.ctx.spawn(
+                self._drain_commands(), name=f"{self.worker_id}-commands"
+            )
+
+    def _draining(self) -> bool:
+        return self._drainer is not None and not self._drainer.done()
+
+    async def _drain_commands(self) -> None:
+        """Answer the queued SMS a batch at a time (what queued meanwhile is the next
+        batch), acking each once it is answered."""
+        while self._command_queue:
+            batch = self._command_queue[: self.settings.hub.batch_size]
+            del self._command_queue[: len(batch)]
+            answered = await self._answer(batch)
+            async with self._room:
+                self._room.notify_all()
+            for work in answered:
+                await self.transport.ack(work.event_id)
+
+    async def _answer(self, batch: list[CustomerCommand]) -> list[CustomerCommand]:
+        """Answer a batch together; if that fails, each SMS alone. Returns those answered:
+        one that still fails stays unacknowledged, so the transport delivers it again
+        later (and its failure is logged each time)."""
+        try:
+            await self._answer_retrying(batch)
+            return batch
+        except Exception:
+            if len(batch) == 1:
+                _log.exception("command %s failed", batch[0].message.id)
+                return []
+            _log.exception("a batch of %d commands failed; answering them alone", len(batch))
+        answered = []
+        for work in batch:
+            try:
+                await self._answer_retrying([work])
+                answered.append(work)
+            except Exception:
+                _log.exception("command %s failed", work.message.id)
+        return answered
+
+    async def _answer_retrying(self, batch: list[CustomerCommand]) -> None:
+        async with self.ctx.guard():
             for attempt in range(COMMAND_ATTEMPTS):
                 try:
-                    await handle_command(self.ctx, work, self.purchases.start)
-                    break
+                    await answer_commands(self.ctx, batch, self.purchases.start)
+                    return
                 except OperationalError:
-                    # A busy database (SQLite's single writer under a burst): handling a
-                    # command again is safe, its effects are keyed by the message.
+                    # A busy database (SQLite's single writer under a burst): answering again
+                    # is safe, an SMS answered already is found processed and left alone.
                     if attempt + 1 == COMMAND_ATTEMPTS:
                         raise
-                    _log.warning("command %s: database busy, retrying", work.message.id)
+                    _log.warning("%d command(s): database busy, retrying", len(batch))
                     await asyncio.sleep(0.5 * 2**attempt)
-        if not lock.locked():
-            self._phone_locks.pop(phone, None)
-        await self.transport.ack(work.event_id)
 
     async def _consume(self) -> None:
         # Bounded: a transport re-delivers what it handed out long ago and saw no ack for,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -302,6 +302,21 @@ class Registry:
                 select(m).where(m.c.customer_id == customer_id).order_by(m.c.meter_number)
             )
             return [Meter.from_row(r) for r in rows]
+
+    async def meters_of_many(self, customer_ids: Collection[str]) -> dict[str, list[Meter]]:
+        """`meters_of` for many customers in one read (a batch of purchases)."""
+        found: dict[str, list[Meter]] = {cid: [] for cid in customer_ids}
+        ids = sorted(found)
+        async with self._store.read() as conn:
+            for start_at in range(0, len(ids), 500):
+                rows = await conn.execute(
+                    select(m)
+                    .where(m.c.customer_id.in_(ids[start_at : start_at + 500]))
+                    .order_by(m.c.meter_number)
+                )
+                for r in rows:
+                    found[r.customer_id].append(Meter.from_row(r))
+        return found
 
     async def _meter(self, conn: AsyncConnection, meter_number: str) -> Meter:
         row = (await conn.execute(select(m).where(m.c.meter_number == meter_number))).first()
@@ -820,6 +835,53 @@ class Registry:
         # Reached only when the PIN was reset (or the phone removed) between the read and the
         # update: judge the PIN afresh against what is stored now.
         return await self.verify_pin(number, pin)
+
+    async def verify_pins(
+        self, attempts: Sequence[tuple[str, str]]
+    ) -> list[PinResult | NotFound | RegistryError]:
+        """`verify_pin` for many phones (each at most once), in order: one read for all;
+        the common cases (a correct keyed PIN with nothing to reset, a phone locked out)
+        decided from it with no write, every other one by `verify_pin` itself (which counts
+        a wrong guess, resets, converts an old hash). Errors are returned, not raised."""
+        now = self._clock()
+        numbers: list[str | None] = []
+        for number, _ in attempts:
+            try:
+                numbers.append(msisdn(number))
+            except RegistryError:
+                numbers.append(None)
+        known = sorted({n for n in numbers if n is not None})
+        rows: dict[str, Any] = {}
+        async with self._store.read() as conn:
+            for start_at in range(0, len(known), 500):
+                for r in await conn.execute(
+                    select(p.c.msisdn, p.c.pin_hash, p.c.locked_until, p.c.failed_attempts).where(
+                        p.c.msisdn.in_(known[start_at : start_at + 500])
+                    )
+                ):
+                    rows[r.msisdn] = r
+        key = self._pin_key()
+        results: list[PinResult | NotFound | RegistryError] = []
+        for (raw, pin), normal in zip(attempts, numbers, strict=True):
+            row = rows.get(normal) if normal is not None else None
+            if row is not None and row.pin_hash is not None and not is_scrypt(row.pin_hash):
+                if row.locked_until is not None and row.locked_until > now:
+                    results.append(PinLocked(row.locked_until))
+                    continue
+                if row.failed_attempts == 0 and row.locked_until is None:
+                    try:
+                        good = verify_customer_pin(key, row.msisdn, pin, row.pin_hash)
+                    except PinHashError as error:
+                        results.append(RegistryError(f"phone {row.msisdn}: {error}"))
+                        continue
+                    if good:
+                        results.append(PinOk())
+                        continue
+            try:
+                results.append(await self.verify_pin(raw, pin))
+            except (NotFound, RegistryError) as error:
+                results.append(error)
+        return results
 
     async def _locked_until(self, conn: AsyncConnection, number: str) -> datetime:
         until = await conn.scalar(select(p.c.locked_until).where(p.c.msisdn == number))

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
+from operator_data.store.bulk import insert_many
 from operator_data.store.once import insert_once, upsert
 from operator_data.store.outbox import mark_queued
 from operator_data.store.states import (
@@ -232,6 +233,85 @@ async def enqueue_outbound(
     )
     mark_queued(conn)
     return message, True
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One outbound SMS for `enqueue_outbound_many` (the arguments of `enqueue_outbound`)."""
+
+    flow: Flow
+    idempotency_key: str
+    destination: str
+    payload: bytes
+    meter_number: str | None = None
+    customer_id: str | None = None
+    kind: str | None = None
+    body: str | None = None
+    priority: int = 100
+    correlation_id: str | None = None
+    in_reply_to: str | None = None
+    transaction_id: str | None = None
+
+
+async def enqueue_outbound_many(
+    conn: AsyncConnection, items: Sequence[Outgoing], *, at: datetime
+) -> list[str]:
+    """Log outbound SMS (state `queued`) and put them in the outbox, set-wise: one
+    multi-row INSERT each for messages, their first state stamps and outbox rows. For keys
+    the caller knows are new (e.g. a reply to an SMS it has just marked processed in the
+    same transaction): a key already logged fails the statement, and with it the caller's
+    transaction. Returns the new messages' ids, in order."""
+    if not items:
+        return []
+    messages: list[dict[str, Any]] = []
+    states: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
+    for item in items:
+        if item.flow not in (Flow.HUB_TO_CUSTOMER, Flow.HUB_TO_METER):
+            raise ValueError(f"flow {item.flow} is not an outbound flow of the hub")
+        message_id = new_ulid(at)
+        messages.append(
+            dict.fromkeys(_MESSAGE_COLUMNS)
+            | {
+                "id": message_id,
+                "direction": Direction.OUT.value,
+                "flow": item.flow.value,
+                "peer_msisdn": item.destination,
+                "peer_raw": item.destination,
+                "meter_number": item.meter_number,
+                "customer_id": item.customer_id,
+                "kind": item.kind,
+                "body": item.body,
+                "state": MessageState.QUEUED.value,
+                "state_at": at,
+                "retries": 0,
+                "idempotency_key": item.idempotency_key,
+                "correlation_id": item.correlation_id,
+                "in_reply_to": item.in_reply_to,
+                "transaction_id": item.transaction_id,
+                "created_at": at,
+            }
+        )
+        states.append(
+            {"message_id": message_id, "state": MessageState.QUEUED.value, "at": at, "detail": None}
+        )
+        outbox.append(
+            {
+                "message_id": message_id,
+                "destination": item.destination,
+                "payload": item.payload,
+                "gateway_hint": None,
+                "priority": item.priority,
+                "available_at": at,
+                "attempts": 0,
+                "created_at": at,
+            }
+        )
+    await insert_many(conn, schema.messages, messages)
+    await insert_many(conn, schema.message_states, states)
+    await insert_many(conn, schema.outbox, outbox)
+    mark_queued(conn)
+    return [row["id"] for row in messages]
 
 
 async def set_message_state(

@@ -5,6 +5,7 @@ The token is sealed at rest (AES-GCM, AAD = transaction id); views use `token_ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import SealError, open_sealed, seal
 from operator_data.store import schema
-from operator_data.store.once import insert_once
+from operator_data.store.bulk import insert_many
+from operator_data.store.once import insert_once, upsert
 from operator_data.store.states import TransactionState
 from operator_data.store.transitions import TRANSACTIONS, NotFound, start, transition
 from operator_data.store.types import new_ulid, utcnow
@@ -83,6 +85,90 @@ async def get_transaction(conn: AsyncConnection, transaction_id: str) -> Transac
     if row is None:
         raise NotFound(f"transaction {transaction_id} does not exist")
     return Transaction.from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPurchase:
+    """One purchase for `create_transactions` (the arguments of `create_transaction`)."""
+
+    idempotency_key: str
+    meter_number: str
+    customer_id: str
+    amount_idr: int
+    phone_msisdn: str | None
+    request_message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A purchase's transaction as `create_transactions` left it."""
+
+    id: str
+    created: bool  # False: the key was recorded before (by `request_message_id`)
+    request_message_id: str | None
+
+
+async def create_transactions(
+    conn: AsyncConnection, purchases: Sequence[NewPurchase], *, at: datetime
+) -> dict[str, Recorded]:
+    """`create_transaction` for many purchases, set-wise: one multi-row INSERT ... ON
+    CONFLICT DO NOTHING (the unique key decides, no read first), one multi-row INSERT of
+    their first state stamps; keys recorded before are read back in one SELECT. By key."""
+    if not purchases:
+        return {}
+    rows: list[dict[str, Any]] = []
+    for purchase in purchases:
+        if purchase.amount_idr <= 0:
+            raise ValueError("amount_idr must be positive")
+        rows.append(
+            {
+                "id": new_ulid(at),
+                "idempotency_key": purchase.idempotency_key,
+                "meter_number": purchase.meter_number,
+                "customer_id": purchase.customer_id,
+                "phone_msisdn": purchase.phone_msisdn,
+                "amount_idr": purchase.amount_idr,
+                "state": TransactionState.REQUESTED.value,
+                "state_at": at,
+                "request_message_id": purchase.request_message_id,
+                "created_at": at,
+            }
+        )
+    result = await conn.execute(
+        upsert(conn, t)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[t.c.idempotency_key])
+        .returning(t.c.idempotency_key)
+    )
+    fresh = {str(key) for key in result.scalars()}
+    recorded = {
+        row["idempotency_key"]: Recorded(row["id"], True, row["request_message_id"])
+        for row in rows
+        if row["idempotency_key"] in fresh
+    }
+    known = [row["idempotency_key"] for row in rows if row["idempotency_key"] not in fresh]
+    if known:
+        for r in await conn.execute(
+            select(t.c.idempotency_key, t.c.id, t.c.request_message_id).where(
+                t.c.idempotency_key.in_(known)
+            )
+        ):
+            recorded[r.idempotency_key] = Recorded(r.id, False, r.request_message_id)
+    await insert_many(
+        conn,
+        schema.transaction_states,
+        [
+            {
+                "transaction_id": recorded[key].id,
+                "state": TransactionState.REQUESTED.value,
+                "at": at,
+                "detail": None,
+            }
+            for key in (row["idempotency_key"] for row in rows)
+            if key in fresh
+        ],
+    )
+    return recorded
 
 
 async def create_transaction(
