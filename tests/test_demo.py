@@ -47,6 +47,10 @@ async def test_every_paid_purchase_is_applied_once_without_faults(tmp_path: Path
     assert summary["duplicates"]["total"] == 0
     assert summary["ap2t"]["delivered"] is True
     assert summary["sla"]["stages"]["meter_answer"]["count"] == summary["purchases_paid"]
+    # Nothing accepted is left unanswered, and whatever is still open says why.
+    assert summary["open"]["customer_sms_unanswered"] == 0
+    assert all(entry["why"] for entry in summary["open"]["purchases"].values())
+    assert not {"requested", "submitted", "token_issued"} & set(summary["open"]["purchases"])
     assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(
         json.dumps(summary, default=str)
     )

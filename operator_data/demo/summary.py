@@ -90,9 +90,63 @@ async def _settled(world: World) -> bool:
     # Purchases the hub still has open (advising, waiting for a meter) are not settled.
     if any(state not in _SETTLED for state in states.values()):
         return False
+    # A customer SMS accepted (logged) but not yet answered is work in hand.
+    if await _unanswered(world):
+        return False
     # A receipt is queued when its token is applied and reaches the phone a moment later.
     # Without network loss every one comes, so wait for them all (with loss one may not).
     return bool(world.options.faults.loss) or len(world.fleet.ledger().receipts) >= len(credited)
+
+
+async def _unanswered(world: World) -> int:
+    m = schema.messages
+    return await _scalar(
+        world,
+        select(func.count())
+        .select_from(m)
+        .where(
+            m.c.direction == "in",
+            m.c.flow == "customer_to_hub",
+            m.c.state == "received",
+        ),
+    )
+
+
+#: Why a purchase in each state is still open, for the summary.
+_OPEN_BECAUSE = {
+    "requested": "waiting for P2APST (the inquiry, or the purchase not yet sent)",
+    "submitted": "waiting for P2APST's answer to the purchase (2210)",
+    "advising": "waiting for P2APST's answer to an advice",
+    "token_issued": "token frame not yet taken by the network",
+    "token_sent": "waiting for the meter's TOKEN_RESULT",
+    "applied": "token applied; report to P2APST not yet acknowledged",
+    "meter_rejected": "meter refused the token; report not yet acknowledged",
+    "meter_timeout": "meter never answered; report not yet acknowledged",
+}
+
+
+async def _open_work(world: World) -> dict[str, Any]:
+    """What the hub still has in hand when the summary is taken, and why."""
+    outbox = schema.outbox
+    async with world.store.read() as conn:
+        rows = await conn.execute(
+            select(_T.c.state, func.count())
+            .where(_T.c.state.in_(list(_OPEN_BECAUSE)))
+            .group_by(_T.c.state)
+        )
+        purchases = {
+            str(state): {"count": int(count), "why": _OPEN_BECAUSE[str(state)]}
+            for state, count in rows
+        }
+        queued = int(await conn.scalar(select(func.count()).select_from(outbox)) or 0)
+    return {
+        "purchases": purchases,
+        "customer_sms_unanswered": await _unanswered(world),
+        "sms_in_outbox": queued,
+        "sms_in_outbox_why": (
+            "queued, or handed to a gateway and waiting for its send result or status report"
+        ),
+    }
 
 
 async def _drain(world: World, seconds: float) -> None:
@@ -221,6 +275,7 @@ async def collect_summary(world: World, *, drain: float) -> dict[str, Any]:
         "transactions": await _scalar(world, select(func.count()).select_from(transactions)),
         "lost": lost,
         "silent_losses": sum(1 for item in lost if item["silent"]),
+        "open": await _open_work(world),
         "duplicates": {
             "total": len(ledger.double_credits) + duplicate_purchases + hub_double_receipts,
             "double_purchases": duplicate_purchases,
