@@ -38,6 +38,7 @@ from operator_data.demo.summary import Counters, collect_summary, live_line
 from operator_data.hub import Hub, HubPurchaseJournal, HubReportOutbox
 from operator_data.hub.actions import HubActions
 from operator_data.hub.push_api import router as push_router
+from operator_data.hub.sla import SlaMonitor
 from operator_data.registry import Registry
 from operator_data.registry.csv_io import import_csv
 from operator_data.settings import (
@@ -206,7 +207,8 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
                 seed=options.seed,
             )
         )
-        outbox = HubReportOutbox(store, master)
+        sla = SlaMonitor(settings.sla)  # the hub's and its report outbox's
+        outbox = HubReportOutbox(store, master, sla=sla)
         client = await stack.enter_async_context(
             P2apstClient(
                 "127.0.0.1",
@@ -222,7 +224,7 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
             )
         )
         hub = await stack.enter_async_context(
-            Hub(settings, store, registry, gateway, client, report_outbox=outbox)
+            Hub(settings, store, registry, gateway, client, sla=sla)
         )
         counters = Counters()
         hub.on_sla_breach(lambda breach: counters.breach())

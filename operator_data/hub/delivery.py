@@ -1,6 +1,5 @@
-"""Token delivery: TOKEN_DELIVERY frame to the meter, its TOKEN_RESULT, the receipt to the
-customer and the transaction report to P2APST; resends and escalation when the meter is
-silent.
+"""Token delivery: TOKEN_DELIVERY frame to the meter (its TOKEN_RESULT, the receipt and the
+report to P2APST: token_batch.py); resends and escalation when the meter is silent.
 
 Timers live in `hub_deliveries.next_check_at` and are acted on by `sweep_deliveries`, so a
 restart loses none. A resend carries the same token under a new counter: the meter
@@ -9,7 +8,6 @@ refuses a TID it has already accepted, so a resend can never credit twice.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,13 +15,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from firmware_protocol.frames import TokenDelivery, TokenOutcome, TokenResult
+from firmware_protocol.frames import TokenDelivery
 from operator_data.commands.replies import Reply, render
 from operator_data.crypto.sealing import SealError
 from operator_data.hub.context import HubContext, Unit
-from operator_data.hub.formatting import kwh, masked_groups, rupiah, short_ref, token_groups
+from operator_data.hub.formatting import short_ref
 from operator_data.hub.helpdesk import open_incident
-from operator_data.hub.journal import add_report
 from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import (
     PRIORITY_RECEIPT,
@@ -32,11 +29,10 @@ from operator_data.hub.outbound import (
     queue_frame,
     queue_text,
 )
-from operator_data.hub.sla import Metric
+from operator_data.hub.sla import Metric, SlaMonitor
 from operator_data.registry import CommsKey
 from operator_data.registry.models import Conflict
 from operator_data.store import NotFound, TransactionState, schema
-from operator_data.store.states import IllegalTransition
 from operator_data.store.transactions import (
     Transaction,
     get_transaction,
@@ -45,28 +41,11 @@ from operator_data.store.transactions import (
 )
 from operator_data.store.transitions import TRANSACTIONS, advance
 from operator_data.store.workflow_schema import hub_deliveries
-from p2apst_adapter.model import TokenReason, TokenReport
 
 log = logging.getLogger("operator_data.hub.delivery")
 T = TransactionState
 _FINISHED = frozenset({T.APPLIED, T.METER_REJECTED, T.REPORTED})
 
-_REPORT_REASON = {
-    TokenOutcome.ACCEPTED: TokenReason.ACCEPTED,
-    TokenOutcome.USED: TokenReason.USED,
-    TokenOutcome.OLD: TokenReason.OLD,
-    TokenOutcome.INVALID_CRC: TokenReason.INVALID,
-    TokenOutcome.KEY_EXPIRED: TokenReason.KEY_EXPIRED,
-    TokenOutcome.OVERFLOW: TokenReason.OTHER,
-}
-# Why the meter refused, in words that fit the TOKEN_REJECTED reply.
-_CUSTOMER_REASON = {
-    TokenOutcome.USED: "token sudah dipakai",
-    TokenOutcome.OLD: "token kedaluwarsa",
-    TokenOutcome.INVALID_CRC: "token tidak valid",
-    TokenOutcome.KEY_EXPIRED: "kunci meter kedaluwarsa",
-    TokenOutcome.OVERFLOW: "total kWh melebihi batas",
-}
 NO_ANSWER = "meter tidak menjawab"
 
 
@@ -89,13 +68,6 @@ class DeliveryTarget:
 
     key: CommsKey
     to: str
-
-
-async def delivery_target(ctx: HubContext, meter_number: str) -> DeliveryTarget | str:
-    """The meter's target, or why its token cannot go (for the helpdesk item): read
-    before the write transaction, so that one only writes."""
-    async with ctx.store.read() as conn:
-        return await _target(ctx, conn, meter_number)
 
 
 async def _target(ctx: HubContext, conn: AsyncConnection, meter: str) -> DeliveryTarget | str:
@@ -162,7 +134,7 @@ async def _send_attempt(
     if target is None:
         target = await _target(ctx, conn, tx.meter_number)
     if isinstance(target, str):
-        await _escalate(ctx, conn, delivery_id, tx, "meter belum siap", target)
+        await escalate(ctx, conn, delivery_id, tx, "meter belum siap", target)
         return
     if token is None:
         token = await reveal_token(conn, tx.id, ctx.master)
@@ -190,7 +162,7 @@ async def _send_attempt(
     log.info("token of %s to meter %s, attempt %d", tx.id, tx.meter_number, attempt)
 
 
-async def _escalate(
+async def escalate(
     ctx: HubContext,
     conn: AsyncConnection,
     delivery_id: int,
@@ -262,135 +234,11 @@ async def sla_check(
         unit.later(publish)
 
 
-async def token_result(
-    ctx: HubContext,
-    conn: AsyncConnection,
-    unit: Unit,
-    meter_number: str,
-    answer: TokenResult,
-    arrived_at: datetime,
-) -> str:
-    """Act on a meter's TOKEN_RESULT; returns a note for the message log."""
-    row = (
-        await conn.execute(
-            select(hub_deliveries).where(
-                hub_deliveries.c.id == answer.reference,
-                hub_deliveries.c.meter_number == meter_number,
-            )
-        )
-    ).first()
-    if row is None:
-        return f"no token delivery {answer.reference} for this meter"
-    tx = await get_transaction(conn, row.transaction_id)
-    if tx.state in _FINISHED:
-        return f"repeated answer for {tx.id}"
-    # A resend the meter calls USED means an earlier copy was applied and its answer lost.
-    accepted = answer.outcome is TokenOutcome.ACCEPTED or (
-        answer.outcome is TokenOutcome.USED and row.attempts > 1
-    )
-    arrived_at = max(arrived_at, tx.state_at)  # see HubContext.event_time
-    if tx.state is T.TOKEN_ISSUED:  # the answer overtook the send result
-        await set_transaction_state(conn, tx.id, T.TOKEN_SENT, at=arrived_at)
-        tx = dataclasses.replace(tx, state=T.TOKEN_SENT, state_at=arrived_at)
-    if tx.state is T.TOKEN_SENT:
-        await sla_check(ctx, conn, unit, Metric.METER_ANSWER, tx.id, tx.state_at, arrived_at)
-    target = T.APPLIED if accepted else T.METER_REJECTED
-    if not await advance(
-        conn,
-        TRANSACTIONS,
-        tx.id,
-        target,
-        at=arrived_at,
-        only_from=[tx.state],
-        detail=f"meter: {answer.outcome.name}",
-        extra_values={"meter_outcome": answer.outcome.name.lower()},
-    ):
-        current = await get_transaction(conn, tx.id)
-        raise IllegalTransition("transaction", tx.id, current.state.value, target)
-    await conn.execute(
-        update(hub_deliveries)
-        .where(hub_deliveries.c.id == row.id)
-        .values(next_check_at=None, outcome=answer.outcome.name.lower(), finished_at=arrived_at)
-    )
-    token = await reveal_token(conn, tx.id, ctx.master)
-    phone = await customer_phone(conn, tx)
-    if accepted and phone is not None:
-        values = {
-            "amount": rupiah(tx.amount_idr),
-            "meter": tx.meter_number,
-            "kwh": kwh(answer.added_kwh),
-            "credit": kwh(answer.credit_kwh),
-            "ref": short_ref(tx.id),
-        }
-        await queue_text(
-            ctx,
-            conn,
-            idempotency_key=f"receipt:{tx.id}",
-            to=phone,
-            text=render(Reply.RECEIPT, ctx.lang, token=token_groups(token), **values),
-            logged_body=render(Reply.RECEIPT, ctx.lang, token=masked_groups(token), **values),
-            secret=True,
-            kind="receipt",
-            customer_id=tx.customer_id,
-            meter_number=tx.meter_number,
-            transaction_id=tx.id,
-            priority=PRIORITY_RECEIPT,
-        )
-    elif not accepted:
-        reason = _CUSTOMER_REASON.get(answer.outcome, "ditolak meter")
-        await open_incident(
-            conn,
-            category="token_rejected",
-            subject=f"Meter {meter_number} refused token {short_ref(tx.id)}: {answer.outcome.name}",
-            at=ctx.now(),
-            customer_id=tx.customer_id,
-            meter_number=meter_number,
-            msisdn=phone,
-        )
-        if phone is not None:
-            await queue_text(
-                ctx,
-                conn,
-                idempotency_key=f"rejected:{tx.id}",
-                to=phone,
-                text=render(
-                    Reply.TOKEN_REJECTED,
-                    ctx.lang,
-                    meter=meter_number,
-                    reason=reason,
-                    ref=short_ref(tx.id),
-                ),
-                kind="token-rejected",
-                customer_id=tx.customer_id,
-                meter_number=meter_number,
-                transaction_id=tx.id,
-                priority=PRIORITY_RECEIPT,
-            )
-    report = TokenReport(
-        report_id=f"R{tx.id}",
-        meter_number=meter_number,
-        switcher_reference=(tx.switcher_ref or tx.id)[:32],
-        token=token,
-        accepted=accepted,
-        reason=TokenReason.ACCEPTED if accepted else _REPORT_REASON[answer.outcome],
-        event_time=answer.at,
-        credit_kwh=answer.credit_kwh,
-    )
-    await add_report(conn, report, ctx.master, transaction_id=tx.id, at=ctx.now())
-    client = ctx.p2apst
-    if client is not None:
-
-        async def send_report() -> None:
-            await client.report_token_result(report)
-
-        unit.later(send_report)
-    return f"{target.value}: {answer.outcome.name}"
-
-
 async def report_acknowledged(
-    ctx: HubContext, conn: AsyncConnection, transaction_id: str, at: datetime
+    conn: AsyncConnection, sla: SlaMonitor, transaction_id: str, at: datetime
 ) -> None:
-    """P2APST confirmed the report: the transaction is REPORTED."""
+    """P2APST confirmed the report: the transaction is REPORTED (in the caller's
+    transaction: the one that marks the report acknowledged)."""
     try:
         tx = await get_transaction(conn, transaction_id)
     except NotFound:
@@ -402,17 +250,17 @@ async def report_acknowledged(
         detail="P2APST acknowledged",
     ):  # fmt: skip
         return  # moved meanwhile (a late meter answer): reported on its own acknowledgement
-    breach = await ctx.sla.check(
+    breach = await sla.check(
         conn,
         Metric.REPORT_TO_P2APST,
         subject_type="transaction",
         subject_id=tx.id,
         started_at=tx.state_at,
         ended_at=at,
-        now=ctx.now(),
+        now=at,
     )
     if breach is not None:
-        ctx.sla.publish(breach)
+        sla.publish(breach)
 
 
 async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
@@ -457,7 +305,7 @@ async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
             if row.attempts <= ctx.settings.hub.token_resends:
                 await _send_attempt(ctx, conn, unit, delivery_id, row.attempts, tx)
             else:
-                await _escalate(
+                await escalate(
                     ctx,
                     conn,
                     delivery_id,

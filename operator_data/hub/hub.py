@@ -22,15 +22,15 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firmware_protocol.frames import TokenResult
 from gateway.transport import InboundSms, Transport, TransportEvent
 from operator_data.hub.context import HubContext, log
 from operator_data.hub.customer import answer_commands
-from operator_data.hub.delivery import report_acknowledged, resend_token, sweep_deliveries
+from operator_data.hub.delivery import resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
 from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event
-from operator_data.hub.journal import HubReportOutbox
+from operator_data.hub.journal import PurchaseClaims
 from operator_data.hub.meter_batch import log_meter_frames
 from operator_data.hub.meter_link import Checked, StaleReplayState, check_frame
 from operator_data.hub.purchases import PurchaseDriver
@@ -38,6 +38,7 @@ from operator_data.hub.push import PushedToken, PushOutcome, push_token
 from operator_data.hub.sla import Listener, SlaMonitor
 from operator_data.hub.status import ModemBoard
 from operator_data.hub.status_batch import apply_status, status_events
+from operator_data.hub.token_batch import MeterAnswer, apply_token_results
 from operator_data.registry import Identified, Registry, SenderMeter
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
@@ -64,7 +65,8 @@ class Hub:
         p2apst: P2apstClient | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
-        report_outbox: HubReportOutbox | None = None,
+        sla: SlaMonitor | None = None,
+        claims: PurchaseClaims | None = None,
         worker_id: str = "hub",
         run_sweeper: bool = True,
     ) -> None:
@@ -76,10 +78,12 @@ class Hub:
             registry=registry,
             master=registry.require_master_key(),
             clock=clock,
-            sla=SlaMonitor(settings.sla),
+            # Shared with the report outbox, whose acknowledgements end an SLA stage too.
+            sla=sla if sla is not None else SlaMonitor(settings.sla),
             p2apst=p2apst,
         )
-        self.purchases = PurchaseDriver(self.ctx)
+        #: `claims`: which worker drives which purchase, when workers share a database.
+        self.purchases = PurchaseDriver(self.ctx, claims)
         #: Gateways and modems as their events describe them (the helpdesk status page).
         self.status = ModemBoard()
         self.worker_id = worker_id
@@ -90,8 +94,6 @@ class Hub:
         self._drainer: asyncio.Task[None] | None = None
         self._room = asyncio.Condition()  # notified as the command queue shrinks
         self._workers: list[asyncio.Task[None]] = []
-        if report_outbox is not None:
-            report_outbox.on_acknowledged = self._report_acknowledged
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -233,11 +235,11 @@ class Hub:
     ) -> list[CustomerCommand]:
         whos = prepared.whos
         commands: list[CustomerCommand] = []
+        received = {e.event_id: e.received_at for e in events if isinstance(e, InboundSms)}
         async with self.ctx.unit() as (conn, unit):
-            # First: its locking read of the messages is the batch's first lock.
-            statuses = status_events(events)
-            await apply_status(self.ctx, conn, unit, statuses)
-            settled = {event.event_id for event in statuses}
+            # Locks are taken meters first (the frames' replay windows), then messages (the
+            # send outcomes), then transactions (theirs, then the meters' answers'): the
+            # order every unit of work takes them in, so workers queue, not deadlock.
             frames = await log_meter_frames(
                 self.ctx,
                 conn,
@@ -250,6 +252,19 @@ class Hub:
                 ],
                 prepared.checked,
             )
+            statuses = status_events(events)
+            await apply_status(self.ctx, conn, unit, statuses)
+            settled = {event.event_id for event in statuses}
+            answers = {
+                event_id: MeterAnswer(
+                    pending.message, pending.sender.meter_number, pending.frame.message,
+                    received[event_id],
+                )
+                for event_id, pending in frames.to_act.items()
+                if isinstance(pending.frame.message, TokenResult)
+            }  # fmt: skip
+            await apply_token_results(self.ctx, conn, unit, list(answers.values()))
+            settled |= set(answers)
             for event in events:
                 if event.event_id in frames.done or event.event_id in settled:
                     continue
@@ -424,11 +439,6 @@ class Hub:
             except Exception:
                 log.exception("sweep failed; retrying")
             await asyncio.sleep(self.settings.hub.sweep_interval_s)
-
-    async def _report_acknowledged(
-        self, conn: AsyncConnection, transaction_id: str, at: datetime
-    ) -> None:
-        await report_acknowledged(self.ctx, conn, transaction_id, self.ctx.now())
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from firmware_protocol.frames import Frame, FrameError
+from firmware_protocol.frames import Frame, FrameError, TokenResult
 from gateway.msisdn import MsisdnError, normalise
 from gateway.transport import (
     DeliveryReport,
@@ -32,6 +32,7 @@ from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.meter_frames import handle_frame
 from operator_data.hub.meter_link import open_inbound
 from operator_data.hub.status_batch import apply_status
+from operator_data.hub.token_batch import MeterAnswer, apply_token_results
 from operator_data.registry import Identified, SenderCustomer, SenderMeter
 from operator_data.store import Flow, MessageState, schema
 from operator_data.store.messages import Message, record_inbound, set_message_state
@@ -182,6 +183,10 @@ async def act_on_frame(
 ) -> None:
     """Act on an authentic frame whose message is logged in state `received`."""
     assert frame.message is not None
+    if isinstance(frame.message, TokenResult):  # a batch of one
+        answer = MeterAnswer(message, sender.meter_number, frame.message, event.received_at)
+        await apply_token_results(ctx, conn, unit, [answer])
+        return
     note = await handle_frame(
         ctx,
         conn,

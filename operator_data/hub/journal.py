@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import open_sealed, seal
+from operator_data.hub.delivery import report_acknowledged
+from operator_data.hub.sla import SlaMonitor
 from operator_data.store import Store, utcnow
 from operator_data.store.locks import lock_key
 from operator_data.store.workflow_schema import hub_purchases, hub_reports
@@ -147,6 +149,11 @@ def _seal_json(master: MasterKey, data: dict[str, object], aad: str) -> bytes:
     return seal(master, json.dumps(data, sort_keys=True).encode("utf-8"), aad=aad)
 
 
+def seal_report(master: MasterKey, report: TokenReport) -> bytes:
+    """A token report as `hub_reports` keeps it: sealed, its id as AAD."""
+    return _seal_json(master, report.to_json(), report.report_id)
+
+
 def _open_json(master: MasterKey, sealed: bytes, aad: str) -> dict[str, object]:
     loaded = json.loads(open_sealed(master, bytes(sealed), aad=aad).decode("utf-8"))
     assert isinstance(loaded, dict)
@@ -270,7 +277,7 @@ async def add_report(
                 insert(hub_reports).values(
                     report_id=report.report_id,
                     transaction_id=transaction_id,
-                    report_sealed=_seal_json(master, report.to_json(), report.report_id),
+                    report_sealed=seal_report(master, report),
                     master_id=master.key_id,
                     acknowledged=False,
                     created_at=at,
@@ -282,21 +289,17 @@ async def add_report(
 
 
 class HubReportOutbox:
-    """`ReportOutbox` over the `hub_reports` table. `on_acknowledged(transaction_id, at)`
-    lets the hub move the transaction to REPORTED once P2APST has confirmed."""
+    """`ReportOutbox` over the `hub_reports` table. An acknowledgement moves the report's
+    transaction to REPORTED in the same transaction (its SLA stage checked against `sla`,
+    the hub's monitor, so breaches reach the hub's listeners)."""
 
     def __init__(
-        self,
-        store: Store,
-        master: MasterKey,
-        *,
-        clock: Clock = utcnow,
-        on_acknowledged: Callable[[AsyncConnection, str, datetime], Awaitable[None]] | None = None,
+        self, store: Store, master: MasterKey, *, sla: SlaMonitor, clock: Clock = utcnow
     ) -> None:
         self._store = store
         self._master = master
         self._clock = clock
-        self.on_acknowledged = on_acknowledged
+        self._sla = sla
 
     async def add(self, report: TokenReport) -> bool:
         async with self._store.begin() as conn:
@@ -326,5 +329,5 @@ class HubReportOutbox:
                 .returning(hub_reports.c.transaction_id)
             )
             transaction_id = result.scalar()
-            if transaction_id is not None and self.on_acknowledged is not None:
-                await self.on_acknowledged(conn, str(transaction_id), now)
+            if transaction_id is not None:
+                await report_acknowledged(conn, self._sla, str(transaction_id), now)

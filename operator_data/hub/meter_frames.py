@@ -17,11 +17,9 @@ from firmware_protocol.frames import (
     Message,
     Pong,
     Telemetry,
-    TokenResult,
 )
 from operator_data.commands.replies import Reply, render
 from operator_data.hub.context import HubContext, Unit
-from operator_data.hub.delivery import token_result
 from operator_data.hub.formatting import kwh, wib
 from operator_data.hub.helpdesk import open_incident
 from operator_data.hub.outbound import PRIORITY_NOTICE, PRIORITY_REPLY, queue_text
@@ -54,11 +52,7 @@ async def handle_frame(
     arrived_at: datetime,
 ) -> str:
     """Act on one message; returns a note for the message's history."""
-    if isinstance(message, TokenResult):
-        # Stamped when the answer reached the gateway, as every stage the SLA measures.
-        return await token_result(
-            ctx, conn, unit, meter_number, message, ctx.event_time(arrived_at)
-        )
+    # TOKEN_RESULT is not acted on here: token_batch.py takes a batch's answers together.
     if isinstance(message, Telemetry):
         await _reading(
             conn,

@@ -149,6 +149,11 @@ async def seal_outbound(
     """One binary frame for `message` and its counter (also used as the frame's message id,
     which the meter echoes as `request_id`). The counter is persisted first."""
     counter = await registry.reserve_tx_counter(key.meter_number, conn=conn)
+    return seal_frame(key, message, counter), counter
+
+
+def seal_frame(key: CommsKey, message: Message, counter: int) -> bytes:
+    """The one binary frame for `message` under a counter already reserved."""
     frames = seal(
         message,
         key=key.key,
@@ -159,4 +164,4 @@ async def seal_outbound(
     )
     if len(frames) != 1:  # every hub -> meter message fits one SMS
         raise FrameError(Reason.TOO_LARGE, f"{type(message).__name__} needs {len(frames)} frames")
-    return frames[0], counter
+    return frames[0]

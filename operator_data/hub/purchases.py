@@ -14,13 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.commands.replies import Reply, render
 from operator_data.hub.context import HubContext
-from operator_data.hub.delivery import delivery_target, start_delivery
 from operator_data.hub.formatting import rupiah, short_ref
 from operator_data.hub.journal import PurchaseClaims
-from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import PRIORITY_RECEIPT, queue_text
+from operator_data.hub.token_issue import OPEN_STATES, TokenIssuer
 from operator_data.store import TransactionState, schema
-from operator_data.store.transactions import Transaction, get_transaction, sealed_token
+from operator_data.store.transactions import Transaction, get_transaction
 from operator_data.store.transitions import TRANSACTIONS, advance
 from operator_data.store.workflow_schema import hub_purchases
 from p2apst_adapter.client import P2apstUnavailable
@@ -29,7 +28,6 @@ from p2apst_adapter.model import PurchaseRequest, PurchaseResult
 
 log = logging.getLogger("operator_data.hub.purchases")
 T = TransactionState
-OPEN_STATES = (T.REQUESTED, T.SUBMITTED, T.ADVISING)
 
 # Short reasons for PURCHASE_FAILED (they must fit the one-SMS template).
 _DECLINE_REASON: dict[str, str] = {
@@ -56,7 +54,7 @@ class PurchaseDriver:
     def __init__(self, ctx: HubContext, claims: PurchaseClaims | None = None) -> None:
         self._ctx = ctx
         self._running: set[str] = set()
-        #: Set by the service before the hub starts, when workers share a database.
+        self._issuer = TokenIssuer(ctx)
         self.claims = claims
 
     def start(self, transaction_id: str) -> None:
@@ -155,30 +153,8 @@ class PurchaseDriver:
             await self._declined(tx, result.response_code)
 
     async def _paid(self, tx: Transaction, result: PurchaseResult) -> None:
-        ctx = self._ctx
-        assert result.token is not None
-        target = await delivery_target(ctx, tx.meter_number)  # read before writing
-        async with ctx.unit() as (conn, unit):
-            # Meter first (see `lock_meter`), then the purchase. Two drivers settling one
-            # purchase take turns on its row: the conditional UPDATE lets only the first
-            # store the token and start the delivery (else there would be two).
-            await lock_meter(conn, tx.meter_number)
-            if not await advance(
-                conn,
-                TRANSACTIONS,
-                tx.id,
-                T.TOKEN_ISSUED,
-                at=ctx.now(),
-                only_from=OPEN_STATES,
-                extra_values=sealed_token(tx.id, result.token, ctx.master)
-                | {
-                    "pln_ref": result.pln_reference or None,
-                    "response_code": result.response_code,
-                    "kwh": None if result.kwh is None else str(result.kwh),
-                },
-            ):
-                return
-            await start_delivery(ctx, conn, unit, tx, token=result.token, target=target, fresh=True)
+        # Issued with the other purchases paid meanwhile, in one unit (token_issue.py).
+        await self._issuer.issue(tx, result)
 
     async def _declined(self, tx: Transaction, code: str) -> None:
         ctx = self._ctx

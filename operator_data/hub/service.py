@@ -31,6 +31,7 @@ from operator_data.hub.dispatcher import release_previous_claims
 from operator_data.hub.hub import Hub
 from operator_data.hub.journal import HubPurchaseJournal, HubReportOutbox, PurchaseClaims
 from operator_data.hub.push_api import router as push_router
+from operator_data.hub.sla import SlaMonitor
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store
@@ -147,10 +148,11 @@ async def running_hub(
         # Entered before the client (so left after it): purchases the client resumes or the
         # hub drives are claimed here, one worker per purchase across the cluster.
         claims = await stack.enter_async_context(PurchaseClaims(store))
+        sla = SlaMonitor(settings.sla)  # the hub's and its report outbox's
         client: P2apstClient | None = None
         outbox: HubReportOutbox | None = None
         if settings.p2apst.host is not None:
-            outbox = HubReportOutbox(store, master)
+            outbox = HubReportOutbox(store, master, sla=sla)
             client = await stack.enter_async_context(
                 P2apstClient(
                     settings.p2apst.host,
@@ -165,9 +167,8 @@ async def running_hub(
             )
         else:
             log.warning("hub %s: no [p2apst] host configured: purchases are not made", worker_id)
-        hub = Hub(settings, store, registry, transport, client, report_outbox=outbox,
+        hub = Hub(settings, store, registry, transport, client, sla=sla, claims=claims,
                   worker_id=worker_id)  # fmt: skip
-        hub.purchases.claims = claims
         hub = await stack.enter_async_context(hub)
         running = RunningHub(settings, worker_id, store, registry, transport, client, hub, None)
         if settings.web.enabled:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.msisdn import MsisdnError, normalise
@@ -414,6 +414,45 @@ class Registry:
         key = open_sealed(master, row.comms_key_sealed, aad=meter_number)
         return CommsKey(meter_number, row.comms_key_id, key)
 
+    async def comms_keys(
+        self, meter_numbers: Collection[str]
+    ) -> dict[str, CommsKey | NotFound | SealError]:
+        """`comms_key` for many meters in one read; each meter's key or why it has none."""
+        master = self.require_master_key()
+        wanted = sorted(set(meter_numbers))
+        rows: dict[str, Any] = {}
+        async with self._store.read() as conn:
+            for start_at in range(0, len(wanted), 500):
+                for r in await conn.execute(
+                    select(
+                        m.c.meter_number,
+                        m.c.comms_key_sealed,
+                        m.c.comms_key_master_id,
+                        m.c.comms_key_id,
+                    ).where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
+                ):
+                    rows[r.meter_number] = r
+        keys: dict[str, CommsKey | NotFound | SealError] = {}
+        for meter_number in wanted:
+            row = rows.get(meter_number)
+            if row is None:
+                keys[meter_number] = NotFound(f"meter {meter_number} is not registered")
+            elif row.comms_key_sealed is None:
+                keys[meter_number] = NotFound(f"meter {meter_number} has no comms key")
+            elif row.comms_key_master_id != master.key_id:
+                keys[meter_number] = SealError(
+                    f"comms key of meter {meter_number} was sealed under "
+                    f"{row.comms_key_master_id}, not the configured {master.key_id}"
+                )
+            else:
+                try:
+                    key = open_sealed(master, row.comms_key_sealed, aad=meter_number)
+                except SealError as error:
+                    keys[meter_number] = error
+                    continue
+                keys[meter_number] = CommsKey(meter_number, row.comms_key_id, key)
+        return keys
+
     async def transition_meter(
         self,
         meter_number: str,
@@ -457,6 +496,35 @@ class Registry:
             if value is None:
                 raise NotFound(f"meter {meter_number} is not registered")
             return int(value) - 1
+
+    async def reserve_tx_counters(
+        self, conn: AsyncConnection, counts: dict[str, int]
+    ) -> dict[str, int]:
+        """`reserve_tx_counter` for many meters, `counts[meter]` counters each, in the
+        caller's transaction: one locking read and one UPDATE for all. Returns each meter's
+        first counter (the rest follow it). Raises NotFound for a meter not registered."""
+        wanted = sorted(counts)
+        if not wanted:
+            return {}
+        current: dict[str, int] = {}
+        for start_at in range(0, len(wanted), 500):
+            rows = await conn.execute(
+                select(m.c.meter_number, m.c.tx_counter)
+                .where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
+                .order_by(m.c.meter_number)
+                .with_for_update()
+            )
+            current.update({str(r.meter_number): int(r.tx_counter) for r in rows})
+        missing = [meter for meter in wanted if meter not in current]
+        if missing:
+            raise NotFound(f"meter {missing[0]} is not registered")
+        await conn.execute(
+            update(m)
+            .where(m.c.meter_number == bindparam("b_meter"))
+            .values(tx_counter=bindparam("b_next")),
+            [{"b_meter": meter, "b_next": current[meter] + counts[meter]} for meter in wanted],
+        )
+        return current
 
     async def frame_counters(
         self, meter_number: str, *, conn: AsyncConnection | None = None

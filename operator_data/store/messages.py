@@ -257,10 +257,9 @@ async def enqueue_outbound_many(
     conn: AsyncConnection, items: Sequence[Outgoing], *, at: datetime
 ) -> list[str]:
     """Log outbound SMS (state `queued`) and put them in the outbox, set-wise: one
-    multi-row INSERT each for messages, their first state stamps and outbox rows. For keys
-    the caller knows are new (e.g. a reply to an SMS it has just marked processed in the
-    same transaction): a key already logged fails the statement, and with it the caller's
-    transaction. Returns the new messages' ids, in order."""
+    multi-row INSERT each for messages (ON CONFLICT DO NOTHING on the idempotency key),
+    their first state stamps and outbox rows. A key logged before is left as it is, with
+    its outbox row. Returns the new messages' ids, in order."""
     if not items:
         return []
     messages: list[dict[str, Any]] = []
@@ -307,11 +306,18 @@ async def enqueue_outbound_many(
                 "created_at": at,
             }
         )
-    await insert_many(conn, schema.messages, messages)
-    await insert_many(conn, schema.message_states, states)
-    await insert_many(conn, schema.outbox, outbox)
-    mark_queued(conn)
-    return [row["id"] for row in messages]
+    result = await conn.execute(
+        upsert(conn, schema.messages)
+        .values(messages)
+        .on_conflict_do_nothing(index_elements=[schema.messages.c.idempotency_key])
+        .returning(schema.messages.c.id)
+    )
+    fresh = {str(message_id) for message_id in result.scalars()}
+    await insert_many(conn, schema.message_states, [r for r in states if r["message_id"] in fresh])
+    await insert_many(conn, schema.outbox, [r for r in outbox if r["message_id"] in fresh])
+    if fresh:
+        mark_queued(conn)
+    return [row["id"] for row in messages if row["id"] in fresh]
 
 
 async def set_message_state(

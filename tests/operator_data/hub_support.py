@@ -38,6 +38,7 @@ from meter_sim.network import NetworkSms, NetworkStatusReport, SmsNetwork
 from meter_sim.network.carrier import NetworkCarrier
 from operator_data.crypto import MasterKey
 from operator_data.hub import Hub, HubPurchaseJournal, HubReportOutbox
+from operator_data.hub.sla import SlaMonitor
 from operator_data.registry import CustomerIn, MeterIn, Registry, SimIn
 from operator_data.settings import HubSettings, PriceTable, PriceVersion, Settings, SlaTargets
 from operator_data.store import Flow, MeterState, Store, schema
@@ -279,11 +280,12 @@ async def running_rig(
             SpooledGateway("gw1", NetworkCarrier(network, SHORT_CODE), spool)
         )
         simulator = client = outbox = None
+        sla_monitor = SlaMonitor(settings.sla)  # the hub's and its report outbox's
         if p2apst:
             simulator = await stack.enter_async_context(
                 P2apstSimulator([sim_meter()], settings=simulator_settings)
             )
-            outbox = HubReportOutbox(store, master, clock=clock)
+            outbox = HubReportOutbox(store, master, sla=sla_monitor, clock=clock)
             client = await stack.enter_async_context(
                 P2apstClient(
                     "127.0.0.1",
@@ -300,7 +302,7 @@ async def running_rig(
             gateway if wrap_transport is None else wrap_transport(gateway),
             client,
             clock=clock,
-            report_outbox=outbox,
+            sla=sla_monitor,
             run_sweeper=False,
         )
         rig = Rig(

@@ -19,10 +19,11 @@ from sqlalchemy import event, select
 from operator_data.commands import mask_secrets
 from operator_data.hub.customer import answer_commands
 from operator_data.hub.inbound import CustomerCommand
+from operator_data.hub.token_issue import targets
 from operator_data.registry import PinLocked, PinWrong, SenderCustomer
 from operator_data.store import Flow, Store, schema
 from operator_data.store.messages import record_inbound
-from tests.operator_data.hub_support import CUSTOMER, PIN, Rig, running_rig
+from tests.operator_data.hub_support import CUSTOMER, METER, PIN, Phone, Rig, running_rig
 
 _CONTROL = {"BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK"}
 PHONES = [f"+628129{n:07d}" for n in range(1, 41)]
@@ -176,3 +177,60 @@ async def test_a_round_costs_the_same_statements_for_4_phones_as_for_36(
             counts.append(len(seen))
         assert counts[0] == counts[1], counts
         assert counts[1] < 36  # one statement per SMS would already be more
+
+
+async def test_forty_purchases_at_once_all_complete(store: Store, tmp_path: Path) -> None:
+    """More purchases in flight than the store has pooled connections: each is paid,
+    delivered, applied and reported. (The paid step once held a read connection while the
+    registry opened a second one for the meter's key: with 15 such steps at once every
+    pooled connection was held by one waiting for another, and purchases stalled.)"""
+    async with running_rig(store, tmp_path) as rig:
+        await _phones(rig)
+        phones = [Phone(rig.network, msisdn) for msisdn in PHONES]
+        for phone in phones:
+            phone.text(f"BELI 20rb {PIN}")
+        t = schema.transactions
+
+        async def all_reported() -> bool:
+            async with store.read() as conn:
+                states = list(await conn.scalars(select(t.c.state)))
+            return states == ["reported"] * len(PHONES)
+
+        await rig.until(all_reported, 60)
+        assert all(any(m.startswith("Token Rp20.000") for m in p.inbox) for p in phones)
+        assert rig.simulator is not None and rig.simulator.received("2200") == len(PHONES)
+
+
+async def test_the_paid_steps_read_holds_one_connection_at_a_time(
+    store: Store, tmp_path: Path
+) -> None:
+    """What stalled them, pinned down: a task holding a pooled connection while it waits
+    for a second one (run concurrently, such tasks exhaust the pool)."""
+    async with running_rig(store, tmp_path) as rig:
+        held: dict[int, int] = {}  # task -> connections it holds
+        owner: dict[int, int] = {}  # connection -> the task that checked it out
+        most = 0
+
+        def checkout(dbapi_connection: Any, *_: Any) -> None:
+            nonlocal most
+            task = id(asyncio.current_task())
+            owner[id(dbapi_connection)] = task
+            held[task] = held.get(task, 0) + 1
+            most = max(most, held[task])
+
+        def checkin(dbapi_connection: Any, *_: Any) -> None:
+            # Returned from wherever the pool runs it: counted against the task that took it.
+            task = owner.pop(id(dbapi_connection), None)
+            if task is not None:
+                held[task] -= 1
+
+        pool = store.engine.sync_engine.pool
+        event.listen(pool, "checkout", checkout)
+        event.listen(pool, "checkin", checkin)
+        try:
+            found = await targets(rig.hub.ctx, [METER])
+        finally:
+            event.remove(pool, "checkout", checkout)
+            event.remove(pool, "checkin", checkin)
+        assert not isinstance(found[METER], str)
+        assert most == 1

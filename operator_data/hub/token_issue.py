@@ -1,0 +1,272 @@
+"""P2APST's paid answers, set-wise: many purchases' tokens issued and sent in one unit.
+
+The purchase driver hands each paid 2210 here (`TokenIssuer.issue`) and waits; one task
+takes whatever has queued meanwhile and, per batch: the meters' comms keys and SIMs read
+before the write transaction (one read each, for all), then in one unit of work the meters
+locked (in order: meter first, then purchase) and their frame counters reserved (one
+locking read, one UPDATE), the transactions read and locked (one statement), and one
+statement each for their TOKEN_ISSUED moves (the token sealed), their state stamps, the
+deliveries, and the TOKEN_DELIVERY frames queued. A purchase whose meter has no key or no
+SIM gets its delivery escalated (a helpdesk item and an SMS: one statement each, rare).
+A batch that fails is issued one purchase at a time; one that still fails fails its own
+caller (the sweep drives that purchase again later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from firmware_protocol.frames import TokenDelivery
+from operator_data.hub.context import HubContext
+from operator_data.hub.delivery import DeliveryTarget, escalate
+from operator_data.hub.meter_link import seal_frame
+from operator_data.hub.outbound import PRIORITY_TOKEN
+from operator_data.store import Flow, TransactionState, schema
+from operator_data.store.bulk import insert_many
+from operator_data.store.locks import lock_rows
+from operator_data.store.messages import Outgoing, enqueue_outbound_many
+from operator_data.store.transactions import Transaction, sealed_token
+from operator_data.store.workflow_schema import hub_deliveries
+from p2apst_adapter.model import PurchaseResult
+
+log = logging.getLogger("operator_data.hub.purchases")
+T = TransactionState
+OPEN_STATES = (T.REQUESTED, T.SUBMITTED, T.ADVISING)
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    tx: Transaction
+    result: PurchaseResult
+
+
+class TokenIssuer:
+    """Queues paid purchases and issues them a batch at a time (see the module)."""
+
+    def __init__(self, ctx: HubContext) -> None:
+        self._ctx = ctx
+        self._queue: list[tuple[Paid, asyncio.Future[None]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def issue(self, tx: Transaction, result: PurchaseResult) -> None:
+        """Issue the token of a paid purchase (idempotent: a purchase moved on already
+        is left alone); returns once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((Paid(tx, result), future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = self._ctx.spawn(self._drain(), name="token-issuer")
+        await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch = self._queue[: self._ctx.settings.hub.batch_size]
+            del self._queue[: len(batch)]
+            try:
+                await issue_tokens(self._ctx, [paid for paid, _ in batch])
+            except Exception as error:
+                if len(batch) == 1:
+                    _settle(batch[0][1], error)
+                    continue
+                log.exception("issuing %d tokens together failed; one at a time", len(batch))
+                for paid, future in batch:
+                    try:
+                        await issue_tokens(self._ctx, [paid])
+                    except Exception as alone:
+                        _settle(future, alone)
+                    else:
+                        _settle(future, None)
+                continue
+            for _, future in batch:
+                _settle(future, None)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+async def targets(ctx: HubContext, meters: Sequence[str]) -> dict[str, DeliveryTarget | str]:
+    """Each meter's comms key and SIM, or why its token cannot go: two reads for all."""
+    keys = await ctx.registry.comms_keys(meters)
+    sims = schema.sims
+    numbers: dict[str, str] = {}
+    wanted = sorted(set(meters))
+    async with ctx.store.read() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            rows = await conn.execute(
+                select(sims.c.meter_number, sims.c.msisdn).where(
+                    sims.c.meter_number.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            numbers.update({str(meter): str(msisdn) for meter, msisdn in rows})
+    found: dict[str, DeliveryTarget | str] = {}
+    for meter in wanted:
+        key = keys.get(meter)
+        if key is None or isinstance(key, Exception):
+            found[meter] = f"no comms key: {key}"
+        elif meter not in numbers:
+            found[meter] = "the meter has no SIM"
+        else:
+            found[meter] = DeliveryTarget(key, numbers[meter])
+    return found
+
+
+async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:
+    """Move every still-open purchase of `paid` to TOKEN_ISSUED with its token sealed and
+    start its delivery, set-wise; returns the transactions moved (a purchase another
+    driver settled meanwhile is left as it is: the move is conditional)."""
+    unique = list({p.tx.id: p for p in paid}.values())
+    where_to = await targets(ctx, sorted({p.tx.meter_number for p in unique}))
+    async with ctx.unit() as (conn, _):
+        meters = sorted({p.tx.meter_number for p in unique})
+        m = schema.meters
+        # Meter first, then the purchase: the order every unit takes them in.
+        await lock_rows(
+            conn,
+            select(m.c.meter_number).where(m.c.meter_number.in_(meters)).order_by(m.c.meter_number),
+        )
+        open_now = await _open(conn, [p.tx.id for p in unique])
+        moving = [p for p in unique if p.tx.id in open_now]
+        if not moving:
+            return []
+        now = ctx.now()
+        await _issue(ctx, conn, moving, open_now, now)
+        sendable = [p for p in moving if isinstance(where_to[p.tx.meter_number], DeliveryTarget)]
+        counts: dict[str, int] = {}
+        for p in sendable:
+            counts[p.tx.meter_number] = counts.get(p.tx.meter_number, 0) + 1
+        first = await ctx.registry.reserve_tx_counters(conn, counts)
+        counters: dict[str, int] = {}
+        for p in sendable:
+            counters[p.tx.id] = first[p.tx.meter_number]
+            first[p.tx.meter_number] += 1
+        check_at = now + timedelta(seconds=ctx.settings.sla.meter_answer_s)
+        result = await conn.execute(
+            insert(hub_deliveries)
+            .values(
+                [
+                    {
+                        "transaction_id": p.tx.id,
+                        "meter_number": p.tx.meter_number,
+                        "attempts": 1 if p.tx.id in counters else 0,
+                        "next_check_at": check_at if p.tx.id in counters else now,
+                        "escalated": False,
+                        "created_at": now,
+                        "last_frame_message_id": counters.get(p.tx.id),
+                    }
+                    for p in moving
+                ]
+            )
+            .returning(hub_deliveries.c.id, hub_deliveries.c.transaction_id)
+        )
+        delivery = {str(tx_id): int(delivery_id) for delivery_id, tx_id in result}
+        frames: list[Outgoing] = []
+        for p in sendable:
+            target = where_to[p.tx.meter_number]
+            assert isinstance(target, DeliveryTarget) and p.result.token is not None
+            counter = counters[p.tx.id]
+            frame = seal_frame(
+                target.key,
+                TokenDelivery(reference=delivery[p.tx.id], token=p.result.token),
+                counter,
+            )
+            frames.append(
+                Outgoing(
+                    flow=Flow.HUB_TO_METER,
+                    idempotency_key=f"token:{p.tx.id}:1",
+                    destination=target.to,
+                    payload=frame,
+                    meter_number=p.tx.meter_number,
+                    customer_id=p.tx.customer_id,
+                    kind="TOKEN_DELIVERY",
+                    priority=PRIORITY_TOKEN,
+                    correlation_id=f"frame:{p.tx.meter_number}:{counter}",
+                    transaction_id=p.tx.id,
+                )
+            )
+        await enqueue_outbound_many(conn, frames, at=now)
+        for p in moving:
+            target = where_to[p.tx.meter_number]
+            if isinstance(target, str):
+                await escalate(ctx, conn, delivery[p.tx.id], p.tx, "meter belum siap", target)
+    for p in sendable:
+        log.info("token of %s to meter %s, attempt 1", p.tx.id, p.tx.meter_number)
+    return [p.tx.id for p in moving]
+
+
+async def _open(conn: AsyncConnection, ids: list[str]) -> dict[str, T]:
+    """The purchases still open, read and locked (in id order)."""
+    t = schema.transactions
+    found: dict[str, T] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _CHUNK):
+        rows = await conn.execute(
+            select(t.c.id, t.c.state)
+            .where(t.c.id.in_(ordered[start : start + _CHUNK]))
+            .order_by(t.c.id)
+            .with_for_update()
+        )
+        found.update({str(r.id): T(r.state) for r in rows if T(r.state) in OPEN_STATES})
+    return found
+
+
+async def _issue(
+    ctx: HubContext,
+    conn: AsyncConnection,
+    moving: Sequence[Paid],
+    states: dict[str, T],
+    now: datetime,
+) -> None:
+    t = schema.transactions
+    rows = []
+    for p in moving:
+        assert p.result.token is not None
+        sealed = sealed_token(p.tx.id, p.result.token, ctx.master)
+        rows.append(
+            {
+                "b_id": p.tx.id,
+                "b_from": states[p.tx.id].value,
+                "b_at": now,
+                "b_sealed": sealed["token_sealed"],
+                "b_master": sealed["token_master_id"],
+                "b_masked": sealed["token_masked"],
+                "b_pln": p.result.pln_reference or None,
+                "b_code": p.result.response_code,
+                "b_kwh": None if p.result.kwh is None else str(p.result.kwh),
+            }
+        )
+    await conn.execute(
+        update(t)
+        .where(t.c.id == bindparam("b_id"), t.c.state == bindparam("b_from"))
+        .values(
+            state=T.TOKEN_ISSUED.value,
+            state_at=bindparam("b_at"),
+            token_sealed=bindparam("b_sealed"),
+            token_master_id=bindparam("b_master"),
+            token_masked=bindparam("b_masked"),
+            pln_ref=bindparam("b_pln"),
+            response_code=bindparam("b_code"),
+            kwh=bindparam("b_kwh"),
+        ),
+        rows,
+    )
+    await insert_many(
+        conn,
+        schema.transaction_states,
+        [
+            {"transaction_id": p.tx.id, "state": T.TOKEN_ISSUED.value, "at": now, "detail": None}
+            for p in moving
+        ],
+    )
