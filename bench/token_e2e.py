@@ -145,6 +145,19 @@ other processes' CPU (gateway, world, broker, PostgreSQL backends of the scratch
 from /proc) is given in each row's detail: they share the machine's cores with the hub."""
 
 NOTES = [
+    "Earlier figures of this benchmark (hub and gateway in processes of their own, same "
+    "machine class; 200 purchases/s offered unless said). Commit 9c7d097 (before the "
+    "set-wise send outcomes, customer SMS, meter answers and paid answers, and before SQLite "
+    "group commit; load 7-8): SQLite, one worker: 10.2 purchases/s at 50/s and at 200/s, "
+    "hub share p99 6.5 s / 14.4 s, 62-64 ms hub CPU, 73-75 statements and 16 commits per "
+    "purchase; PostgreSQL: one worker 4.1/s, two workers 6.0/s. Commit 1274de8 (send "
+    "outcomes set-wise; load about 1): SQLite, one worker: 21.5/s at 50/s and 23.2/s at "
+    "200/s, 38-41 ms CPU, 55-59 statements and 15.7-16.9 commits per purchase, hub share p99 "
+    "6.0 s at 200/s; PostgreSQL: one worker 22.6/s at 50/s and 25.2/s at 200/s (34-37 ms), "
+    "two workers 19.5/s at 50/s (51 ms). Commit 7cc6c6c (with SQLite group commit): SQLite "
+    "21.9/s and 24.3/s, 40-45 ms, 69 statements (SAVEPOINT/RELEASE added) and 9.7 commits "
+    "per purchase. The in-process version of this benchmark (until 2026-12-02, figures of "
+    "hub and world together) measured 4-6 purchases/s.",
     "Before 2026-12-02 this benchmark ran the hub, the modem pool, the emulated modems, the "
     "meters, phones and the P2APST simulator in one process and event loop, so the hub's "
     "figures included the world's CPU (a few ms per purchase) and its scheduling delays; "
