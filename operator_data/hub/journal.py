@@ -26,6 +26,9 @@ from operator_data.hub.delivery import report_acknowledged
 from operator_data.hub.sla import SlaMonitor
 from operator_data.store import Store, utcnow
 from operator_data.store.locks import lock_key
+from operator_data.store.once import insert_once
+from operator_data.store.states import TransactionState
+from operator_data.store.transitions import TRANSACTIONS, advance
 from operator_data.store.workflow_schema import hub_purchases, hub_reports
 from p2apst_adapter.client.journal import JournalEntry
 from p2apst_adapter.model import PurchaseRequest, PurchaseResult, TokenReport
@@ -180,19 +183,36 @@ class HubPurchaseJournal:
         self._resuming: set[str] = set()
 
     async def begin(self, entry: JournalEntry) -> JournalEntry:
-        try:
-            async with self._store.begin() as conn:
-                await conn.execute(
-                    insert(hub_purchases).values(
-                        key=entry.key,
-                        request=json.dumps(entry.request.to_json(), sort_keys=True),
-                        stan=entry.stan,
-                        sent_at=entry.sent_at,
-                        created_at=self._clock(),
-                    )
+        """Record the purchase before its 2200 goes out; the hub's transaction of that
+        purchase (the key is its id) moves to SUBMITTED in the same unit of work. A key
+        recorded before (by us after a restart, or by another worker) is returned as
+        recorded, and nothing is written."""
+        now = self._clock()
+        async with self._store.begin() as conn:
+            recorded = await insert_once(
+                conn,
+                hub_purchases,
+                {
+                    "key": entry.key,
+                    "request": json.dumps(entry.request.to_json(), sort_keys=True),
+                    "stan": entry.stan,
+                    "sent_at": entry.sent_at,
+                    "created_at": now,
+                },
+                key=[hub_purchases.c.key],
+            )
+            if recorded:
+                await advance(
+                    conn,
+                    TRANSACTIONS,
+                    entry.key,
+                    TransactionState.SUBMITTED,
+                    at=now,
+                    only_from=[TransactionState.REQUESTED],
+                    extra_values={"switcher_ref": entry.key},
                 )
-        except IntegrityError:
-            pass  # recorded before (by us after a restart, or by another worker)
+        if recorded:
+            return entry
         stored = await self.get(entry.key)
         assert stored is not None
         return stored

@@ -133,19 +133,8 @@ class PurchaseDriver:
             request = PurchaseRequest.from_inquiry(
                 inquiry, Decimal(tx.amount_idr), switcher_reference=tx.id
             )
-        if tx.state is T.REQUESTED:
-            async with ctx.unit() as (conn, _):
-                # Another driver (the other worker's twin of a redelivered command, without
-                # claims) may have moved it meanwhile: only the first one moves it.
-                await advance(
-                    conn,
-                    TRANSACTIONS,
-                    tx.id,
-                    T.SUBMITTED,
-                    at=ctx.now(),
-                    only_from=[T.REQUESTED],
-                    extra_values={"switcher_ref": tx.id},
-                )
+        # REQUESTED -> SUBMITTED happens as the client journals the request, before the
+        # 2200 goes out (HubPurchaseJournal.begin: one unit of work for both).
         result = await client.purchase(request)
         if result.paid:
             await self._paid(tx, result)

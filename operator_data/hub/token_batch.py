@@ -121,11 +121,10 @@ async def apply_token_results(
     await _write(ctx, conn, answers, effects)
     client = ctx.p2apst
     if client is not None and effects.reports:
-        reports = list(effects.reports)
-
+        # Recorded above in hub_reports (the client's outbox), with the answers: the
+        # client only has to be told, after the commit.
         async def send_reports() -> None:
-            for report in reports:
-                await client.report_token_result(report)
+            client.reports_recorded()
 
         unit.later(send_reports)
     if effects.breaches:

@@ -368,6 +368,14 @@ class P2apstClient:
         await self._outbox.add(report)
         self._reports_wake.set()
 
+    def reports_recorded(self) -> None:
+        """The caller has recorded reports in the outbox itself, in the transaction of
+        what caused them (so none is lost between the two): deliver them. Saves the second
+        write `report_token_result` would make."""
+        if self._outbox is None:
+            raise RuntimeError("this client was created without a report outbox")
+        self._reports_wake.set()
+
     async def drain_reports(self) -> None:
         """Waits until P2APST has acknowledged every report in the outbox."""
         if self._outbox is None:
