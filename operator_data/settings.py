@@ -214,6 +214,10 @@ class HubSettings(_Section):
         ),
     )
     sweep_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    # Accepted purchases still without P2APST's answer this long, and reports P2APST has
+    # not acknowledged this long, are opened as helpdesk incidents (once each).
+    stuck_purchase_after_s: Annotated[float, Field(gt=0)] = 900.0
+    stuck_report_after_s: Annotated[float, Field(gt=0)] = 3600.0
     # With several workers the sweep must not restart a purchase another worker is still
     # driving: only purchases untouched this long are taken up again.
     purchase_restart_after_s: Annotated[float, Field(ge=0)] = 30.0

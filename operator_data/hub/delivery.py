@@ -186,6 +186,7 @@ async def escalate(
         customer_id=tx.customer_id,
         meter_number=tx.meter_number,
         msisdn=phone,
+        transaction_id=tx.id,
     )
     if phone is not None:
         await queue_text(

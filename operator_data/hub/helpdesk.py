@@ -23,6 +23,7 @@ async def open_incident(
     customer_id: str | None = None,
     meter_number: str | None = None,
     msisdn: str | None = None,
+    transaction_id: str | None = None,
 ) -> int:
     result = await conn.execute(
         insert(schema.helpdesk_items)
@@ -32,6 +33,7 @@ async def open_incident(
             customer_id=customer_id,
             meter_number=meter_number,
             msisdn=msisdn,
+            transaction_id=transaction_id,
             subject=subject[:200],
             notes=notes,
             state="open",

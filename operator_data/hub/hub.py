@@ -38,6 +38,7 @@ from operator_data.hub.push import PushedToken, PushOutcome, push_token
 from operator_data.hub.sla import Listener, SlaMonitor
 from operator_data.hub.status import ModemBoard
 from operator_data.hub.status_batch import apply_status, status_events
+from operator_data.hub.stuck import flag_stuck
 from operator_data.hub.token_batch import MeterAnswer, apply_token_results
 from operator_data.registry import Identified, Registry, SenderMeter
 from operator_data.settings import Settings
@@ -154,6 +155,7 @@ class Hub:
             if mine:
                 await sweep_deliveries(self.ctx)
                 await self.purchases.sweep()
+                await flag_stuck(self.ctx)
         await self.dispatch()
 
     async def dispatch(self) -> int:

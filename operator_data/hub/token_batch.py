@@ -310,6 +310,7 @@ def _one(
                 "customer_id": tx.customer_id,
                 "meter_number": answer.meter_number,
                 "msisdn": tx.phone,
+                "transaction_id": tx.id,
             }
         )
         if tx.phone is not None:

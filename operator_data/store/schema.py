@@ -367,8 +367,11 @@ helpdesk_items = Table(
     Column("opened_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
     Column("closed_at", UTCDateTime, nullable=True),
+    # The purchase an incident is about, if any (migration 0004).
+    Column("transaction_id", String(26), nullable=True),
 )
 Index("ix_helpdesk_items_state_opened_at", helpdesk_items.c.state, helpdesk_items.c.opened_at)
+Index("ix_helpdesk_items_transaction_id", helpdesk_items.c.transaction_id)
 Index("ix_helpdesk_items_customer_id", helpdesk_items.c.customer_id)
 Index("ix_helpdesk_items_meter_number", helpdesk_items.c.meter_number)
 Index("ix_helpdesk_items_msisdn", helpdesk_items.c.msisdn)
