@@ -36,10 +36,10 @@ from operator_data.hub.formatting import denominations, kwh, rupiah, short_ref, 
 from operator_data.hub.inbound import CustomerCommand
 from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame
 from operator_data.registry import Meter, PinLocked, PinOk, PinResult, PinWrong, RegistryError
-from operator_data.store import Flow, MessageState, NotFound, schema
+from operator_data.store import Flow, MessageState, NotFound, TransactionState, schema
 from operator_data.store.bulk import insert_many
 from operator_data.store.messages import Outgoing, enqueue_outbound_many
-from operator_data.store.transactions import NewPurchase, create_transactions
+from operator_data.store.transactions import NewPurchase, Transaction, create_transactions
 
 log = logging.getLogger("operator_data.hub.customer")
 
@@ -95,14 +95,16 @@ class _Answered:
 
 
 async def handle_command(
-    ctx: HubContext, work: CustomerCommand, start_purchase: Callable[[str], None]
+    ctx: HubContext, work: CustomerCommand, start_purchase: Callable[[str | Transaction], None]
 ) -> None:
     """Answer one logged customer SMS: a batch of one (see `answer_commands`)."""
     await answer_commands(ctx, [work], start_purchase)
 
 
 async def answer_commands(
-    ctx: HubContext, works: Sequence[CustomerCommand], start_purchase: Callable[[str], None]
+    ctx: HubContext,
+    works: Sequence[CustomerCommand],
+    start_purchase: Callable[[str | Transaction], None],
 ) -> None:
     """Answer logged customer SMS and mark them processed, set-wise: per round, the reads
     every BELI needs (meters, PINs, the duplicate window) once for all, then one unit of
@@ -111,8 +113,8 @@ async def answer_commands(
     answered in the next round, after its first (a BELI twice is then a duplicate)."""
     for batch in _rounds(works):
         answered = await _answers(ctx, batch)
-        for transaction_id in await _reply(ctx, answered):
-            start_purchase(transaction_id)
+        for transaction in await _reply(ctx, answered):
+            start_purchase(transaction)
 
 
 def _rounds(works: Sequence[CustomerCommand]) -> list[list[CustomerCommand]]:
@@ -182,10 +184,10 @@ async def _answer(
     return bought[work.message.id]
 
 
-async def _reply(ctx: HubContext, answered: Sequence[_Answered]) -> list[str]:
+async def _reply(ctx: HubContext, answered: Sequence[_Answered]) -> list[str | Transaction]:
     """Answer the SMS, mark them processed and charge them, in one unit of work; record
     the purchases there too. Returns the transactions to start."""
-    started: list[str] = []
+    started: list[str | Transaction] = []
     async with ctx.unit() as (conn, _):
         # Marked processed first: the conditional UPDATE is the "answered once" check. Two
         # workers answering the same SMS (a redelivered event) take turns on its row, and
@@ -287,7 +289,7 @@ async def _record_purchases(
     todo: list[_Answered],
     purchases: list[_Answered],
     now: datetime,
-    started: list[str],
+    started: list[str | Transaction],
 ) -> list[_Answered]:
     """The transactions of accepted BELIs, keyed by their SMS (a second copy of an SMS
     finds the first one's), and the answers that name them."""
@@ -324,7 +326,32 @@ async def _record_purchases(
             ref=short_ref(tx.id),
         )
         named[a.work.message.id] = Answer(text, "purchase-accepted", purchase.meter_number)
-        started.append(tx.id)
+        if not tx.created:  # recorded before: its driver reads where it stands
+            started.append(tx.id)
+            continue
+        # New: the driver needs read nothing (no journal yet), so it gets it in hand.
+        started.append(
+            Transaction(
+                id=tx.id,
+                idempotency_key=a.work.message.idempotency_key,
+                meter_number=purchase.meter_number,
+                customer_id=purchase.customer_id,
+                phone_msisdn=purchase.phone,
+                amount_idr=purchase.amount_idr,
+                kwh=None,
+                token_masked=None,
+                has_token=False,
+                pln_ref=None,
+                switcher_ref=None,
+                stan=None,
+                response_code=None,
+                meter_outcome=None,
+                state=TransactionState.REQUESTED,
+                state_at=now,
+                request_message_id=a.work.message.id,
+                created_at=now,
+            )
+        )
     return [_Answered(a.work, named.get(a.work.message.id, a.answer), a.keyword) for a in todo]
 
 

@@ -57,15 +57,19 @@ class PurchaseDriver:
         self._issuer = TokenIssuer(ctx)
         self.claims = claims
 
-    def start(self, transaction_id: str) -> None:
+    def start(self, purchase: str | Transaction) -> None:
+        """Drive a purchase: by id (read first), or a transaction just recorded in hand
+        (new: nothing journalled yet, so nothing to read)."""
+        transaction_id = purchase if isinstance(purchase, str) else purchase.id
         if self._ctx.p2apst is None or transaction_id in self._running:
             return
         self._running.add(transaction_id)
-        self._ctx.spawn(self._run(transaction_id), name=f"purchase-{transaction_id}")
+        fresh = None if isinstance(purchase, str) else purchase
+        self._ctx.spawn(self._run(transaction_id, fresh), name=f"purchase-{transaction_id}")
 
-    async def _run(self, transaction_id: str) -> None:
+    async def _run(self, transaction_id: str, fresh: Transaction | None) -> None:
         try:
-            await self.drive(transaction_id)
+            await self.drive(transaction_id, fresh)
         finally:
             self._running.discard(transaction_id)
 
@@ -94,29 +98,32 @@ class PurchaseDriver:
             self.start(transaction_id)
         return len(ids)
 
-    async def drive(self, transaction_id: str) -> None:
+    async def drive(self, transaction_id: str, fresh: Transaction | None = None) -> None:
         claims = self.claims
         if claims is None:
-            await self._drive(transaction_id)
+            await self._drive(transaction_id, fresh)
             return
         if not await claims.claim(transaction_id):
             log.debug("purchase %s is driven by another worker", transaction_id)
             return
         try:
-            await self._drive(transaction_id)
+            await self._drive(transaction_id, fresh)
         finally:
             await claims.release(transaction_id)
 
-    async def _drive(self, transaction_id: str) -> None:
+    async def _drive(self, transaction_id: str, fresh: Transaction | None) -> None:
         ctx = self._ctx
         client = ctx.p2apst
         if client is None:
             return
-        async with ctx.store.read() as conn:
-            tx = await get_transaction(conn, transaction_id)
-            journaled = await conn.scalar(
-                select(hub_purchases.c.request).where(hub_purchases.c.key == transaction_id)
-            )
+        if fresh is not None:
+            tx, journaled = fresh, None  # recorded just now, in the answer's unit of work
+        else:
+            async with ctx.store.read() as conn:
+                tx = await get_transaction(conn, transaction_id)
+                journaled = await conn.scalar(
+                    select(hub_purchases.c.request).where(hub_purchases.c.key == transaction_id)
+                )
         if tx.state not in OPEN_STATES:
             return
         if journaled is not None:
