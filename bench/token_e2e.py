@@ -159,7 +159,11 @@ NOTES = [
     "per purchase. Commit 4888dc9 (customer SMS, meter answers and paid answers set-wise "
     "too): SQLite 30.3/s at 50/s and 43.4/s at 200/s, 21-29 ms, 30.6 statements and 5.8 "
     "commits per purchase at 200/s, hub share p99 2.3 s; PostgreSQL one worker 27.0/s and "
-    "38.6/s, two workers 16.9/s and 33.7/s. The in-process version of this benchmark "
+    "38.6/s, two workers 16.9/s and 33.7/s. Commit b7157b6 (the 2200's journal entry "
+    "moves the purchase to SUBMITTED; reports recorded once): SQLite 32.8/s and 49.2/s, "
+    "19-27 ms, 24.8 statements and 4.0 commits per purchase at 200/s, hub share p99 2.0 s; "
+    "PostgreSQL one worker 29.3/s and 41.4/s, two workers 17.5/s and 37.0/s. "
+    "The in-process version of this benchmark "
     "(until 2026-12-02, figures of hub and world together) measured 4-6 purchases/s.",
     "Before 2026-12-02 this benchmark ran the hub, the modem pool, the emulated modems, the "
     "meters, phones and the P2APST simulator in one process and event loop, so the hub's "
