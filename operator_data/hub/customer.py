@@ -36,7 +36,7 @@ from operator_data.hub.formatting import denominations, kwh, rupiah, short_ref, 
 from operator_data.hub.inbound import CustomerCommand
 from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame
 from operator_data.registry import Meter, PinLocked, PinOk, PinResult, PinWrong, RegistryError
-from operator_data.store import Flow, MessageState, NotFound, TransactionState, schema
+from operator_data.store import Flow, MessageState, NotFound, schema
 from operator_data.store.bulk import insert_many
 from operator_data.store.messages import Outgoing, enqueue_outbound_many
 from operator_data.store.transactions import NewPurchase, Transaction, create_transactions
@@ -326,32 +326,9 @@ async def _record_purchases(
             ref=short_ref(tx.id),
         )
         named[a.work.message.id] = Answer(text, "purchase-accepted", purchase.meter_number)
-        if not tx.created:  # recorded before: its driver reads where it stands
-            started.append(tx.id)
-            continue
-        # New: the driver needs read nothing (no journal yet), so it gets it in hand.
-        started.append(
-            Transaction(
-                id=tx.id,
-                idempotency_key=a.work.message.idempotency_key,
-                meter_number=purchase.meter_number,
-                customer_id=purchase.customer_id,
-                phone_msisdn=purchase.phone,
-                amount_idr=purchase.amount_idr,
-                kwh=None,
-                token_masked=None,
-                has_token=False,
-                pln_ref=None,
-                switcher_ref=None,
-                stan=None,
-                response_code=None,
-                meter_outcome=None,
-                state=TransactionState.REQUESTED,
-                state_at=now,
-                request_message_id=a.work.message.id,
-                created_at=now,
-            )
-        )
+        # New: no journal yet, so its driver gets it in hand and reads nothing; one
+        # recorded before is driven by id (its driver reads where it stands).
+        started.append(tx.fresh if tx.fresh is not None else tx.id)
     return [_Answered(a.work, named.get(a.work.message.id, a.answer), a.keyword) for a in todo]
 
 

@@ -9,6 +9,7 @@ refuses a TID it has already accepted, so a resend can never credit twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import TokenDelivery
 from operator_data.commands.replies import Reply, render
-from operator_data.crypto.sealing import SealError
 from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.formatting import short_ref
 from operator_data.hub.helpdesk import open_incident
@@ -25,7 +25,6 @@ from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import (
     PRIORITY_RECEIPT,
     PRIORITY_TOKEN,
-    meter_sim_msisdn,
     queue_frame,
     queue_text,
 )
@@ -47,6 +46,7 @@ T = TransactionState
 _FINISHED = frozenset({T.APPLIED, T.METER_REJECTED, T.REPORTED})
 
 NO_ANSWER = "meter tidak menjawab"
+_CHUNK = 500  # keys per IN (...) list
 
 
 async def customer_phone(conn: AsyncConnection, tx: Transaction) -> str | None:
@@ -70,15 +70,30 @@ class DeliveryTarget:
     to: str
 
 
-async def _target(ctx: HubContext, conn: AsyncConnection, meter: str) -> DeliveryTarget | str:
-    try:
-        key = await ctx.registry.comms_key(meter)
-    except (NotFound, SealError) as error:
-        return f"no comms key: {error}"
-    to = await meter_sim_msisdn(conn, meter)
-    if to is None:
-        return "the meter has no SIM"
-    return DeliveryTarget(key, to)
+async def targets(ctx: HubContext, meters: Sequence[str]) -> dict[str, DeliveryTarget | str]:
+    """Each meter's comms key and SIM, or why its token cannot go: two reads for all."""
+    keys = await ctx.registry.comms_keys(meters)
+    sims = schema.sims
+    numbers: dict[str, str] = {}
+    wanted = sorted(set(meters))
+    async with ctx.store.read() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            rows = await conn.execute(
+                select(sims.c.meter_number, sims.c.msisdn).where(
+                    sims.c.meter_number.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            numbers.update({str(meter): str(msisdn) for meter, msisdn in rows})
+    found: dict[str, DeliveryTarget | str] = {}
+    for meter in wanted:
+        key = keys.get(meter)
+        if key is None or isinstance(key, Exception):
+            found[meter] = f"no comms key: {key}"
+        elif meter not in numbers:
+            found[meter] = "the meter has no SIM"
+        else:
+            found[meter] = DeliveryTarget(key, numbers[meter])
+    return found
 
 
 async def start_delivery(
@@ -132,7 +147,7 @@ async def _send_attempt(
     target: DeliveryTarget | str | None = None,
 ) -> None:
     if target is None:
-        target = await _target(ctx, conn, tx.meter_number)
+        target = (await targets(ctx, [tx.meter_number]))[tx.meter_number]
     if isinstance(target, str):
         await escalate(ctx, conn, delivery_id, tx, "meter belum siap", target)
         return

@@ -96,17 +96,26 @@ class _Walk:
         self.effects = effects
         self.gateways: dict[str, tuple[str | None, str | None]] = {}
 
-    def move(self, message: Outbound, target: MessageState, at: datetime, **kw: Any) -> None:
-        detail = kw.get("detail")
+    def move(
+        self,
+        message: Outbound,
+        target: MessageState,
+        at: datetime,
+        *,
+        detail: str | None = None,
+        gateway: str | None = None,
+        modem: str | None = None,
+    ) -> None:
         step = Move(message.id, target, at, detail)
         self.effects.moves.append(step)
         self.now[message.id] = Outbound(
             message.id, target, at, message.flow, message.transaction_id
         )
-        gateway, modem = self.gateways.get(message.id, (None, None))
-        if "gateway" in kw or "modem" in kw:
-            gateway, modem = kw.get("gateway") or gateway, kw.get("modem") or modem
-            self.gateways[message.id] = (gateway, modem)
+        # The gateway and modem that sent it, once an outcome names them (kept through
+        # later moves in the same batch).
+        known_gateway, known_modem = self.gateways.get(message.id, (None, None))
+        gateway, modem = gateway or known_gateway, modem or known_modem
+        self.gateways[message.id] = (gateway, modem)
         self.effects.finals[message.id] = (self.read[message.id].state, step, gateway, modem)
 
     def token_sent(self, message: Outbound, at: datetime) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import TokenOutcome, TokenResult
 from operator_data.commands.replies import Reply, render
-from operator_data.crypto.sealing import open_sealed, seal
+from operator_data.crypto.sealing import seal
 from operator_data.hub.charging import charge_many
 from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.formatting import kwh, masked_groups, rupiah, short_ref, token_groups
@@ -37,6 +37,7 @@ from operator_data.store import Flow, MessageState, TransactionState, schema
 from operator_data.store.bulk import insert_many
 from operator_data.store.messages import Message, Outgoing, enqueue_outbound_many
 from operator_data.store.once import upsert
+from operator_data.store.transactions import open_token
 from operator_data.store.workflow_schema import hub_deliveries, hub_reports
 from p2apst_adapter.model import TokenReason, TokenReport
 
@@ -362,14 +363,7 @@ def _one(
 
 def _token(ctx: HubContext, tx: _Tx) -> str:
     """The token in clear, only to send it (receipt, report): opened from the row read."""
-    if tx.token_sealed is None:
-        raise LookupError(f"transaction {tx.id} has no token")
-    if tx.token_master_id != ctx.master.key_id:
-        raise LookupError(
-            f"token of {tx.id} was sealed under {tx.token_master_id}, "
-            f"not the configured {ctx.master.key_id}"
-        )
-    return open_sealed(ctx.master, tx.token_sealed, aad=tx.id).decode("ascii")
+    return open_token(ctx.master, tx.id, tx.token_sealed, tx.token_master_id)
 
 
 async def _write(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import TokenDelivery
 from operator_data.hub.context import HubContext
-from operator_data.hub.delivery import DeliveryTarget, escalate
+from operator_data.hub.delivery import DeliveryTarget, escalate, targets
 from operator_data.hub.meter_link import seal_frame
 from operator_data.hub.outbound import PRIORITY_TOKEN
 from operator_data.store import Flow, TransactionState, schema
@@ -95,32 +95,6 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(error)
-
-
-async def targets(ctx: HubContext, meters: Sequence[str]) -> dict[str, DeliveryTarget | str]:
-    """Each meter's comms key and SIM, or why its token cannot go: two reads for all."""
-    keys = await ctx.registry.comms_keys(meters)
-    sims = schema.sims
-    numbers: dict[str, str] = {}
-    wanted = sorted(set(meters))
-    async with ctx.store.read() as conn:
-        for start in range(0, len(wanted), _CHUNK):
-            rows = await conn.execute(
-                select(sims.c.meter_number, sims.c.msisdn).where(
-                    sims.c.meter_number.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            numbers.update({str(meter): str(msisdn) for meter, msisdn in rows})
-    found: dict[str, DeliveryTarget | str] = {}
-    for meter in wanted:
-        key = keys.get(meter)
-        if key is None or isinstance(key, Exception):
-            found[meter] = f"no comms key: {key}"
-        elif meter not in numbers:
-            found[meter] = "the meter has no SIM"
-        else:
-            found[meter] = DeliveryTarget(key, numbers[meter])
-    return found
 
 
 async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:

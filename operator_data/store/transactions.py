@@ -56,6 +56,42 @@ class Transaction:
     created_at: datetime
 
     @classmethod
+    def requested(
+        cls,
+        transaction_id: str,
+        *,
+        idempotency_key: str,
+        meter_number: str,
+        customer_id: str,
+        phone_msisdn: str | None,
+        amount_idr: int,
+        request_message_id: str | None,
+        at: datetime,
+    ) -> Transaction:
+        """A purchase just recorded (REQUESTED), as it reads back, without reading it."""
+        stamp = at.astimezone(UTC)  # timestamps read back in UTC
+        return cls(
+            id=transaction_id,
+            idempotency_key=idempotency_key,
+            meter_number=meter_number,
+            customer_id=customer_id,
+            phone_msisdn=phone_msisdn,
+            amount_idr=amount_idr,
+            kwh=None,
+            token_masked=None,
+            has_token=False,
+            pln_ref=None,
+            switcher_ref=None,
+            stan=None,
+            response_code=None,
+            meter_outcome=None,
+            state=TransactionState.REQUESTED,
+            state_at=stamp,
+            request_message_id=request_message_id,
+            created_at=stamp,
+        )
+
+    @classmethod
     def from_row(cls, row: Row[Any]) -> Transaction:
         m = row._mapping
         return cls(
@@ -104,8 +140,13 @@ class Recorded:
     """A purchase's transaction as `create_transactions` left it."""
 
     id: str
-    created: bool  # False: the key was recorded before (by `request_message_id`)
     request_message_id: str | None
+    #: The transaction as this call recorded it; None: the key was recorded before.
+    fresh: Transaction | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.fresh is not None
 
 
 async def create_transactions(
@@ -142,8 +183,21 @@ async def create_transactions(
     )
     fresh = {str(key) for key in result.scalars()}
     recorded = {
-        row["idempotency_key"]: Recorded(row["id"], True, row["request_message_id"])
-        for row in rows
+        p.idempotency_key: Recorded(
+            row["id"],
+            p.request_message_id,
+            Transaction.requested(
+                row["id"],
+                idempotency_key=p.idempotency_key,
+                meter_number=p.meter_number,
+                customer_id=p.customer_id,
+                phone_msisdn=p.phone_msisdn,
+                amount_idr=p.amount_idr,
+                request_message_id=p.request_message_id,
+                at=at,
+            ),
+        )
+        for p, row in zip(purchases, rows, strict=True)
         if row["idempotency_key"] in fresh
     }
     known = [row["idempotency_key"] for row in rows if row["idempotency_key"] not in fresh]
@@ -153,7 +207,7 @@ async def create_transactions(
                 t.c.idempotency_key.in_(known)
             )
         ):
-            recorded[r.idempotency_key] = Recorded(r.id, False, r.request_message_id)
+            recorded[r.idempotency_key] = Recorded(r.id, r.request_message_id)
     await insert_many(
         conn,
         schema.transaction_states,
@@ -206,27 +260,16 @@ async def create_transaction(
             raise NotFound(f"transaction {idempotency_key!r} neither inserted nor found")
         return Transaction.from_row(row), False
     await start(conn, TRANSACTIONS, values["id"], TransactionState.REQUESTED, at=when)
-    stamp = when.astimezone(UTC)  # as it reads back, without reading it back
     return (
-        Transaction(
-            id=values["id"],
+        Transaction.requested(
+            values["id"],
             idempotency_key=idempotency_key,
             meter_number=meter_number,
             customer_id=customer_id,
             phone_msisdn=phone_msisdn,
             amount_idr=amount_idr,
-            kwh=None,
-            token_masked=None,
-            has_token=False,
-            pln_ref=None,
-            switcher_ref=None,
-            stan=None,
-            response_code=None,
-            meter_outcome=None,
-            state=TransactionState.REQUESTED,
-            state_at=stamp,
             request_message_id=request_message_id,
-            created_at=stamp,
+            at=when,
         ),
         True,
     )
@@ -284,11 +327,19 @@ async def reveal_token(conn: AsyncConnection, transaction_id: str, master: Maste
     ).first()
     if row is None:
         raise NotFound(f"transaction {transaction_id} does not exist")
-    if row.token_sealed is None:
+    return open_token(master, transaction_id, row.token_sealed, row.token_master_id)
+
+
+def open_token(
+    master: MasterKey, transaction_id: str, sealed: bytes | None, master_id: str | None
+) -> str:
+    """The token in clear from its sealed columns, already read. Raises NotFound (none
+    yet) or SealError (sealed under another master key, or damaged)."""
+    if sealed is None:
         raise NotFound(f"transaction {transaction_id} has no token yet")
-    if row.token_master_id != master.key_id:
+    if master_id != master.key_id:
         raise SealError(
-            f"token of {transaction_id} was sealed under {row.token_master_id}, "
+            f"token of {transaction_id} was sealed under {master_id}, "
             f"not the configured {master.key_id}"
         )
-    return open_sealed(master, row.token_sealed, aad=transaction_id).decode("ascii")
+    return open_sealed(master, sealed, aad=transaction_id).decode("ascii")

@@ -18,8 +18,8 @@ from sqlalchemy import event, select
 
 from operator_data.commands import mask_secrets
 from operator_data.hub.customer import answer_commands
+from operator_data.hub.delivery import targets
 from operator_data.hub.inbound import CustomerCommand
-from operator_data.hub.token_issue import targets
 from operator_data.registry import PinLocked, PinWrong, SenderCustomer
 from operator_data.store import Flow, Store, schema
 from operator_data.store.messages import record_inbound

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -225,6 +225,23 @@ def _counting(store: Store) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", before)
 
 
+@asynccontextmanager
+async def second_store(store: Store, backend: str, tmp_path_factory: Any) -> AsyncIterator[Store]:
+    """A store to replay the same work on, one event at a time: on SQLite a new file; on
+    PostgreSQL the same database, emptied (as conftest does) once the first is read."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('alone') / 'pintar.db'}"
+    else:
+        names = ", ".join(f'"{t.name}"' for t in schema.metadata.sorted_tables)
+        async with store.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        url = store.url.render_as_string(hide_password=False)
+    async with Store(url) as other:
+        if backend == "sqlite":
+            await other.migrate()
+        yield other
+
+
 async def _batch(ctx: HubContext, events: Sequence[StatusEvent]) -> None:
     async with ctx.unit() as (conn, unit):
         await apply_status(ctx, conn, unit, events)
@@ -240,16 +257,7 @@ async def test_a_batch_leaves_the_store_as_one_event_at_a_time_does(
     batched = await _snapshot(store)
 
     # The same on a second store, one event per transaction (the hub's fallback path).
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('alone') / 'pintar.db'}"
-    else:
-        names = ", ".join(f'"{t.name}"' for t in schema.metadata.sorted_tables)
-        async with store.begin() as conn:  # the same database, emptied (as conftest does)
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        url = store.url.render_as_string(hide_password=False)
-    async with Store(url) as other:
-        if backend == "sqlite":
-            await other.migrate()
+    async with second_store(store, backend, tmp_path_factory) as other:
         ctx2 = await _context(other)
         # The same outcomes in the same order, naming this store's messages.
         for one in _events(await _purchases(other, 12), seed=7):

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from firmware_protocol.frames import TokenOutcome, TokenResult
 from operator_data.hub.context import HubContext
@@ -25,7 +25,7 @@ from operator_data.store.messages import record_inbound
 from operator_data.store.transactions import create_transaction, set_transaction_state, store_token
 from operator_data.store.workflow_schema import hub_deliveries, hub_reports
 from tests.operator_data.hub_support import CUSTOMER, METER, PHONE, make_token
-from tests.operator_data.test_status_batch import T0, _context, _counting
+from tests.operator_data.test_status_batch import T0, _context, _counting, second_store
 
 T = TransactionState
 
@@ -213,16 +213,7 @@ async def test_a_batch_of_answers_leaves_the_store_as_one_at_a_time_does(
     assert set(notes) == {a.message.id for a in answers}
     batched = _without_ids(await _snapshot(store), await _ids(store))
 
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('alone') / 'pintar.db'}"
-    else:
-        names = ", ".join(f'"{t.name}"' for t in schema.metadata.sorted_tables)
-        async with store.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        url = store.url.render_as_string(hide_password=False)
-    async with Store(url) as other:
-        if backend == "sqlite":
-            await other.migrate()
+    async with second_store(store, backend, tmp_path_factory) as other:
         ctx2 = await _context(other)
         for one in await _answers(ctx2, await _issued(ctx2, 15), seed=3):
             await _apply(ctx2, [one])

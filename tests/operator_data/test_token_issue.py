@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from firmware_protocol.frames import TokenDelivery, open_frame
 from operator_data.hub.context import HubContext
@@ -31,7 +31,7 @@ from operator_data.store.transactions import (
 from operator_data.store.workflow_schema import hub_deliveries
 from p2apst_adapter.model import PurchaseResult
 from tests.operator_data.hub_support import CUSTOMER, METER, PHONE, make_token
-from tests.operator_data.test_status_batch import T0, _context, _counting
+from tests.operator_data.test_status_batch import T0, _context, _counting, second_store
 
 T = TransactionState
 NO_SIM = "14000000077"
@@ -132,16 +132,7 @@ async def test_a_batch_issues_as_one_at_a_time_does(
     assert len(moved) == 7  # the declined one is left alone, the twice-paid one once
     batched = await _snapshot(store)
 
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('alone') / 'pintar.db'}"
-    else:
-        names = ", ".join(f'"{t.name}"' for t in schema.metadata.sorted_tables)
-        async with store.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        url = store.url.render_as_string(hide_password=False)
-    async with Store(url) as other:
-        if backend == "sqlite":
-            await other.migrate()
+    async with second_store(store, backend, tmp_path_factory) as other:
         ctx2 = await _context(other)
         await _setup(ctx2)
         for one in _paid(await _submitted(ctx2, 8)):
