@@ -369,6 +369,10 @@ class P2apstSettings(_Section):
     advice_interval: Annotated[float, Field(gt=0)] = 5.0
     echo_interval: Annotated[float, Field(gt=0)] = 60.0
     report_retry_interval: Annotated[float, Field(gt=0)] = 5.0
+    report_window: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=32,
+        description="Token reports (2620) in flight at once, each awaiting its own 2630.",
+    )
     resend_unreceived: Annotated[int, Field(ge=0, le=100)] = Field(
         default=3,
         description=(

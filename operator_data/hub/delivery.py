@@ -28,17 +28,17 @@ from operator_data.hub.outbound import (
     queue_frame,
     queue_text,
 )
-from operator_data.hub.sla import Metric, SlaMonitor
+from operator_data.hub.sla import Metric, SlaBreach, SlaMonitor
 from operator_data.registry import CommsKey
 from operator_data.registry.models import Conflict
-from operator_data.store import NotFound, TransactionState, schema
+from operator_data.store import TransactionState, schema
 from operator_data.store.transactions import (
     Transaction,
     get_transaction,
     reveal_token,
     set_transaction_state,
 )
-from operator_data.store.transitions import TRANSACTIONS, advance
+from operator_data.store.transitions import TRANSACTIONS, transition_many
 from operator_data.store.workflow_schema import hub_deliveries
 
 log = logging.getLogger("operator_data.hub.delivery")
@@ -250,33 +250,46 @@ async def sla_check(
         unit.later(publish)
 
 
-async def report_acknowledged(
-    conn: AsyncConnection, sla: SlaMonitor, transaction_id: str, at: datetime
-) -> None:
-    """P2APST confirmed the report: the transaction is REPORTED (in the caller's
-    transaction: the one that marks the report acknowledged)."""
-    try:
-        tx = await get_transaction(conn, transaction_id)
-    except NotFound:
-        return
-    if tx.state not in (T.APPLIED, T.METER_REJECTED, T.METER_TIMEOUT):
-        return
-    if not await advance(
-        conn, TRANSACTIONS, tx.id, T.REPORTED, at=at, only_from=[tx.state],
-        detail="P2APST acknowledged",
-    ):  # fmt: skip
-        return  # moved meanwhile (a late meter answer): reported on its own acknowledgement
-    breach = await sla.check(
-        conn,
-        Metric.REPORT_TO_P2APST,
-        subject_type="transaction",
-        subject_id=tx.id,
-        started_at=tx.state_at,
-        ended_at=at,
-        now=at,
+async def reports_acknowledged(
+    conn: AsyncConnection, sla: SlaMonitor, transaction_ids: Sequence[str], at: datetime
+) -> list[SlaBreach]:
+    """P2APST confirmed these purchases' reports: each still APPLIED, METER_REJECTED or
+    METER_TIMEOUT moves to REPORTED (in the caller's transaction: the one that marks the
+    reports acknowledged), set-wise: one read of when each got there (locked on
+    PostgreSQL), one conditional UPDATE, one history INSERT, one for the breaches.
+    Returns the breaches, to publish once committed."""
+    if not transaction_ids:
+        return []
+    txs = schema.transactions
+    ids = sorted(set(transaction_ids))
+    reached = select(txs.c.id, txs.c.state_at).where(
+        txs.c.id.in_(ids),
+        txs.c.state.in_([T.APPLIED.value, T.METER_REJECTED.value, T.METER_TIMEOUT.value]),
     )
-    if breach is not None:
-        sla.publish(breach)
+    if conn.dialect.name != "sqlite":
+        reached = reached.with_for_update()
+    since = {str(row.id): row.state_at for row in await conn.execute(reached.order_by(txs.c.id))}
+    # A late meter answer may have moved one meanwhile: its own acknowledgement reports it.
+    moved = await transition_many(
+        conn, TRANSACTIONS, sorted(since), T.REPORTED, at=at, detail="P2APST acknowledged"
+    )
+    breaches = [
+        breach
+        for tx_id in sorted(moved)
+        if (
+            breach := sla.measure(
+                Metric.REPORT_TO_P2APST,
+                subject_type="transaction",
+                subject_id=tx_id,
+                started_at=since[tx_id],
+                ended_at=at,
+                now=at,
+            )
+        )
+        is not None
+    ]
+    await sla.record(conn, breaches, at)
+    return breaches
 
 
 async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:

@@ -29,7 +29,13 @@ from operator_data.hub.context import HubContext, log
 from operator_data.hub.customer import answer_commands
 from operator_data.hub.delivery import resend_token, sweep_deliveries
 from operator_data.hub.dispatcher import dispatch_once
-from operator_data.hub.inbound import CustomerCommand, act_on_frame, apply_event
+from operator_data.hub.inbound import (
+    CustomerCommand,
+    act_on_frame,
+    apply_event,
+    is_customer_command,
+    log_customer_commands,
+)
 from operator_data.hub.journal import PurchaseClaims
 from operator_data.hub.meter_batch import log_meter_frames
 from operator_data.hub.meter_link import Checked, StaleReplayState, check_frame
@@ -267,6 +273,15 @@ class Hub:
             }  # fmt: skip
             await apply_token_results(self.ctx, conn, unit, list(answers.values()))
             settled |= set(answers)
+            customers = [
+                (event, who)
+                for event in events
+                if isinstance(event, InboundSms)
+                and is_customer_command(event, who := _who(event, whos))
+            ]
+            logged = await log_customer_commands(conn, customers, at=self.ctx.now())
+            commands.extend(work for work in logged if work is not None)
+            settled |= {event.event_id for event, _ in customers}
             for event in events:
                 if event.event_id in frames.done or event.event_id in settled:
                     continue

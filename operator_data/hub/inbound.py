@@ -12,7 +12,9 @@ customer.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +37,13 @@ from operator_data.hub.status_batch import apply_status
 from operator_data.hub.token_batch import MeterAnswer, apply_token_results
 from operator_data.registry import Identified, SenderCustomer, SenderMeter
 from operator_data.store import Flow, MessageState, schema
-from operator_data.store.messages import Message, record_inbound, set_message_state
+from operator_data.store.messages import (
+    Incoming,
+    Message,
+    record_inbound,
+    record_inbound_many,
+    set_message_state,
+)
 
 log = logging.getLogger("operator_data.hub.inbound")
 M = MessageState
@@ -107,10 +115,7 @@ async def _inbound(
         if message.state is M.RECEIVED:
             await _meter_frame(ctx, conn, unit, event, message, sender, who)
         return None
-    if event.text is None and event.data is None:
-        text: str | bytes = ""
-    else:
-        text = event.text if event.text is not None else event.data or b""
+    text = _text_of(event)
     shown = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
     if peer is None or (event.text is None and not isinstance(sender, SenderCustomer)):
         # Not a number we can answer, or binary from a stranger: flow-less, so refused.
@@ -126,17 +131,65 @@ async def _inbound(
                 conn, message.id, M.REJECTED, at=now, reject_reason="unknown sender"
             )
         return None
-    customer = sender if isinstance(sender, SenderCustomer) else None
-    message, _ = await record_inbound(
-        conn,
-        flow=Flow.CUSTOMER_TO_HUB,
-        customer_id=customer.customer_id if customer else None,
-        body=_printable(mask_secrets(shown)),
-        **common,  # type: ignore[arg-type]
-    )
-    if message.state is not M.RECEIVED:
-        return None
-    return CustomerCommand(message, text, customer, event.event_id)
+    (command,) = await log_customer_commands(conn, [(event, who)], at=now)
+    return command
+
+
+def _text_of(event: InboundSms) -> str | bytes:
+    if event.text is None and event.data is None:
+        return ""
+    return event.text if event.text is not None else event.data or b""
+
+
+def is_customer_command(event: InboundSms, who: Identified | None) -> bool:
+    """An SMS to act on as a customer's command: from a number we can answer, and text
+    (binary only from a registered customer's phone); not from a meter SIM."""
+    sender = who.sender if who is not None else None
+    if isinstance(sender, SenderMeter) or _peer(event.sender) is None:
+        return False
+    return event.text is not None or isinstance(sender, SenderCustomer)
+
+
+async def log_customer_commands(
+    conn: AsyncConnection,
+    items: Sequence[tuple[InboundSms, Identified | None]],
+    *,
+    at: datetime,
+) -> list[CustomerCommand | None]:
+    """Log customers' SMS (each `is_customer_command`) set-wise, their PINs masked; per
+    item, the command still to act on, or None for one logged and acted on before (a
+    re-delivery) or a twin of an earlier item."""
+    incoming = []
+    for event, who in items:
+        text = _text_of(event)
+        shown = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
+        sender = who.sender if who is not None else None
+        incoming.append(
+            Incoming(
+                flow=Flow.CUSTOMER_TO_HUB,
+                idempotency_key=f"sms:{event.event_id}",
+                peer_msisdn=_peer(event.sender),
+                peer_raw=event.sender[:32],
+                customer_id=sender.customer_id if isinstance(sender, SenderCustomer) else None,
+                gateway_id=event.gateway or None,
+                modem_id=event.modem or None,
+                body=_printable(mask_secrets(shown)),
+            )
+        )
+    logged = await record_inbound_many(conn, incoming, at=at)
+    commands: list[CustomerCommand | None] = []
+    for (event, who), (message, created) in zip(items, logged, strict=True):
+        sender = who.sender if who is not None else None
+        if created or (message.state is M.RECEIVED and not _twin(commands, message)):
+            customer = sender if isinstance(sender, SenderCustomer) else None
+            commands.append(CustomerCommand(message, _text_of(event), customer, event.event_id))
+        else:
+            commands.append(None)
+    return commands
+
+
+def _twin(commands: Sequence[CustomerCommand | None], message: Message) -> bool:
+    return any(c is not None and c.message.id == message.id for c in commands)
 
 
 async def _meter_frame(

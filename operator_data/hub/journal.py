@@ -15,20 +15,21 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import open_sealed, seal
-from operator_data.hub.delivery import report_acknowledged
+from operator_data.hub.coalesce import Coalescer
+from operator_data.hub.delivery import reports_acknowledged
 from operator_data.hub.sla import SlaMonitor
-from operator_data.store import Store, utcnow
+from operator_data.store import Store, schema, utcnow
 from operator_data.store.locks import lock_key
-from operator_data.store.once import insert_once
+from operator_data.store.once import upsert
 from operator_data.store.states import TransactionState
-from operator_data.store.transitions import TRANSACTIONS, advance
+from operator_data.store.transitions import TRANSACTIONS, transition_many
 from operator_data.store.workflow_schema import hub_purchases, hub_reports
 from p2apst_adapter.client.journal import JournalEntry
 from p2apst_adapter.model import PurchaseRequest, PurchaseResult, TokenReport
@@ -175,62 +176,111 @@ class HubPurchaseJournal:
         *,
         clock: Clock = utcnow,
         claims: PurchaseClaims | None = None,
+        batch_limit: int = 256,
     ) -> None:
         self._store = store
         self._master = master
         self._clock = clock
         self._claims = claims
         self._resuming: set[str] = set()
+        self._begins = Coalescer(self._begin_many, limit=batch_limit, name="journal-begin")
+        self._completes = Coalescer(self._complete_many, limit=batch_limit, name="journal-complete")
 
     async def begin(self, entry: JournalEntry) -> JournalEntry:
         """Record the purchase before its 2200 goes out; the hub's transaction of that
         purchase (the key is its id) moves to SUBMITTED in the same unit of work. A key
         recorded before (by us after a restart, or by another worker) is returned as
-        recorded, and nothing is written."""
-        now = self._clock()
-        async with self._store.begin() as conn:
-            recorded = await insert_once(
-                conn,
-                hub_purchases,
-                {
-                    "key": entry.key,
-                    "request": json.dumps(entry.request.to_json(), sort_keys=True),
-                    "stan": entry.stan,
-                    "sent_at": entry.sent_at,
-                    "created_at": now,
-                },
-                key=[hub_purchases.c.key],
-            )
-            if recorded:
-                await advance(
-                    conn,
-                    TRANSACTIONS,
-                    entry.key,
-                    TransactionState.SUBMITTED,
-                    at=now,
-                    only_from=[TransactionState.REQUESTED],
-                    extra_values={"switcher_ref": entry.key},
-                )
-        if recorded:
-            return entry
-        stored = await self.get(entry.key)
-        assert stored is not None
-        return stored
+        recorded, and nothing is written. Purchases begun meanwhile are recorded together
+        (one multi-row statement per table)."""
+        return await self._begins.submit(entry)
 
     async def complete(self, key: str, result: PurchaseResult) -> None:
-        async with self._store.begin() as conn:
-            await conn.execute(
-                update(hub_purchases)
-                .where(hub_purchases.c.key == key, hub_purchases.c.result_sealed.is_(None))
-                .values(
-                    result_sealed=_seal_json(self._master, result.to_json(), key),
-                    result_master_id=self._master.key_id,
-                    completed_at=self._clock(),
-                )
-            )
+        """Record P2APST's final answer (with the others answered meanwhile, in one
+        statement); an entry completed before keeps its first answer."""
+        await self._completes.submit((key, result))
         if key in self._resuming and self._claims is not None:
             self._resuming.discard(key)
             await self._claims.release(key)
+
+    async def _begin_many(self, entries: Sequence[JournalEntry]) -> list[JournalEntry]:
+        now = self._clock()
+        first: dict[str, JournalEntry] = {}
+        for entry in entries:
+            first.setdefault(entry.key, entry)
+        async with self._store.begin() as conn:
+            result = await conn.execute(
+                upsert(conn, hub_purchases)
+                .values(
+                    [
+                        {
+                            "key": entry.key,
+                            "request": json.dumps(entry.request.to_json(), sort_keys=True),
+                            "stan": entry.stan,
+                            "sent_at": entry.sent_at,
+                            "created_at": now,
+                        }
+                        for entry in first.values()
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=[hub_purchases.c.key])
+                .returning(hub_purchases.c.key)
+            )
+            fresh = {str(key) for key in result.scalars()}
+            await transition_many(
+                conn,
+                TRANSACTIONS,
+                sorted(fresh),
+                TransactionState.SUBMITTED,
+                at=now,
+                only_from=[TransactionState.REQUESTED],
+                extra_values={"switcher_ref": schema.transactions.c.id},
+            )
+        # Whoever lost a race for its key (or repeats one) gets the entry as stored.
+        stored = await self._get_many(
+            [e.key for e in entries if e.key not in fresh or first[e.key] is not e]
+        )
+        return [
+            entry if entry.key in fresh and first[entry.key] is entry else stored[entry.key]
+            for entry in entries
+        ]
+
+    async def _complete_many(self, answers: Sequence[tuple[str, PurchaseResult]]) -> list[None]:
+        now = self._clock()
+        async with self._store.begin() as conn:
+            await conn.execute(
+                update(hub_purchases)
+                .where(
+                    hub_purchases.c.key == bindparam("b_key"),
+                    hub_purchases.c.result_sealed.is_(None),
+                )
+                .values(
+                    result_sealed=bindparam("b_sealed"),
+                    result_master_id=bindparam("b_master"),
+                    completed_at=now,
+                ),
+                [
+                    {
+                        "b_key": key,
+                        "b_sealed": _seal_json(self._master, result.to_json(), key),
+                        "b_master": self._master.key_id,
+                    }
+                    for key, result in answers
+                ],
+            )
+        return [None] * len(answers)
+
+    async def _get_many(self, keys: Sequence[str]) -> dict[str, JournalEntry]:
+        if not keys:
+            return {}
+        async with self._store.read() as conn:
+            rows = await conn.execute(
+                select(hub_purchases).where(hub_purchases.c.key.in_(sorted(set(keys))))
+            )
+            found = {str(row.key): self._entry(row._mapping) for row in rows}
+        missing = set(keys) - set(found)
+        if missing:  # a journal row is never deleted while its purchase is open
+            raise RuntimeError(f"journal entries vanished: {sorted(missing)}")
+        return found
 
     async def get(self, key: str) -> JournalEntry | None:
         async with self._store.read() as conn:
@@ -340,14 +390,25 @@ class HubReportOutbox:
             ]
 
     async def acknowledge(self, report_id: str) -> None:
+        await self.acknowledge_many([report_id])
+
+    async def acknowledge_many(self, report_ids: Sequence[str]) -> None:
+        """Mark the reports acknowledged and move their purchases to REPORTED, in one unit
+        of work with one statement per table; breaches are published once committed."""
+        if not report_ids:
+            return
         now = self._clock()
         async with self._store.begin() as conn:
             result = await conn.execute(
                 update(hub_reports)
-                .where(hub_reports.c.report_id == report_id, hub_reports.c.acknowledged.is_(False))
+                .where(
+                    hub_reports.c.report_id.in_(sorted(set(report_ids))),
+                    hub_reports.c.acknowledged.is_(False),
+                )
                 .values(acknowledged=True, acknowledged_at=now)
                 .returning(hub_reports.c.transaction_id)
             )
-            transaction_id = result.scalar()
-            if transaction_id is not None:
-                await report_acknowledged(conn, self._sla, str(transaction_id), now)
+            moved = [str(t) for t in result.scalars() if t is not None]
+            breaches = await reports_acknowledged(conn, self._sla, moved, now)
+        for breach in breaches:
+            self._sla.publish(breach)

@@ -66,6 +66,7 @@ def client_settings(settings: Settings) -> ClientSettings:
         advice_interval=p.advice_interval,
         echo_interval=p.echo_interval,
         report_retry_interval=p.report_retry_interval,
+        report_window=p.report_window,
         resend_unreceived=p.resend_unreceived,
     )
 

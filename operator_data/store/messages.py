@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
 from operator_data.store.bulk import insert_many
+from operator_data.store.chunks import chunks
 from operator_data.store.once import insert_once, upsert
 from operator_data.store.outbox import mark_queued
 from operator_data.store.states import (
@@ -174,6 +175,82 @@ async def record_inbound(
         correlation_id=correlation_id,
         transaction_id=transaction_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One inbound SMS for `record_inbound_many` (the arguments of `record_inbound`)."""
+
+    flow: Flow
+    idempotency_key: str
+    peer_msisdn: str | None
+    peer_raw: str | None = None
+    customer_id: str | None = None
+    gateway_id: str | None = None
+    modem_id: str | None = None
+    body: str | None = None
+    raw_pdu: bytes | None = None
+
+
+async def record_inbound_many(
+    conn: AsyncConnection, items: Sequence[Incoming], *, at: datetime
+) -> list[tuple[Message, bool]]:
+    """Log inbound SMS in state `received`, set-wise: one read of the keys logged before
+    (re-deliveries: each gets its first message, created=False) and one multi-row INSERT
+    each for the new messages and their first state stamps. A key twice in `items` is
+    logged once; the twin gets that message, created=False. One (message, created) per
+    item, in order. A key another writer logs at the same moment fails the statement
+    (its unique index), so the caller's batch is retried in parts, never logged twice."""
+    for item in items:
+        if item.flow not in _INBOUND_FLOWS:
+            raise ValueError(f"flow {item.flow} is not an inbound flow")
+    keys = sorted({item.idempotency_key for item in items})
+    known: dict[str, Message] = {}
+    for chunk in chunks(keys):
+        rows = await conn.execute(
+            select(schema.messages).where(schema.messages.c.idempotency_key.in_(chunk))
+        )
+        known.update({str(row.idempotency_key): Message.from_row(row) for row in rows})
+    stamp = at.astimezone(UTC)
+    fresh: list[dict[str, Any]] = []
+    out: list[tuple[Message, bool]] = []
+    for item in items:
+        logged = known.get(item.idempotency_key)
+        if logged is not None:
+            out.append((logged, False))
+            continue
+        row: dict[str, Any] = dict.fromkeys(_MESSAGE_COLUMNS) | {
+            "id": new_ulid(at),
+            "direction": Direction.IN.value,
+            "flow": item.flow.value,
+            "peer_msisdn": item.peer_msisdn,
+            "peer_raw": item.peer_raw,
+            "customer_id": item.customer_id,
+            "gateway_id": item.gateway_id,
+            "modem_id": item.modem_id,
+            "body": item.body,
+            "raw_pdu": item.raw_pdu,
+            "state": MessageState.RECEIVED.value,
+            "state_at": at,
+            "retries": 0,
+            "idempotency_key": item.idempotency_key,
+            "created_at": at,
+        }
+        fresh.append(row)
+        # The row as it reads back (timestamps in UTC), without reading it back.
+        message = Message.from_mapping(row | {"state_at": stamp, "created_at": stamp})
+        known[item.idempotency_key] = message
+        out.append((message, True))
+    await insert_many(conn, schema.messages, fresh)
+    await insert_many(
+        conn,
+        schema.message_states,
+        [
+            {"message_id": r["id"], "state": MessageState.RECEIVED.value, "at": at, "detail": None}
+            for r in fresh
+        ],
+    )
+    return out
 
 
 async def enqueue_outbound(

@@ -166,20 +166,28 @@ async def transition_many(
     *,
     at: datetime,
     detail: str | None = None,
+    only_from: Sequence[S] | None = None,
+    extra_values: dict[str, Any] | None = None,
 ) -> set[str]:
-    """Move every subject that is in a legal predecessor state to `target`, set-wise: one
-    conditional UPDATE and one multi-row history INSERT, whatever the number of subjects.
-    Returns the subjects moved; the others (moved on meanwhile) are left as they are."""
+    """Move every subject that is in a legal predecessor state (and, with `only_from`, one
+    of those) to `target`, set-wise: one conditional UPDATE and one multi-row history
+    INSERT, whatever the number of subjects. `extra_values` are the same for every row (a
+    column expression such as `table.c.id` sets each row from itself). Returns the
+    subjects moved; the others (moved on meanwhile) are left as they are."""
     if not subjects:
         return set()
-    predecessors = tracked.machine.predecessors(target)
+    allowed = set(tracked.machine.predecessors(target))
+    if only_from is not None:
+        allowed &= set(only_from)
+    if not allowed:
+        return set()
     result = await conn.execute(
         update(tracked.table)
         .where(
             tracked.key.in_(list(subjects)),
-            tracked.table.c.state.in_([s.value for s in predecessors]),
+            tracked.table.c.state.in_(sorted(s.value for s in allowed)),
         )
-        .values(state=target.value, state_at=at)
+        .values(state=target.value, state_at=at, **(extra_values or {}))
         .returning(tracked.key)
     )
     moved = {str(key) for key in result.scalars()}

@@ -50,6 +50,8 @@ class ClientSettings:
     reconnect_initial: float = 0.5
     reconnect_max: float = 60.0
     report_retry_interval: float = 5.0
+    #: Token reports in flight at once (each 2620 waits for its own 2630).
+    report_window: int = 32
     #: Times a purchase is sent again when an advice says its 2200 never arrived (0063)
     #: before it counts as declined: a worker that died between journalling the 2200 and
     #: writing it leaves exactly that, and the customer's purchase should still go through.
@@ -256,19 +258,18 @@ class P2apstClient:
         return await asyncio.shield(task)
 
     async def _purchase(self, request: PurchaseRequest) -> PurchaseResult:
-        existing = await self._journal.get(request.switcher_reference)
-        if existing is not None:
-            if existing.request != request:
-                log.warning("p2apst: key %s reused with other details", existing.key)
-            if existing.result is not None:
-                return existing.result
-            return await self._chase(existing)
+        # Journalled first, read never: `begin` answers with what was recorded before
+        # (after a restart, or by another process), so a new purchase costs one write.
         entry = JournalEntry(request, self._stan.next(), self._clock())
         stored = await self._journal.begin(entry)
+        if (stored.stan, stored.sent_at) != (entry.stan, entry.sent_at):
+            if stored.request != request:
+                log.warning("p2apst: key %s reused with other details", stored.key)
+            if stored.result is not None:
+                return stored.result
+            return await self._chase(stored)
         if stored.result is not None:
             return stored.result
-        if stored.stan != entry.stan:  # another process recorded it first
-            return await self._chase(stored)
         message = messages.purchase_request(self.identity, request, entry.stan, entry.sent_at)
         try:
             answer = await self._request(message, self.settings.response_timeout)
@@ -386,20 +387,34 @@ class P2apstClient:
                 await self._reports_changed.wait()
 
     async def _deliver_reports(self, outbox: ReportOutbox) -> None:
+        """Oldest first, up to `report_window` reports in flight at once (each its own
+        STAN, answered independently); the ones answered 0000 are acknowledged together.
+        A report left unanswered stops the round: the rest wait for the retry."""
         attempted: set[str] = set()
+        window = self.settings.report_window
         while True:
             await self._reports_wake.wait()
             self._reports_wake.clear()
             failed = False
-            for report in await outbox.unacknowledged():
-                if not await self._send_report(report, repeat=report.report_id in attempted):
-                    attempted.add(report.report_id)
+            pending = list(await outbox.unacknowledged())
+            for first in range(0, len(pending), window):
+                chunk = pending[first : first + window]
+                answered = await asyncio.gather(
+                    *(self._send_report(r, repeat=r.report_id in attempted) for r in chunk)
+                )
+                done = [r.report_id for r, ok in zip(chunk, answered, strict=True) if ok]
+                for report, ok in zip(chunk, answered, strict=True):
+                    if ok:
+                        attempted.discard(report.report_id)
+                    else:
+                        attempted.add(report.report_id)
+                if done:
+                    await outbox.acknowledge_many(done)
+                    async with self._reports_changed:
+                        self._reports_changed.notify_all()
+                if len(done) < len(chunk):
                     failed = True
                     break
-                attempted.discard(report.report_id)
-                await outbox.acknowledge(report.report_id)
-                async with self._reports_changed:
-                    self._reports_changed.notify_all()
             if failed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(

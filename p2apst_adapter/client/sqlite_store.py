@@ -145,3 +145,9 @@ class SqliteReportOutbox:
         await self._store.db.execute(
             "UPDATE p2apst_reports SET acknowledged = 1 WHERE report_id = ?", (report_id,)
         )
+
+    async def acknowledge_many(self, report_ids: Sequence[str]) -> None:
+        await self._store.db.executemany(
+            "UPDATE p2apst_reports SET acknowledged = 1 WHERE report_id = ?",
+            [(report_id,) for report_id in report_ids],
+        )

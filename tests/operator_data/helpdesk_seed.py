@@ -44,8 +44,11 @@ async def seed(
     *,
     extra_messages: int = 6,
     spacing: timedelta = timedelta(minutes=10),
+    now: datetime | None = None,
 ) -> Seeded:
-    now = utcnow()
+    """The helpdesk's data, from two hours before `now` (the wall clock if not given) up
+    to it."""
+    now = now or utcnow()
     t0 = now - timedelta(hours=2)
     master = registry.require_master_key()
 

@@ -13,12 +13,13 @@ import pytest
 
 from operator_data.api.app import create_app
 from operator_data.api.auth import Role
+from operator_data.api.present import wib_day_start
 from operator_data.api.queries import encode_cursor
 from operator_data.api.routers.pages import classify
 from operator_data.crypto import MasterKey
 from operator_data.registry import Registry
 from operator_data.settings import PinPolicy, Settings
-from operator_data.store import Store
+from operator_data.store import Store, utcnow
 from tests.operator_data.helpdesk_seed import CUSTOMER_ID, METER, METER_SIM, Seeded, seed
 
 pytestmark = pytest.mark.timeout(60)
@@ -162,8 +163,29 @@ async def test_sla_dashboard_counts_today_and_lists_breaches(
     assert sum(d["sms"] for d in body["daily"]) == seeded.message_count
 
 
-async def test_health_readiness_and_metrics(api: tuple[httpx.AsyncClient, Seeded]) -> None:
-    client, _ = api
+@pytest.fixture
+async def api_today(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
+    """The seed and an app whose clock stands where all of the seed is "today" (WIB):
+    the seed spans two hours, so just after midnight WIB the clock is put at 03:00."""
+    registry = Registry(
+        store, master_key=MasterKey(secrets.token_bytes(32)), pin_policy=PinPolicy()
+    )
+    real = utcnow()
+    now = max(real, wib_day_start(real) + timedelta(hours=3))
+    seeded = await seed(store, registry, extra_messages=7, now=now)
+    app = create_app(Settings(), store, registry, clock=lambda: now)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://hd",
+        headers={"X-API-Key": seeded.keys[Role.HELPDESK]},
+    ) as client:
+        yield client, seeded
+
+
+async def test_health_readiness_and_metrics(
+    api_today: tuple[httpx.AsyncClient, Seeded],
+) -> None:
+    client, _ = api_today
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     text = (await client.get("/metrics")).text

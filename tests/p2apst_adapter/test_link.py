@@ -353,3 +353,62 @@ async def test_unacknowledged_reports_are_sent_after_a_restart(
     async with client_for(sim, store) as client:
         await client.drain_reports()
     assert [r[0] for r in sim.ledger.reports()] == ["RPT-OLD"]
+
+
+class RecordingOutbox:
+    """The store's outbox, noting each acknowledgement call's report ids."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.inner = store.outbox
+        self.acknowledged: list[list[str]] = []
+
+    async def add(self, report: TokenReport) -> bool:
+        return await self.inner.add(report)
+
+    async def unacknowledged(self) -> list[TokenReport]:
+        return list(await self.inner.unacknowledged())
+
+    async def acknowledge(self, report_id: str) -> None:
+        await self.acknowledge_many([report_id])
+
+    async def acknowledge_many(self, report_ids: list[str]) -> None:
+        self.acknowledged.append(sorted(report_ids))
+        await self.inner.acknowledge_many(report_ids)
+
+
+async def test_reports_go_out_a_window_at_a_time_and_are_acknowledged_together(
+    sim: P2apstSimulator, store: SqliteStore
+) -> None:
+    ids = [f"RPT-{n:02d}" for n in range(10)]
+    for report_id in ids:
+        await store.outbox.add(report(report_id))
+    outbox = RecordingOutbox(store)
+    settings = dataclasses.replace(FAST, report_window=4)
+    async with P2apstClient(
+        "127.0.0.1", sim.port, journal=store.journal, outbox=outbox, settings=settings
+    ) as client:
+        await client.drain_reports()
+    assert sorted(r[0] for r in sim.ledger.reports()) == ids  # each exactly once
+    assert outbox.acknowledged == [ids[0:4], ids[4:8], ids[8:10]]  # oldest first, 4 at once
+    assert await store.outbox.unacknowledged() == []
+
+
+async def test_an_unanswered_report_in_a_window_is_repeated_alone(
+    sim: P2apstSimulator, store: SqliteStore
+) -> None:
+    ids = [f"RPT-{n:02d}" for n in range(6)]
+    for report_id in ids:
+        await store.outbox.add(report(report_id))
+    outbox = RecordingOutbox(store)
+    sim.script.push(Fault.no_answer(), Mti.REPORT_ADVICE)
+    settings = dataclasses.replace(FAST, report_window=4, advice_timeout=0.5)
+    async with P2apstClient(
+        "127.0.0.1", sim.port, journal=store.journal, outbox=outbox, settings=settings
+    ) as client:
+        await client.drain_reports()
+    # The three answered with it were acknowledged in the first round; the fourth was
+    # repeated (2621), with the last two after it.
+    assert len(outbox.acknowledged[0]) == 3
+    assert sorted(i for batch in outbox.acknowledged for i in batch) == ids
+    assert sim.received(Mti.REPORT_ADVICE_REPEAT) == 1
+    assert await store.outbox.unacknowledged() == []
