@@ -26,8 +26,8 @@ from operator_data.hub.coalesce import Coalescer
 from operator_data.hub.delivery import reports_acknowledged
 from operator_data.hub.sla import SlaMonitor
 from operator_data.store import Store, schema, utcnow
+from operator_data.store.bulk import insert_returning
 from operator_data.store.locks import lock_key
-from operator_data.store.once import upsert
 from operator_data.store.states import TransactionState
 from operator_data.store.transitions import TRANSACTIONS, transition_many
 from operator_data.store.workflow_schema import hub_purchases, hub_reports
@@ -208,24 +208,23 @@ class HubPurchaseJournal:
         for entry in entries:
             first.setdefault(entry.key, entry)
         async with self._store.begin() as conn:
-            result = await conn.execute(
-                upsert(conn, hub_purchases)
-                .values(
-                    [
-                        {
-                            "key": entry.key,
-                            "request": json.dumps(entry.request.to_json(), sort_keys=True),
-                            "stan": entry.stan,
-                            "sent_at": entry.sent_at,
-                            "created_at": now,
-                        }
-                        for entry in first.values()
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=[hub_purchases.c.key])
-                .returning(hub_purchases.c.key)
+            written = await insert_returning(
+                conn,
+                hub_purchases,
+                [
+                    {
+                        "key": entry.key,
+                        "request": json.dumps(entry.request.to_json(), sort_keys=True),
+                        "stan": entry.stan,
+                        "sent_at": entry.sent_at,
+                        "created_at": now,
+                    }
+                    for entry in first.values()
+                ],
+                returning=[hub_purchases.c.key],
+                skip_conflicts_on=[hub_purchases.c.key],
             )
-            fresh = {str(key) for key in result.scalars()}
+            fresh = {str(key) for (key,) in written}
             await transition_many(
                 conn,
                 TRANSACTIONS,

@@ -34,9 +34,8 @@ from operator_data.hub.journal import seal_report
 from operator_data.hub.outbound import PRIORITY_RECEIPT, SEALED
 from operator_data.hub.sla import Metric, SlaBreach
 from operator_data.store import Flow, MessageState, TransactionState, schema
-from operator_data.store.bulk import insert_many
+from operator_data.store.bulk import insert_many, insert_returning
 from operator_data.store.messages import Message, Outgoing, enqueue_outbound_many
-from operator_data.store.once import upsert
 from operator_data.store.transactions import open_token
 from operator_data.store.workflow_schema import hub_deliveries, hub_reports
 from p2apst_adapter.model import TokenReason, TokenReport
@@ -397,10 +396,12 @@ async def _write(
         await open_incident(conn, at=now, **incident)
     if effects.report_rows:
         # A report id written before (it cannot be, short of a restored database) stays.
-        await conn.execute(
-            upsert(conn, hub_reports)
-            .values(effects.report_rows)
-            .on_conflict_do_nothing(index_elements=[hub_reports.c.report_id])
+        await insert_returning(
+            conn,
+            hub_reports,
+            effects.report_rows,
+            returning=[hub_reports.c.report_id],
+            skip_conflicts_on=[hub_reports.c.report_id],
         )
     if effects.breaches:
         await ctx.sla.record(conn, effects.breaches, now)

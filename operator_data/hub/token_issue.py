@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from firmware_protocol.frames import TokenDelivery
@@ -29,7 +29,7 @@ from operator_data.hub.delivery import DeliveryTarget, escalate, targets
 from operator_data.hub.meter_link import seal_frame
 from operator_data.hub.outbound import PRIORITY_TOKEN
 from operator_data.store import Flow, TransactionState, schema
-from operator_data.store.bulk import insert_many
+from operator_data.store.bulk import insert_many, insert_returning
 from operator_data.store.locks import lock_rows
 from operator_data.store.messages import Outgoing, enqueue_outbound_many
 from operator_data.store.transactions import Transaction, sealed_token
@@ -127,25 +127,24 @@ async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:
             counters[p.tx.id] = first[p.tx.meter_number]
             first[p.tx.meter_number] += 1
         check_at = now + timedelta(seconds=ctx.settings.sla.meter_answer_s)
-        result = await conn.execute(
-            insert(hub_deliveries)
-            .values(
-                [
-                    {
-                        "transaction_id": p.tx.id,
-                        "meter_number": p.tx.meter_number,
-                        "attempts": 1 if p.tx.id in counters else 0,
-                        "next_check_at": check_at if p.tx.id in counters else now,
-                        "escalated": False,
-                        "created_at": now,
-                        "last_frame_message_id": counters.get(p.tx.id),
-                    }
-                    for p in moving
-                ]
-            )
-            .returning(hub_deliveries.c.id, hub_deliveries.c.transaction_id)
+        written = await insert_returning(
+            conn,
+            hub_deliveries,
+            [
+                {
+                    "transaction_id": p.tx.id,
+                    "meter_number": p.tx.meter_number,
+                    "attempts": 1 if p.tx.id in counters else 0,
+                    "next_check_at": check_at if p.tx.id in counters else now,
+                    "escalated": False,
+                    "created_at": now,
+                    "last_frame_message_id": counters.get(p.tx.id),
+                }
+                for p in moving
+            ],
+            returning=[hub_deliveries.c.id, hub_deliveries.c.transaction_id],
         )
-        delivery = {str(tx_id): int(delivery_id) for delivery_id, tx_id in result}
+        delivery = {str(tx_id): int(delivery_id) for delivery_id, tx_id in written}
         frames: list[Outgoing] = []
         for p in sendable:
             target = where_to[p.tx.meter_number]

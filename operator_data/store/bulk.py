@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Column, Table, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,16 +49,7 @@ def _plan(table: Table, dialect: Dialect, names: tuple[str, ...]) -> _Plan:
     return plan
 
 
-async def insert_many(
-    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """INSERT every row (each with the keys of the first) in the caller's transaction."""
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        await conn.execute(insert(table), list(rows))
-        return
-    plan = _plan(table, conn.dialect, tuple(rows[0]))
+def _values(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     names = plan.names
     stamps: dict[tuple[int, datetime], Any] = {}
     values: list[tuple[Any, ...]] = []
@@ -75,4 +67,72 @@ async def insert_many(
             else:
                 out[index] = processor(value)
         values.append(tuple(out))
-    await conn.exec_driver_sql(plan.sql, values)
+    return values
+
+
+async def insert_many(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """INSERT every row (each with the keys of the first) in the caller's transaction."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        await conn.execute(insert(table), list(rows))
+        return
+    plan = _plan(table, conn.dialect, tuple(rows[0]))
+    await conn.exec_driver_sql(plan.sql, _values(plan, rows))
+
+
+#: SQLite binds at most 32,766 parameters a statement; older builds cap a VALUES list at
+#: 500 rows. A multi-row INSERT is cut to stay under both.
+_SQLITE_PARAMETERS = 32_000
+_SQLITE_ROWS = 500
+
+
+async def insert_returning(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: Sequence[Column[Any]],
+    skip_conflicts_on: Sequence[Column[Any]] | None = None,
+) -> list[tuple[Any, ...]]:
+    """INSERT every row (each with the keys of the first) and return `returning` of each
+    row written; with `skip_conflicts_on` (a unique key) a row whose key exists is left
+    out (ON CONFLICT DO NOTHING) and returns nothing. The RETURNING columns must need no
+    type conversion (ids, keys, integers).
+
+    Built as SQLAlchemy would build a multi-row `insert().values([...])`, whose compile
+    (one bound parameter object per value, never cached) cost more than the rows' write:
+    on SQLite one statement of many VALUES rows with plain tuples; on PostgreSQL
+    SQLAlchemy's executemany with RETURNING (its "insertmanyvalues": compiled once,
+    batched into multi-row statements)."""
+    if not rows:
+        return []
+    dialect = conn.dialect
+    for column in returning:
+        if column.type.dialect_impl(dialect).result_processor(dialect, None) is not None:
+            raise ValueError(f"RETURNING {column.name} needs a type conversion")
+    if dialect.name != "sqlite":
+        statement = postgresql.insert(table)
+        if skip_conflicts_on is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+        result = await conn.execute(statement.returning(*returning), list(rows))
+        return [tuple(row) for row in result]
+    plan = _plan(table, dialect, tuple(rows[0]))
+    quote = dialect.identifier_preparer.quote
+    tail = ""
+    if skip_conflicts_on is not None:
+        tail += f" ON CONFLICT ({', '.join(quote(c.name) for c in skip_conflicts_on)}) DO NOTHING"
+    tail += f" RETURNING {', '.join(quote(c.name) for c in returning)}"
+    head, _, marks = plan.sql.partition(" VALUES ")
+    per_statement = max(1, min(_SQLITE_ROWS, _SQLITE_PARAMETERS // len(plan.names)))
+    values = _values(plan, rows)
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        sql = f"{head} VALUES {', '.join([marks] * len(chunk))}{tail}"
+        flat = tuple(value for row in chunk for value in row)
+        result = await conn.exec_driver_sql(sql, flat)
+        out.extend(tuple(row) for row in result)
+    return out

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.store import schema
-from operator_data.store.bulk import insert_many
+from operator_data.store.bulk import insert_many, insert_returning
 from operator_data.store.chunks import chunks
 from operator_data.store.once import insert_once, upsert
 from operator_data.store.outbox import mark_queued
@@ -383,13 +383,14 @@ async def enqueue_outbound_many(
                 "created_at": at,
             }
         )
-    result = await conn.execute(
-        upsert(conn, schema.messages)
-        .values(messages)
-        .on_conflict_do_nothing(index_elements=[schema.messages.c.idempotency_key])
-        .returning(schema.messages.c.id)
+    written = await insert_returning(
+        conn,
+        schema.messages,
+        messages,
+        returning=[schema.messages.c.id],
+        skip_conflicts_on=[schema.messages.c.idempotency_key],
     )
-    fresh = {str(message_id) for message_id in result.scalars()}
+    fresh = {str(message_id) for (message_id,) in written}
     await insert_many(conn, schema.message_states, [r for r in states if r["message_id"] in fresh])
     await insert_many(conn, schema.outbox, [r for r in outbox if r["message_id"] in fresh])
     if fresh:

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import SealError, open_sealed, seal
 from operator_data.store import schema
-from operator_data.store.bulk import insert_many
-from operator_data.store.once import insert_once, upsert
+from operator_data.store.bulk import insert_many, insert_returning
+from operator_data.store.once import insert_once
 from operator_data.store.states import TransactionState
 from operator_data.store.transitions import TRANSACTIONS, NotFound, start, transition
 from operator_data.store.types import new_ulid, utcnow
@@ -175,13 +175,10 @@ async def create_transactions(
                 "created_at": at,
             }
         )
-    result = await conn.execute(
-        upsert(conn, t)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[t.c.idempotency_key])
-        .returning(t.c.idempotency_key)
+    written = await insert_returning(
+        conn, t, rows, returning=[t.c.idempotency_key], skip_conflicts_on=[t.c.idempotency_key]
     )
-    fresh = {str(key) for key in result.scalars()}
+    fresh = {str(key) for (key,) in written}
     recorded = {
         p.idempotency_key: Recorded(
             row["id"],
