@@ -109,6 +109,13 @@ class MqttSection(_WithPassword):
         default=None,
         description="The older name of the top-level redeliver_after (still honoured).",
     )
+    events_per_message: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=64,
+        description=(
+            "Events one bus message carries at most when several are waiting (a batch "
+            "document); 1 sends each alone, as hub workers before batches expect."
+        ),
+    )
 
     @model_validator(mode="after")
     def _tls_pairs(self) -> Self:
@@ -134,6 +141,7 @@ class MqttSection(_WithPassword):
             keepalive=self.keepalive,
             session_expiry=self.session_expiry,
             max_backoff=self.max_backoff,
+            events_per_message=self.events_per_message,
         )
 
 

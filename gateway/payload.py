@@ -8,6 +8,7 @@ hex, times as ISO 8601 UTC. A decoder refuses unknown versions and kinds with Pa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -103,8 +104,53 @@ def from_document(document: Any) -> TransportEvent | OutboundSms:
 
 
 def loads(raw: bytes | str) -> TransportEvent | OutboundSms:
+    return from_document(_json(raw))
+
+
+def _json(raw: bytes | str) -> Any:
     try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise PayloadError(f"not JSON: {error}") from None
-    return from_document(document)
+
+
+#: Events in one batch document at most (a bus message stays well under a megabyte).
+MAX_BATCH = 256
+
+
+def dumps_many(items: Sequence[TransportEvent | OutboundSms]) -> bytes:
+    """Several items as one document, `{"v": 1, "kind": "batch", "items": [...]}`; a single
+    item as its own document (what every reader, older ones included, understands)."""
+    if not items:
+        raise ValueError("a batch holds at least one item")
+    if len(items) > MAX_BATCH:
+        raise ValueError(f"a batch holds at most {MAX_BATCH} items")
+    if len(items) == 1:
+        return dumps(items[0])
+    document = {"v": VERSION, "kind": "batch", "items": [to_document(i) for i in items]}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def loads_many(raw: bytes | str) -> list[TransportEvent | OutboundSms | PayloadError]:
+    """The items of a batch document, or of a single item's, in order. An item that is not
+    a valid payload comes back as its PayloadError (naming its index) in its place, so
+    the valid ones around it are not lost; a document that is neither raises."""
+    document = _json(raw)
+    if not (isinstance(document, dict) and document.get("kind") == "batch"):
+        return [from_document(document)]
+    if document.get("v") != VERSION:
+        raise PayloadError(f"payload version {document.get('v')!r} is not {VERSION}")
+    items = document.get("items")
+    if not isinstance(items, list) or not items:
+        raise PayloadError("batch: items is not a non-empty list")
+    if len(items) > MAX_BATCH:
+        raise PayloadError(f"batch: {len(items)} items, at most {MAX_BATCH}")
+    out: list[TransportEvent | OutboundSms | PayloadError] = []
+    for index, item in enumerate(items):
+        try:
+            if isinstance(item, dict) and item.get("kind") == "batch":
+                raise PayloadError("a batch inside a batch")
+            out.append(from_document(item))
+        except PayloadError as error:
+            out.append(PayloadError(f"batch item {index}: {error}"))
+    return out

@@ -113,9 +113,31 @@ class GatewayBridge:
                 raise
 
     async def _forward_events(self, client: aiomqtt.Client) -> None:
+        """Publishes the gateway's events, as many as are waiting (up to
+        `events_per_message`) in one bus message: under load each MQTT message, and each
+        hub worker's decoding of it, carries many events instead of one; idle, an event
+        goes out alone at once."""
+        topic = self._topics.events(self.name)
+        per_message = self._settings.events_per_message
         # A new stream per connection: it starts with every unacked event.
-        async for event in self._gateway.events():
-            await client.publish(self._topics.events(self.name), payload.dumps(event), qos=1)
+        stream = self._gateway.events()
+        if per_message <= 1:
+            async for event in stream:
+                await client.publish(topic, payload.dumps(event), qos=1)
+            return
+        waiting: asyncio.Queue[TransportEvent] = asyncio.Queue(maxsize=per_message)
+
+        async def pump() -> None:
+            async for event in stream:
+                await waiting.put(event)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(pump())
+            while True:
+                batch = [await waiting.get()]
+                while len(batch) < per_message and not waiting.empty():
+                    batch.append(waiting.get_nowait())
+                await client.publish(topic, payload.dumps_many(batch), qos=1)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         send_topic = self._topics.send(self.name)

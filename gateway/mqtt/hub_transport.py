@@ -147,12 +147,15 @@ class MqttTransport:
                 self._offline_since.setdefault(gateway, asyncio.get_running_loop().time())
             return True
         try:
-            item = payload.loads(raw)
+            items = payload.loads_many(raw)  # one event, or a gateway's batch of them
         except PayloadError as error:
             log.error("event from gateway %s is not a payload: %s", gateway, error)
             return False
-        if not isinstance(item, OutboundSms):
-            self._enqueue(item, gateway)
+        for item in items:
+            if isinstance(item, PayloadError):
+                log.error("event from gateway %s is not a payload: %s", gateway, item)
+            elif not isinstance(item, OutboundSms):
+                self._enqueue(item, gateway)
         return False
 
     def _enqueue(self, event: TransportEvent, gateway: str) -> None:
