@@ -31,8 +31,8 @@ class MqttSettings:
     session_expiry: int = 3600  # seconds the broker keeps a gateway's queued sends
     max_backoff: float = 30.0
     #: Gateway side: events carried by one bus message at most (1: one event a message,
-    #: for hub workers older than the batch document).
-    events_per_message: int = 64
+    #: as hub workers older than the batch document expect).
+    events_per_message: int = 1
 
     def tls_context(self) -> ssl.SSLContext | None:
         if self.tls_ca_file is None:
