@@ -168,7 +168,12 @@ NOTES = [
     "worker 40.6/s, two workers 28.6/s. Commit 5b150e1 (journal, reports and customer "
     "SMS set-wise, multi-row INSERTs without per-value compile): SQLite 66.2/s, 10.5 ms, "
     "10.0 statements and 1.5 commits per purchase, hub share p99 1.1 s; PostgreSQL one "
-    "worker 49.7/s (13.6 ms), two workers 29.0/s (30 ms). "
+    "worker 49.7/s (13.6 ms), two workers 29.0/s (30 ms); a second run of that code: "
+    "SQLite 64.2/s, 11 ms. With gateway events batched on the bus (7fcfc0b, "
+    "events_per_message 64): SQLite 53.5/s (14 ms), PostgreSQL 36.2/s and 35.3/s; the same "
+    "code with batches off (the default) then gave SQLite 43.2/s (17 ms) and PostgreSQL "
+    "33.1/s: this machine's throughput drifted by a third within the session, more than "
+    "any difference between those two. "
     "The in-process version of this benchmark "
     "(until 2026-12-02, figures of hub and world together) measured 4-6 purchases/s.",
     "Before 2026-12-02 this benchmark ran the hub, the modem pool, the emulated modems, the "
