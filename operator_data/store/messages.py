@@ -199,8 +199,8 @@ async def record_inbound_many(
     (re-deliveries: each gets its first message, created=False) and one multi-row INSERT
     each for the new messages and their first state stamps. A key twice in `items` is
     logged once; the twin gets that message, created=False. One (message, created) per
-    item, in order. A key another writer logs at the same moment fails the statement
-    (its unique index), so the caller's batch is retried in parts, never logged twice."""
+    item, in order. A key another writer logs at the same moment is that writer's: its
+    message is returned, created=False."""
     for item in items:
         if item.flow not in _INBOUND_FLOWS:
             raise ValueError(f"flow {item.flow} is not an inbound flow")
@@ -241,16 +241,41 @@ async def record_inbound_many(
         message = Message.from_mapping(row | {"state_at": stamp, "created_at": stamp})
         known[item.idempotency_key] = message
         out.append((message, True))
-    await insert_many(conn, schema.messages, fresh)
+    # ON CONFLICT DO NOTHING: another worker handed the same event (a re-delivery) may log
+    # it at this very moment; its row wins and this one is left out, not an error.
+    written = {
+        str(message_id)
+        for (message_id,) in await insert_returning(
+            conn,
+            schema.messages,
+            fresh,
+            returning=[schema.messages.c.id],
+            skip_conflicts_on=[schema.messages.c.idempotency_key],
+        )
+    }
     await insert_many(
         conn,
         schema.message_states,
         [
             {"message_id": r["id"], "state": MessageState.RECEIVED.value, "at": at, "detail": None}
             for r in fresh
+            if r["id"] in written
         ],
     )
-    return out
+    lost = sorted({r["idempotency_key"] for r in fresh if r["id"] not in written})
+    if not lost:
+        return out
+    theirs: dict[str, Message] = {}
+    for chunk in chunks(lost):
+        rows = await conn.execute(
+            select(schema.messages).where(schema.messages.c.idempotency_key.in_(chunk))
+        )
+        theirs.update({str(row.idempotency_key): Message.from_row(row) for row in rows})
+    unwritten = {r["id"] for r in fresh if r["id"] not in written}
+    return [
+        (theirs[message.idempotency_key], False) if message.id in unwritten else (message, created)
+        for message, created in out
+    ]
 
 
 async def enqueue_outbound(
