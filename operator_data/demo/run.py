@@ -220,6 +220,7 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
                     advice_timeout=3.0 if fast else 30.0,
                     advice_interval=1.0 if fast else 5.0,
                     report_retry_interval=1.0 if fast else 5.0,
+                    resume_pending=False,  # the hub's sweep resumes purchases
                 ),
             )
         )

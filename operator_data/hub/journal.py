@@ -165,9 +165,12 @@ def _open_json(master: MasterKey, sealed: bytes, aad: str) -> dict[str, object]:
 
 
 class HubPurchaseJournal:
-    """`PurchaseJournal` over the `hub_purchases` table. With `claims`, `pending()` (what
-    the client resumes with advices when it starts) gives only the purchases this worker
-    could claim, and holds each claim until the purchase completes."""
+    """`PurchaseJournal` over the `hub_purchases` table: the P2APST side of a purchase (the
+    request as sent, its STAN, P2APST's answer). Where the purchase stands is
+    `transactions.state` alone, moved here in the same units of work (SUBMITTED as the
+    request is journalled, ADVISING when its outcome is asked for with advices). The hub
+    runs its client with `resume_pending` off: the purchase driver's sweep is the one
+    resumer, and claims each purchase it drives (`PurchaseDriver`)."""
 
     def __init__(
         self,
@@ -175,14 +178,11 @@ class HubPurchaseJournal:
         master: MasterKey,
         *,
         clock: Clock = utcnow,
-        claims: PurchaseClaims | None = None,
         batch_limit: int = 256,
     ) -> None:
         self._store = store
         self._master = master
         self._clock = clock
-        self._claims = claims
-        self._resuming: set[str] = set()
         self._begins = Coalescer(self._begin_many, limit=batch_limit, name="journal-begin")
         self._completes = Coalescer(self._complete_many, limit=batch_limit, name="journal-complete")
 
@@ -198,9 +198,20 @@ class HubPurchaseJournal:
         """Record P2APST's final answer (with the others answered meanwhile, in one
         statement); an entry completed before keeps its first answer."""
         await self._completes.submit((key, result))
-        if key in self._resuming and self._claims is not None:
-            self._resuming.discard(key)
-            await self._claims.release(key)
+
+    async def advising(self, key: str) -> None:
+        """The 2200 went unanswered: the purchase is ADVISING while its outcome is asked
+        for (from SUBMITTED only; a purchase advised on before stays as it is)."""
+        async with self._store.begin() as conn:
+            await transition_many(
+                conn,
+                TRANSACTIONS,
+                [key],
+                TransactionState.ADVISING,
+                at=self._clock(),
+                only_from=[TransactionState.SUBMITTED],
+                detail="2200 unanswered: asking with advices",
+            )
 
     async def _begin_many(self, entries: Sequence[JournalEntry]) -> list[JournalEntry]:
         now = self._clock()
@@ -295,19 +306,7 @@ class HubPurchaseJournal:
                 .where(hub_purchases.c.result_sealed.is_(None))
                 .order_by(hub_purchases.c.created_at, hub_purchases.c.key)
             )
-            entries = [self._entry(row._mapping) for row in rows]
-        if self._claims is None:
-            return entries
-        mine: list[JournalEntry] = []
-        for entry in entries:
-            if entry.key in self._resuming:
-                mine.append(entry)
-            elif await self._claims.claim(entry.key):
-                self._resuming.add(entry.key)
-                mine.append(entry)
-            else:
-                log.info("purchase %s is driven by another worker; not resumed here", entry.key)
-        return mine
+            return [self._entry(row._mapping) for row in rows]
 
     def _entry(self, m: RowMapping) -> JournalEntry:
         sealed = m["result_sealed"]

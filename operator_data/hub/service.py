@@ -68,6 +68,7 @@ def client_settings(settings: Settings) -> ClientSettings:
         report_retry_interval=p.report_retry_interval,
         report_window=p.report_window,
         resend_unreceived=p.resend_unreceived,
+        resume_pending=False,  # the hub's sweep resumes purchases (one resumer)
     )
 
 
@@ -146,8 +147,8 @@ async def running_hub(
         # Before this worker sends anything: what its previous process (same worker id,
         # killed or crashed) had claimed from the outbox goes back to the queue now.
         await release_previous_claims(store, worker_id)
-        # Entered before the client (so left after it): purchases the client resumes or the
-        # hub drives are claimed here, one worker per purchase across the cluster.
+        # Entered before the client (so left after it): the purchases the hub drives are
+        # claimed here, one worker per purchase across the cluster.
         claims = await stack.enter_async_context(PurchaseClaims(store))
         sla = SlaMonitor(settings.sla)  # the hub's and its report outbox's
         client: P2apstClient | None = None
@@ -158,7 +159,7 @@ async def running_hub(
                 P2apstClient(
                     settings.p2apst.host,
                     settings.p2apst.port,
-                    journal=HubPurchaseJournal(store, master, claims=claims),
+                    journal=HubPurchaseJournal(store, master),
                     outbox=outbox,
                     settings=client_settings(settings),
                     stan=StanSource(

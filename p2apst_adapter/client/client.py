@@ -56,10 +56,18 @@ class ClientSettings:
     #: before it counts as declined: a worker that died between journalling the 2200 and
     #: writing it leaves exactly that, and the customer's purchase should still go through.
     resend_unreceived: int = 3
+    #: Resume every PENDING purchase in the journal with advices on entering. Off where the
+    #: journal's owner resumes purchases itself (the hub's sweep drives each open purchase
+    #: through `purchase()`, which chases a journalled one), so there is one resumer.
+    resume_pending: bool = True
 
 
 def _now() -> datetime:
     return datetime.now(WIB)
+
+
+async def _nothing() -> list[PurchaseResult]:
+    return []
 
 
 class P2apstClient:
@@ -105,7 +113,9 @@ class P2apstClient:
 
     async def __aenter__(self) -> Self:
         self._spawn(self._supervise())
-        self._resumed = asyncio.create_task(self._resume_pending())
+        self._resumed = asyncio.create_task(
+            self._resume_pending() if self.settings.resume_pending else _nothing()
+        )
         if self._outbox is not None:
             self._spawn(self._deliver_reports(self._outbox))
         return self
@@ -295,6 +305,11 @@ class P2apstClient:
         `resend_unreceived` times. That cannot pay twice: P2APST keys a purchase by its
         switcher reference, so a late original and its resend meet as one purchase.
         """
+        try:
+            await self._journal.advising(entry.key)
+        except Exception:
+            # The mark is the journal owner's bookkeeping; the answer is what matters.
+            log.exception("p2apst: journal could not mark %s as advising", entry.key)
         repeat = False
         resent = 0
         while True:

@@ -44,6 +44,11 @@ class PurchaseJournal(Protocol):
         """Records the final answer; a completed entry never changes again."""
         ...
 
+    async def advising(self, key: str) -> None:
+        """The 2200 of `key` went unanswered (or was never sent by this process): its
+        outcome is now asked for with advices. Informational; the entry stays PENDING."""
+        ...
+
     async def get(self, key: str) -> JournalEntry | None: ...
 
     async def pending(self) -> Sequence[JournalEntry]:

@@ -106,6 +106,9 @@ class SqlitePurchaseJournal:
             (json.dumps(result.to_json()), key),
         )
 
+    async def advising(self, key: str) -> None:
+        return None  # an entry without a result is PENDING, advised on or not
+
     async def get(self, key: str) -> JournalEntry | None:
         async with self._store.db.execute(
             "SELECT request, stan, sent_at, result FROM p2apst_purchases WHERE key = ?", (key,)

@@ -5,6 +5,7 @@ scripted meter speaking real frames with the real STS decoder, and scripted phon
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -247,6 +248,7 @@ async def running_rig(
     push_token: str | None = None,
     simulator_settings: SimulatorSettings | None = None,
     wrap_transport: Callable[[Transport], Transport] | None = None,
+    client_changes: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     master = MasterKey(secrets.token_bytes(32))
     clock = Clock()
@@ -292,7 +294,12 @@ async def running_rig(
                     simulator.port,
                     journal=HubPurchaseJournal(store, master, clock=clock),
                     outbox=outbox,
-                    settings=ClientSettings(echo_interval=3600, report_retry_interval=0.2),
+                    settings=dataclasses.replace(
+                        ClientSettings(
+                            echo_interval=3600, report_retry_interval=0.2, resume_pending=False
+                        ),
+                        **(client_changes or {}),
+                    ),
                 )
             )
         hub = Hub(

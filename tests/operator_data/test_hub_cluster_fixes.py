@@ -20,15 +20,14 @@ from operator_data.crypto.master_key import MasterKey
 from operator_data.hub import dispatcher
 from operator_data.hub.context import HubContext
 from operator_data.hub.hub import Hub
-from operator_data.hub.journal import HubPurchaseJournal, PurchaseClaims
+from operator_data.hub.journal import PurchaseClaims
 from operator_data.hub.outbound import queue_text
 from operator_data.hub.sla import SlaMonitor
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store, schema
 from operator_data.store.outbox import claim
-from p2apst_adapter.client.journal import JournalEntry
-from p2apst_adapter.model import PurchaseRequest, PurchaseResult
+from p2apst_adapter.model import PurchaseRequest
 from tests.operator_data.hub_support import PIN, Clock, running_rig
 
 pytestmark = pytest.mark.timeout(60)
@@ -289,25 +288,6 @@ async def test_a_purchase_claim_is_one_workers_until_released_or_its_worker_dies
     # a's connection closed (as when its process dies): its claims went with it.
     async with PurchaseClaims(store) as c:
         assert await c.claim("P2")
-
-
-@pytest.mark.parametrize("backend", ["postgresql"])
-async def test_a_starting_worker_resumes_only_the_purchases_nobody_else_drives(
-    store: Store, master_key: MasterKey
-) -> None:
-    async with PurchaseClaims(store) as busy, PurchaseClaims(store) as starting:
-        journal = HubPurchaseJournal(store, master_key, claims=starting)
-        for key in ("T1", "T2"):
-            await journal.begin(JournalEntry(_request(key), "000001", datetime.now(UTC)))
-        assert await busy.claim("T1")  # the other worker is driving T1 right now
-        pending = await journal.pending()
-        assert [e.key for e in pending] == ["T2"]
-        assert starting.held == {"T2"}
-        assert not await busy.claim("T2")
-        # Resumed to its end here: the claim goes with the completion.
-        await journal.complete("T2", PurchaseResult("T2", "0014"))
-        assert starting.held == frozenset()
-        assert await busy.claim("T2")
 
 
 async def test_on_sqlite_every_claim_is_granted(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from meter_sim.meter.state_store import StateStore
 from operator_data.store import Flow, MessageState, Store, TransactionState, schema
 from operator_data.store.transitions import TRANSACTIONS, history
 from operator_data.store.workflow_schema import hub_deliveries
-from p2apst_adapter.simulator import SimulatorSettings
+from p2apst_adapter.dialect import Mti
+from p2apst_adapter.simulator import Fault, SimulatorSettings
 from tests.operator_data.hub_support import (
     CUSTOMER,
     METER,
@@ -132,3 +133,25 @@ async def test_purchase_applies_on_the_simulated_meter(store: Store, tmp_path: P
                 assert rig.phone.inbox[1].startswith("Token Rp200.000 masuk ke meter")
                 assert meter.credit_kwh > 0
                 assert len(meter.credited) == 1
+
+
+async def test_an_unanswered_2200_is_advised_on_and_the_purchase_shows_advising(
+    store: Store, tmp_path: Path
+) -> None:
+    """P2APST takes the 2200 but its answer is lost: the client asks with advices, and the
+    purchase is ADVISING meanwhile (the helpdesk sees why it waits), then paid as usual."""
+    async with running_rig(
+        store, tmp_path, client_changes={"response_timeout": 0.3, "advice_interval": 0.0}
+    ) as rig:
+        assert rig.simulator is not None
+        rig.simulator.script.push(Fault.no_answer(), Mti.PURCHASE_REQUEST)
+        rig.phone.text(f"BELI 100rb {PIN}")
+        await rig.until(rig.inbox_has(2))
+        (tx,) = await rig.rows(schema.transactions)
+        async with rig.store.read() as conn:
+            states = [s.state for s in await history(conn, TRANSACTIONS, tx.id)]
+        assert states[:4] == ["requested", "submitted", "advising", "token_issued"]
+        assert rig.simulator.received("2200") == 1
+        assert rig.simulator.received("2220") >= 1
+        assert rig.phone.inbox[1].startswith("Token Rp100.000")
+        assert len(rig.meter.applied) == 1

@@ -160,3 +160,24 @@ async def test_answers_completed_together_keep_each_purchase_its_first(store: St
     await journal.complete(ids[1], _result(ids[1], "0014"))
     again = await journal.get(ids[1])
     assert again is not None and again.result == paid[1]
+
+
+async def test_advising_marks_a_submitted_purchase_once(store: Store) -> None:
+    ctx = await _context(store)
+    submitted, requested = await _purchases(store, 2)
+    journal = HubPurchaseJournal(store, ctx.master, clock=lambda: T0 + timedelta(seconds=1))
+    await journal.begin(JournalEntry(_request(submitted), "000001", T0))
+    for key in (submitted, submitted, requested):
+        await journal.advising(key)
+    async with store.read() as conn:
+        states = {i: (await get_transaction(conn, i)).state for i in (submitted, requested)}
+        stamps = await conn.scalar(
+            select(func.count())
+            .select_from(schema.transaction_states)
+            .where(schema.transaction_states.c.transaction_id == submitted)
+        )
+    assert states == {
+        submitted: TransactionState.ADVISING,
+        requested: TransactionState.REQUESTED,  # never journalled: nothing to advise on
+    }
+    assert stamps == 3  # requested, submitted, advising (once)

@@ -218,6 +218,32 @@ async def test_crash_between_send_and_answer_resumes_with_an_advice(
     assert sim.received(Mti.ADVICE) == 1
 
 
+async def test_with_resume_off_a_pending_purchase_waits_for_its_owner_to_drive_it(
+    sim: P2apstSimulator, store: SqliteStore
+) -> None:
+    """The hub runs its client with `resume_pending` off: its own sweep is the one resumer
+    and drives the purchase through `purchase()`, which chases the journalled 2200."""
+    sim.script.push(Fault.no_answer(), Mti.PURCHASE_REQUEST)
+    first = client_for(sim, store, response_timeout=30.0)
+    await first.__aenter__()
+    purchase = asyncio.create_task(first.purchase(request()))
+    await sim.wait_received(Mti.PURCHASE_REQUEST)
+    await first.close()  # the process dies: no answer was ever recorded
+    purchase.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await purchase
+    [pending] = await store.journal.pending()
+    async with client_for(sim, store, resume_pending=False) as client:
+        assert await client.wait_resumed() == []
+        await client.wait_connected()
+        assert sim.received(Mti.ADVICE) == 0  # entering chased nothing
+        result = await client.purchase(pending.request)  # as the hub's sweep does
+    assert result.paid and result.via_advice
+    assert sim.received(Mti.ADVICE) == 1
+    assert sim.received(Mti.PURCHASE_REQUEST) == 1
+    assert await store.journal.pending() == []
+
+
 async def test_pending_purchase_that_never_left_is_sent_when_an_advice_finds_nothing(
     sim: P2apstSimulator, store: SqliteStore
 ) -> None:
