@@ -369,6 +369,10 @@ class P2apstSettings(_Section):
     advice_interval: Annotated[float, Field(gt=0)] = 5.0
     echo_interval: Annotated[float, Field(gt=0)] = 60.0
     report_retry_interval: Annotated[float, Field(gt=0)] = 5.0
+    link_down_alarm_s: Annotated[float, Field(ge=0)] = Field(
+        default=120.0,
+        description="A link down (not signed on) this long opens a helpdesk incident.",
+    )
     report_window: Annotated[int, Field(ge=1, le=1000)] = Field(
         default=32,
         description="Token reports (2620) in flight at once, each awaiting its own 2630.",

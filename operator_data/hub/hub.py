@@ -37,6 +37,7 @@ from operator_data.hub.inbound import (
     log_customer_commands,
 )
 from operator_data.hub.journal import PurchaseClaims
+from operator_data.hub.link_watch import LinkWatch
 from operator_data.hub.meter_batch import log_meter_frames
 from operator_data.hub.meter_link import Checked, StaleReplayState, check_frame
 from operator_data.hub.purchases import PurchaseDriver
@@ -94,6 +95,8 @@ class Hub:
         #: Gateways and modems as their events describe them (the helpdesk status page).
         self.status = ModemBoard()
         self.worker_id = worker_id
+        #: This worker's P2APST link, down too long: a helpdesk incident (its own sweep).
+        self.link_watch = LinkWatch(self.ctx, worker_id)
         self._run_sweeper = run_sweeper
         #: Customer SMS logged and waiting to be answered, in arrival order; answered in
         #: batches by one task at a time (`_drain_commands`).
@@ -156,7 +159,9 @@ class Hub:
 
     async def sweep(self) -> None:
         """One pass of the durable timers (uses the injected clock). With several workers
-        on one database only one sweeps at a time (two would resend a token twice)."""
+        on one database only one sweeps at a time (two would resend a token twice); each
+        watches its own P2APST link."""
+        await self.link_watch.check()
         async with run_once(self.ctx.store, "hub-sweep") as mine:
             if mine:
                 await sweep_deliveries(self.ctx)

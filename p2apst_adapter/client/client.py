@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,10 +109,12 @@ class P2apstClient:
         self._reports_changed = asyncio.Condition()
         self._resumed: asyncio.Task[list[PurchaseResult]] | None = None
         self.sign_ons = 0  # successful sign-ons, one per (re)connection
+        self._down_since: float | None = None  # monotonic; None while signed on
 
     # --- lifetime ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        self._down_since = time.monotonic()  # down until the first sign-on
         self._spawn(self._supervise())
         self._resumed = asyncio.create_task(
             self._resume_pending() if self.settings.resume_pending else _nothing()
@@ -149,6 +152,11 @@ class P2apstClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def down_for(self) -> float | None:
+        """Seconds the link has been down (not signed on), None while it is up."""
+        since = self._down_since
+        return None if since is None else time.monotonic() - since
+
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
@@ -160,36 +168,52 @@ class P2apstClient:
     # --- connection supervision ------------------------------------------------------------
 
     async def _supervise(self) -> None:
+        """Keeps a signed-on link, whatever happens: any error that escapes one connection's
+        life is logged and the link re-established with back-off (the supervisor must never
+        end: every purchase waits for it). How long the link has been down is `down_for()`,
+        which the hub watches to raise its alarm."""
         delay = self.settings.reconnect_initial
         while not self._closing:
             try:
-                link = await Link.open(
-                    self._host, self._port, self.settings.framing, self.settings.connect_timeout
-                )
-            except (OSError, TimeoutError) as error:
-                log.info("p2apst: connect failed (%s); retry in %.2fs", error, delay)
+                delay = await self._connection(delay)
+            except Exception:
+                log.exception("p2apst: link supervisor error; reconnecting in %.2fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.reconnect_max)
-                continue
-            try:
-                await self._sign_on(link)
-            except (LinkLost, TimeoutError, P2apstUnavailable) as error:
-                log.info("p2apst: sign-on failed (%s); retry in %.2fs", error, delay)
-                await link.close()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.reconnect_max)
-                continue
-            delay = self.settings.reconnect_initial
-            self._link = link
-            self.sign_ons += 1
-            self._connected.set()
-            self._reports_wake.set()
-            try:
-                await self._keep_alive(link)
-            finally:
-                self._connected.clear()
-                self._link = None
-                await link.close()
+
+    async def _connection(self, delay: float) -> float:
+        """One connection attempt and, once signed on, its life; the next back-off."""
+        try:
+            link = await Link.open(
+                self._host, self._port, self.settings.framing, self.settings.connect_timeout
+            )
+        except (OSError, TimeoutError) as error:
+            log.info("p2apst: connect failed (%s); retry in %.2fs", error, delay)
+            await asyncio.sleep(delay)
+            return min(delay * 2, self.settings.reconnect_max)
+        try:
+            await self._sign_on(link)
+        except (LinkLost, TimeoutError, P2apstUnavailable) as error:
+            log.info("p2apst: sign-on failed (%s); retry in %.2fs", error, delay)
+            await link.close()
+            await asyncio.sleep(delay)
+            return min(delay * 2, self.settings.reconnect_max)
+        except BaseException:
+            await link.close()
+            raise
+        self._link = link
+        self.sign_ons += 1
+        self._down_since = None
+        self._connected.set()
+        self._reports_wake.set()
+        try:
+            await self._keep_alive(link)
+        finally:
+            self._connected.clear()
+            self._link = None
+            self._down_since = time.monotonic()
+            await link.close()
+        return self.settings.reconnect_initial
 
     async def _sign_on(self, link: Link) -> None:
         message = messages.network_request(NetworkCode.SIGN_ON, self._stan.next(), self._clock())

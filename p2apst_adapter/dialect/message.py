@@ -92,6 +92,15 @@ def decode(data: bytes, dialect: Dialect = P2APST) -> IsoMessage:
         doc, _ = iso8583.decode(bytes(data), _spec(dialect))
     except iso8583.DecodeError as error:
         raise IsoError(error.msg, field=error.field, offset=error.pos) from error
+    except KeyError as error:
+        # iso8583 looks each bit of the bitmap up in the spec: a bit set beyond the
+        # dialect's fields (a tertiary bitmap, say) escapes as a bare KeyError.
+        field = str(error.args[0]) if error.args else "?"
+        raise IsoError(
+            f"the bitmap names field {field}, which the dialect has not", field=field
+        ) from error
+    except Exception as error:  # whatever else the library lets through: still our error
+        raise IsoError(f"malformed message ({type(error).__name__}: {error})") from error
     mti = doc.get("t", "")
     if not _MTI.fullmatch(mti):
         raise IsoError(f"MTI must be 4 digits, got {mti!r}", field="t", offset=0)

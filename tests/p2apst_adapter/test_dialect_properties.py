@@ -43,6 +43,48 @@ def test_corrupted_samples_decode_or_raise_iso_error(position: int, byte: int) -
         dialect.message_document(dialect.decode(bytes(data)))
 
 
+#: Found by fuzzing (a sign-on with its bitmap mutated): the bitmap names field 172, past
+#: the dialect's fields, and iso8583 let a bare KeyError out, which once ended the
+#: client's link supervisor for good.
+BITMAP_BEYOND_THE_FIELDS = bytes.fromhex(
+    "32383030383030303030303030303030303030304630303030303030303030303030303030303030"
+    "303030303030313230323631323033303133363231303031"
+)
+
+
+def test_a_bitmap_naming_a_field_the_dialect_lacks_is_an_iso_error() -> None:
+    try:
+        dialect.decode(BITMAP_BEYOND_THE_FIELDS)
+    except IsoError as error:
+        assert "field 172" in str(error)
+    else:
+        raise AssertionError("decoded a message whose bitmap names field 172")
+
+
+@settings(max_examples=400)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 400), st.integers(0, 255), st.sampled_from("sid")),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mutated_samples_decode_or_raise_iso_error(edits: list[tuple[int, int, str]]) -> None:
+    """Bytes, insertions and deletions anywhere in a real answer, the bitmaps included."""
+    data = bytearray(samples.PURCHASE_RESPONSE.encode())
+    for position, byte, kind in edits:
+        at = position % (len(data) + 1)
+        if kind == "i":
+            data.insert(at, byte)
+        elif data and at < len(data):
+            if kind == "s":
+                data[at] = byte
+            else:
+                del data[at]
+    with contextlib.suppress(IsoError):
+        dialect.message_document(dialect.decode(bytes(data)))
+
+
 @given(data=st.binary(max_size=300), framing=st.sampled_from(list(Framing)))
 def test_deframer_on_arbitrary_bytes(data: bytes, framing: Framing) -> None:
     try:

@@ -79,3 +79,11 @@ def test_bad_input_exits_2_with_the_field() -> None:
     assert code == 2 and "not hex" in err
     code, _, _ = run("iso8583", "decode")
     assert code == 2
+
+
+def test_a_bitmap_naming_an_unknown_field_is_an_error_not_a_traceback() -> None:
+    from tests.p2apst_adapter.test_dialect_properties import BITMAP_BEYOND_THE_FIELDS
+
+    code, _, err = run("iso8583", "decode", BITMAP_BEYOND_THE_FIELDS.hex())
+    assert code == 2
+    assert "field 172" in err and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
@@ -438,3 +439,46 @@ async def test_an_unanswered_report_in_a_window_is_repeated_alone(
     assert sorted(i for batch in outbox.acknowledged for i in batch) == ids
     assert sim.received(Mti.REPORT_ADVICE_REPEAT) == 1
     assert await store.outbox.unacknowledged() == []
+
+
+class FlakySignOn(P2apstClient):
+    """The first sign-on fails with an error nobody planned for (a bug, a library's
+    surprise): the supervisor must log it and connect again, not end."""
+
+    failures = 0
+
+    async def _sign_on(self, link: Link) -> None:
+        if self.failures == 0:
+            self.failures += 1
+            raise RuntimeError("surprise")
+        await super()._sign_on(link)
+
+
+async def test_the_link_supervisor_survives_an_unexpected_error(
+    sim: P2apstSimulator, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = FlakySignOn(
+        "127.0.0.1", sim.port, journal=store.journal, outbox=store.outbox, settings=FAST
+    )
+    async with client:
+        assert client.down_for() is not None  # not signed on yet
+        await client.wait_connected()
+        assert client.down_for() is None
+        result = await client.purchase(request())
+    assert result.paid
+    assert client.failures == 1 and client.sign_ons == 1
+    assert "link supervisor error" in caplog.text and "surprise" in caplog.text
+
+
+async def test_a_link_that_never_comes_up_says_how_long_it_has_been_down(
+    store: SqliteStore,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with P2apstClient("127.0.0.1", port, journal=store.journal, settings=FAST) as client:
+        first = client.down_for()
+        assert first is not None and first >= 0
+        later = client.down_for()
+        assert later is not None and later >= first
+        assert not client.connected
