@@ -37,7 +37,7 @@ from gateway.smpp.message import (
     parse_receipt,
     split,
 )
-from gateway.smpp.pdu import RETRY_LATER, Command, Pdu, SmppError, Status, Tag
+from gateway.smpp.pdu import RETRY_LATER, Command, Pdu, SmppError, Status, Tag, UnknownCommand
 from gateway.smpp.reassembly import Assembled, GroupKey, PartStore
 from gateway.smpp.receipts import ReceiptBook
 from gateway.smpp.stream import read_pdu, write_pdu
@@ -215,8 +215,10 @@ class SmppCarrier:
     async def _connection(self) -> None:
         reader, writer = await asyncio.open_connection(self.settings.host, self.settings.port)
         session = _Session(writer)
+        bound = False
         try:
             await self._bind(reader, session)
+            bound = True
             await self._book.prune(self._clock(), self.settings.receipt_retention)
             self.binds += 1
             self.bound.set()
@@ -228,6 +230,10 @@ class SmppCarrier:
                     group.create_task(self._dispatch(session, group))
             except* (OSError, asyncio.IncompleteReadError, SmppError, LinkDown) as errors:
                 raise errors.exceptions[0] from None
+        except asyncio.CancelledError:
+            if bound:  # the carrier is closing: say so to the SMSC
+                await self._unbind(reader, session)
+            raise
         finally:
             for job in session.jobs.values():
                 if not job.finished:  # the next session continues it
@@ -286,7 +292,11 @@ class SmppCarrier:
         self, reader: asyncio.StreamReader, session: _Session, group: asyncio.TaskGroup
     ) -> None:
         while True:
-            pdu = await read_pdu(reader)
+            try:
+                pdu = await read_pdu(reader)
+            except UnknownCommand as unknown:
+                await self._unknown(session, unknown)
+                continue
             if pdu.command.is_response:
                 if pdu.command is Command.SUBMIT_SM_RESP and pdu.status == Status.ESME_ROK:
                     self._unrecorded.setdefault(pdu.text("message_id"), asyncio.Event())
@@ -309,6 +319,43 @@ class SmppCarrier:
                     session.writer,
                     Pdu(Command.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID),
                 )
+
+    async def _unknown(self, session: _Session, unknown: UnknownCommand) -> None:
+        """A command this link does not speak: a request gets generic_nack ESME_RINVCMDID
+        (SMPP 3.4 §4.3), a response is dropped; either way the link stays up."""
+        if unknown.is_response:
+            log.warning(
+                "%s: ignored an unknown response 0x%08x #%d",
+                self.settings.name,
+                unknown.command_id,
+                unknown.sequence,
+            )
+            return
+        log.warning(
+            "%s: answered an unknown command 0x%08x #%d with generic_nack",
+            self.settings.name,
+            unknown.command_id,
+            unknown.sequence,
+        )
+        await write_pdu(
+            session.writer, Pdu(Command.GENERIC_NACK, unknown.sequence, Status.ESME_RINVCMDID)
+        )
+
+    async def _unbind(self, reader: asyncio.StreamReader, session: _Session) -> None:
+        """Closing on purpose: unbind and wait (briefly) for unbind_resp, so the SMSC logs an
+        orderly end rather than a dropped connection. Best effort: a link that cannot say
+        goodbye closes anyway."""
+        sequence = self._next_sequence()
+        with contextlib.suppress(Exception):
+            await write_pdu(session.writer, Pdu(Command.UNBIND, sequence))
+            async with asyncio.timeout(min(self.settings.response_timeout, 2.0)):
+                while True:
+                    try:
+                        pdu = await read_pdu(reader)
+                    except UnknownCommand:
+                        continue
+                    if pdu.command is Command.UNBIND_RESP:
+                        return
 
     # -- sending --------------------------------------------------------------------------
 

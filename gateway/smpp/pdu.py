@@ -20,6 +20,22 @@ class SmppError(ValueError):
     """A PDU that cannot be decoded or encoded; says which field and byte offset."""
 
 
+class UnknownCommand(SmppError):
+    """A whole PDU (its length checked) whose command_id this codec does not know, e.g. an
+    SMSC's alert_notification, data_sm, outbind or query_sm_resp: the stream is still in
+    step, so the link answers it (generic_nack, SMPP 3.4 §4.3) and goes on."""
+
+    def __init__(self, command_id: int, status: int, sequence: int) -> None:
+        super().__init__(f"command_id at offset 4: 0x{command_id:08x} is not supported")
+        self.command_id = command_id
+        self.status = status
+        self.sequence = sequence
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self.command_id & 0x80000000)
+
+
 class Command(IntEnum):
     GENERIC_NACK = 0x80000000
     BIND_TRANSCEIVER = 0x00000009
@@ -227,7 +243,7 @@ def decode(frame: bytes) -> Pdu:
     try:
         command = Command(command_id)
     except ValueError:
-        raise SmppError(f"command_id at offset 4: 0x{command_id:08x} is not supported") from None
+        raise UnknownCommand(command_id, status, sequence) from None
     offset = HEADER.size
     params: dict[str, Value] = {}
     if not (command.is_response and status != 0 and offset == length):

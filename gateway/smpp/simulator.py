@@ -24,7 +24,7 @@ from gateway.smpp.message import (
     ReceiptState,
     receipt_text,
 )
-from gateway.smpp.pdu import Command, Pdu, SmppError, Status, Tag
+from gateway.smpp.pdu import Command, Pdu, SmppError, Status, Tag, UnknownCommand
 from gateway.smpp.stream import read_pdu, write_pdu
 
 
@@ -126,6 +126,14 @@ class SmscSimulator:
             tlvs or {},
         )
 
+    async def send_raw(self, frame: bytes) -> None:
+        """Writes `frame` as it is to every bound ESME (a PDU this simulator does not
+        otherwise send: alert_notification, an unknown command, junk)."""
+        for client in self._clients:
+            if client.bound:
+                client.writer.write(frame)
+                await client.writer.drain()
+
     async def wait_until(self, predicate: object) -> None:
         """Waits until `predicate()` is true; re-checked after every PDU the SMSC handles."""
         assert callable(predicate)
@@ -146,7 +154,15 @@ class SmscSimulator:
         self._clients.append(client)
         try:
             while True:
-                pdu = await read_pdu(reader)
+                try:
+                    pdu = await read_pdu(reader)
+                except UnknownCommand as unknown:  # answered as SMPP 3.4 says, link kept
+                    if not unknown.is_response:
+                        await write_pdu(
+                            writer,
+                            Pdu(Command.GENERIC_NACK, unknown.sequence, Status.ESME_RINVCMDID),
+                        )
+                    continue
                 self.received.append(pdu)
                 await self._handle(client, pdu)
                 async with self._changed:

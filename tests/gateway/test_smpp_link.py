@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -286,3 +287,55 @@ async def test_a_multipart_mo_message_missing_parts_goes_out_incomplete(
     await smsc.inject_mo(METER, udh_part(9, 3, 1, "half"), esm_class=0x40)
     sms = await events.next(InboundSms)
     assert (sms.text, sms.complete) == ("half", False)
+
+
+def _raw_pdu(command_id: int, sequence: int, body: bytes = b"") -> bytes:
+    return struct.pack(">IIII", 16 + len(body), command_id, 0, sequence) + body
+
+
+#: alert_notification (SMPP 3.4 §4.12.1): a handset became reachable. Our codec does not
+#: know it; an SMSC may send it unasked and repeat it.
+ALERT_NOTIFICATION = _raw_pdu(0x00000102, 77, b"\x01\x01628110000000\x00\x01\x01pintar\x00")
+
+
+async def test_an_unknown_command_from_the_smsc_is_nacked_and_the_link_stays(
+    stack: AsyncExitStack,
+) -> None:
+    smsc, link, events = await started(stack)
+    await events.next(ModemStateChanged)
+    for _ in range(3):  # repeated, as SMSCs do
+        await smsc.send_raw(ALERT_NOTIFICATION)
+    await smsc.wait_until(
+        lambda: (
+            sum(
+                p.command is Command.GENERIC_NACK
+                and p.sequence == 77
+                and p.status == Status.ESME_RINVCMDID
+                for p in smsc.received
+            )
+            == 3
+        )
+    )
+    await link.submit(OutboundSms("msg-after", METER, text="still here"))
+    result = await events.next(SendResult)
+    assert result.message_id == "msg-after" and result.status is SendStatus.SENT
+    assert smsc.binds == 1 and link.binds == 1  # never dropped, never rebound
+
+
+async def test_an_unknown_response_is_dropped_without_an_answer(stack: AsyncExitStack) -> None:
+    smsc, link, events = await started(stack)
+    await events.next(ModemStateChanged)
+    await smsc.send_raw(_raw_pdu(0x80000103, 5))  # data_sm_resp nobody asked for
+    await link.submit(OutboundSms("msg-next", METER, text="next"))
+    assert (await events.next(SendResult)).status is SendStatus.SENT
+    assert not [p for p in smsc.received if p.command is Command.GENERIC_NACK]
+    assert smsc.binds == 1
+
+
+async def test_closing_the_carrier_unbinds_first(tmp_path: Path) -> None:
+    async with SmscSimulator() as smsc, ReceiptBook(":memory:") as book:
+        async with SmppCarrier(link_settings(smsc), book) as link:
+            await link.bound.wait()
+        # The last thing the SMSC heard: an unbind (answered with unbind_resp), not a
+        # connection dropped mid-session.
+        assert [p.command for p in smsc.received][-1] is Command.UNBIND
