@@ -143,6 +143,7 @@ class SmppCarrier:
         self.binds = 0  # successful binds so far (a reconnect makes it 2, ...)
         self._task: asyncio.Task[None] | None = None
         self._expiry: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name=f"smpp-{self.settings.name}")
@@ -156,11 +157,14 @@ class SmppCarrier:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # A cancellation can be lost while the link reconnects (one landing as a refused
+        # connect completes), which once left this waiting forever: the loop also stops at
+        # `_closing`, and the task is cancelled until it has ended.
+        self._closing = True
         for task in (self._task, self._expiry):
-            if task is not None:
+            while task is not None and not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task}, timeout=1.0)
 
     # -- Carrier --------------------------------------------------------------------------
 
@@ -192,7 +196,7 @@ class SmppCarrier:
 
     async def _run(self) -> None:
         delay = self.settings.reconnect_backoff
-        while True:
+        while not self._closing:
             try:
                 await self._connection()
             except (OSError, asyncio.IncompleteReadError, SmppError, LinkDown) as error:

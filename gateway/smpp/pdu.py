@@ -38,6 +38,12 @@ class UnknownCommand(SmppError):
 
 class Command(IntEnum):
     GENERIC_NACK = 0x80000000
+    BIND_RECEIVER = 0x00000001
+    BIND_RECEIVER_RESP = 0x80000001
+    BIND_TRANSMITTER = 0x00000002
+    BIND_TRANSMITTER_RESP = 0x80000002
+    QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
     BIND_TRANSCEIVER = 0x00000009
     BIND_TRANSCEIVER_RESP = 0x80000009
     SUBMIT_SM = 0x00000004
@@ -66,6 +72,7 @@ class Status(IntEnum):
     ESME_RSYSERR = 0x08
     ESME_RINVSRCADR = 0x0A
     ESME_RINVDSTADR = 0x0B
+    ESME_RINVMSGID = 0x0C
     ESME_RBINDFAIL = 0x0D
     ESME_RINVPASWD = 0x0E
     ESME_RMSGQFUL = 0x14
@@ -131,6 +138,23 @@ _SM = (
 #: Mandatory parameters of each command's body, in wire order.
 BODIES: Mapping[Command, tuple[Param, ...]] = {
     Command.GENERIC_NACK: (),
+    Command.BIND_RECEIVER: _BIND,
+    Command.BIND_RECEIVER_RESP: (_c("system_id", 16),),
+    Command.BIND_TRANSMITTER: _BIND,
+    Command.BIND_TRANSMITTER_RESP: (_c("system_id", 16),),
+    # SMPP 3.4 §4.8: the state of a message submitted earlier, by the SMSC's id.
+    Command.QUERY_SM: (
+        _c("message_id", 65),
+        _i("source_addr_ton"),
+        _i("source_addr_npi"),
+        _c("source_addr", 21),
+    ),
+    Command.QUERY_SM_RESP: (
+        _c("message_id", 65),
+        _c("final_date", 17),
+        _i("message_state"),
+        _i("error_code"),
+    ),
     Command.BIND_TRANSCEIVER: _BIND,
     Command.BIND_TRANSCEIVER_RESP: (_c("system_id", 16),),
     Command.SUBMIT_SM: _SM,
@@ -144,7 +168,15 @@ BODIES: Mapping[Command, tuple[Param, ...]] = {
 }
 
 #: Commands that may have TLVs after the mandatory parameters.
-_WITH_TLVS = frozenset({Command.BIND_TRANSCEIVER_RESP, Command.SUBMIT_SM, Command.DELIVER_SM})
+_WITH_TLVS = frozenset(
+    {
+        Command.BIND_TRANSCEIVER_RESP,
+        Command.BIND_TRANSMITTER_RESP,
+        Command.BIND_RECEIVER_RESP,
+        Command.SUBMIT_SM,
+        Command.DELIVER_SM,
+    }
+)
 
 
 class Tag(IntEnum):

@@ -44,6 +44,8 @@ class Submitted:
 class _Client:
     writer: asyncio.StreamWriter
     bound: bool = False
+    transmits: bool = False  # bound as transmitter or transceiver: may submit
+    receives: bool = False  # bound as receiver or transceiver: gets deliver_sm
     sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     unanswered: dict[int, Pdu] = field(default_factory=dict)  # our deliver_sm by sequence
 
@@ -169,6 +171,10 @@ class SmscSimulator:
                     self._changed.notify_all()
         except (asyncio.IncompleteReadError, ConnectionError, SmppError, _Dropped):
             pass
+        except asyncio.CancelledError:
+            # Closing: end the handler quietly. Re-raised, asyncio's server callback would
+            # call exception() on the cancelled task and log a traceback at every shutdown.
+            pass
         finally:
             self._clients.remove(client)
             # what the ESME never answered goes back in line for its next bind
@@ -179,21 +185,26 @@ class SmscSimulator:
                 self._changed.notify_all()
 
     async def _handle(self, client: _Client, pdu: Pdu) -> None:
-        if pdu.command is Command.BIND_TRANSCEIVER:
+        if pdu.command in _BINDS:
+            answer, transmits, receives = _BINDS[pdu.command]
             ok = pdu.text("system_id") == self.system_id and pdu.text("password") == self.password
-            status = Status.ESME_ROK if ok else Status.ESME_RBINDFAIL
-            params = {"system_id": "pintar-smsc"} if ok else {}
-            await write_pdu(
-                client.writer, Pdu(pdu.command.BIND_TRANSCEIVER_RESP, pdu.sequence, status, params)
-            )
-            if ok:
+            if client.bound:
+                status = Status.ESME_RALYBND
+            else:
+                status = Status.ESME_ROK if ok else Status.ESME_RBINDFAIL
+            params = {"system_id": "pintar-smsc"} if status == Status.ESME_ROK else {}
+            await write_pdu(client.writer, Pdu(answer, pdu.sequence, status, params))
+            if status == Status.ESME_ROK:
                 self.binds += 1
-                client.bound = True
-                await self._flush(client)
-        elif not client.bound:
+                client.bound, client.transmits, client.receives = True, transmits, receives
+                if receives:
+                    await self._flush(client)
+        elif not client.bound or (pdu.command is Command.SUBMIT_SM and not client.transmits):
             await write_pdu(
                 client.writer, Pdu(Command.GENERIC_NACK, pdu.sequence, Status.ESME_RINVBNDSTS)
             )
+        elif pdu.command is Command.QUERY_SM:
+            await self._query(client, pdu)
         elif pdu.command is Command.SUBMIT_SM:
             self.outstanding += 1
             self.max_outstanding = max(self.max_outstanding, self.outstanding)
@@ -214,6 +225,29 @@ class SmscSimulator:
             await write_pdu(
                 client.writer, Pdu(Command.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID)
             )
+
+    async def _query(self, client: _Client, pdu: Pdu) -> None:
+        """query_sm: the state of a message this SMSC took (by its id), else ESME_RINVMSGID."""
+        message_id = pdu.text("message_id")
+        if not any(s.message_id == message_id for s in self.submitted):
+            await write_pdu(
+                client.writer, Pdu(Command.QUERY_SM_RESP, pdu.sequence, Status.ESME_RINVMSGID)
+            )
+            return
+        final = self.receipt_state is not ReceiptState.ENROUTE
+        await write_pdu(
+            client.writer,
+            Pdu(
+                Command.QUERY_SM_RESP,
+                pdu.sequence,
+                params={
+                    "message_id": message_id,
+                    "final_date": _smpp_time(datetime.now(UTC)) if final else "",
+                    "message_state": STATE_OF_RECEIPT[self.receipt_state],
+                    "error_code": 0,
+                },
+            ),
+        )
 
     async def _held_submit(self, hold: asyncio.Event, client: _Client, pdu: Pdu) -> None:
         await hold.wait()
@@ -290,7 +324,7 @@ class SmscSimulator:
     ) -> None:
         self._outbox.append(Pdu(Command.DELIVER_SM, 0, params=params, tlvs=tlvs))
         for client in self._clients:
-            if client.bound:
+            if client.bound and client.receives:
                 await self._flush(client)
                 break
 
@@ -305,3 +339,16 @@ class SmscSimulator:
 
 class _Dropped(Exception):
     """The simulator closes this connection."""
+
+
+#: Each bind: its answer, and whether the session may submit / gets deliver_sm.
+_BINDS = {
+    Command.BIND_TRANSCEIVER: (Command.BIND_TRANSCEIVER_RESP, True, True),
+    Command.BIND_TRANSMITTER: (Command.BIND_TRANSMITTER_RESP, True, False),
+    Command.BIND_RECEIVER: (Command.BIND_RECEIVER_RESP, False, True),
+}
+
+
+def _smpp_time(moment: datetime) -> str:
+    """SMPP 3.4 §7.1.1 absolute time, UTC: YYMMDDhhmmsstnnp."""
+    return moment.astimezone(UTC).strftime("%y%m%d%H%M%S") + "000+"

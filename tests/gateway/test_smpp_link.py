@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -339,3 +340,16 @@ async def test_closing_the_carrier_unbinds_first(tmp_path: Path) -> None:
         # The last thing the SMSC heard: an unbind (answered with unbind_resp), not a
         # connection dropped mid-session.
         assert [p.command for p in smsc.received][-1] is Command.UNBIND
+
+
+async def test_the_simulator_shuts_down_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    async with SmscSimulator() as smsc, ReceiptBook(":memory:") as book:
+        link = SmppCarrier(link_settings(smsc), book)
+        await link.__aenter__()
+        await link.bound.wait()
+        # The simulator closes first, with the ESME's session still open on it.
+    await link.__aexit__(None, None, None)
+    assert [r for r in caplog.records if r.name == "asyncio"] == []
