@@ -52,6 +52,8 @@ class _Settings:
     cmms: int = 0
     csmp: str = "17,167,0,0"
     cscs: str = "GSM"
+    csms: int = 0
+    ifc: tuple[int, int] = (2, 2)  # RTS/CTS both ways, as USB modems report
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +379,34 @@ class ModemEmulator:
             self.reset()
         return []
 
+    async def csms(self, kind: str, args: str) -> list[str]:
+        """27.005 §3.2.1 (mandatory): message service; every type supported for both."""
+        if kind == "test":
+            return ["+CSMS: (0,1)"]
+        if kind == "read":
+            return [f"+CSMS: {self.settings.csms},1,1,1"]
+        if kind == "set":
+            self._setting(kind, args, "csms", "+CSMS", (0, 1))
+            return ["+CSMS: 1,1,1"]
+        raise _CommandError()
+
+    async def ifc(self, kind: str, args: str) -> list[str]:
+        """V.250 §6.2.12: local flow control (a pty has none to change; settings kept)."""
+        if kind == "test":
+            return ["+IFC: (0-3),(0-2)"]
+        if kind == "read":
+            return ["+IFC: {},{}".format(*self.settings.ifc)]
+        if kind == "set":
+            try:
+                by_dte, by_dce = (int(v) for v in [*args.split(","), "2"][:2])
+            except ValueError:
+                raise _CommandError("CME", _CME_NOT_ALLOWED) from None
+            if by_dte not in range(4) or by_dce not in range(3):
+                raise _CommandError("CME", _CME_NOT_ALLOWED)
+            self.settings.ifc = (by_dte, by_dce)
+            return []
+        raise _CommandError()
+
     async def cscs(self, kind: str, args: str) -> list[str]:
         if kind == "read":
             return [f'+CSCS: "{self.settings.cscs}"']
@@ -660,6 +690,8 @@ _EXTENDED: dict[str, _Handler] = {
     "+CSQ": ModemEmulator.csq,
     "+CFUN": ModemEmulator.cfun,
     "+CSCS": ModemEmulator.cscs,
+    "+CSMS": ModemEmulator.csms,
+    "+IFC": ModemEmulator.ifc,
     "+CSCA": ModemEmulator.csca,
     "+CSMP": ModemEmulator.csmp,
     "+CNMI": ModemEmulator.cnmi,

@@ -412,3 +412,22 @@ async def test_status_report_for_a_cmss_carries_its_message_reference() -> None:
 
 def _tpdu_length(hex_text: str) -> int:
     return len(hex_text) // 2 - 1 - int(hex_text[:2], 16)
+
+
+async def test_kannel_at2s_start_up_commands_are_answered_as_a_real_modem_does() -> None:
+    """Kannel's at2 driver stalls at start-up on an ERROR to these: AT+CSMS is mandatory
+    in 3GPP TS 27.005 §3.2.1, AT+IFC is V.250 flow control (answers as a Wavecom/Quectel
+    gives them)."""
+    async with modem_and_client() as (_, client):
+        assert (await at(client, "ATE0")).endswith("OK\r\n")
+        assert await at(client, "AT+CSMS=?") == "\r\n+CSMS: (0,1)\r\n\r\nOK\r\n"
+        assert await at(client, "AT+CSMS?") == "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n"
+        assert await at(client, "AT+CSMS=1") == "\r\n+CSMS: 1,1,1\r\n\r\nOK\r\n"
+        assert await at(client, "AT+CSMS?") == "\r\n+CSMS: 1,1,1,1\r\n\r\nOK\r\n"
+        assert await at(client, "AT+IFC=2,2") == "\r\nOK\r\n"
+        assert await at(client, "AT+IFC?") == "\r\n+IFC: 2,2\r\n\r\nOK\r\n"
+        assert await at(client, "AT+IFC=0,0") == "\r\nOK\r\n"
+        assert await at(client, "AT+IFC?") == "\r\n+IFC: 0,0\r\n\r\nOK\r\n"
+        assert await at(client, "AT+IFC=?") == "\r\n+IFC: (0-3),(0-2)\r\n\r\nOK\r\n"
+        assert "ERROR" in await at(client, "AT+IFC=9,9")
+        assert "ERROR" in await at(client, "AT+CSMS=7")
