@@ -204,13 +204,7 @@ async def record_inbound_many(
     for item in items:
         if item.flow not in _INBOUND_FLOWS:
             raise ValueError(f"flow {item.flow} is not an inbound flow")
-    keys = sorted({item.idempotency_key for item in items})
-    known: dict[str, Message] = {}
-    for chunk in chunks(keys):
-        rows = await conn.execute(
-            select(schema.messages).where(schema.messages.c.idempotency_key.in_(chunk))
-        )
-        known.update({str(row.idempotency_key): Message.from_row(row) for row in rows})
+    known = await _logged(conn, sorted({item.idempotency_key for item in items}))
     stamp = at.astimezone(UTC)
     fresh: list[dict[str, Any]] = []
     out: list[tuple[Message, bool]] = []
@@ -265,17 +259,23 @@ async def record_inbound_many(
     lost = sorted({r["idempotency_key"] for r in fresh if r["id"] not in written})
     if not lost:
         return out
-    theirs: dict[str, Message] = {}
-    for chunk in chunks(lost):
-        rows = await conn.execute(
-            select(schema.messages).where(schema.messages.c.idempotency_key.in_(chunk))
-        )
-        theirs.update({str(row.idempotency_key): Message.from_row(row) for row in rows})
+    theirs = await _logged(conn, lost)
     unwritten = {r["id"] for r in fresh if r["id"] not in written}
     return [
         (theirs[message.idempotency_key], False) if message.id in unwritten else (message, created)
         for message, created in out
     ]
+
+
+async def _logged(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Message]:
+    """The messages logged under `keys`, by key (one IN list per chunk)."""
+    found: dict[str, Message] = {}
+    for chunk in chunks(keys):
+        rows = await conn.execute(
+            select(schema.messages).where(schema.messages.c.idempotency_key.in_(chunk))
+        )
+        found.update({str(row.idempotency_key): Message.from_row(row) for row in rows})
+    return found
 
 
 async def enqueue_outbound(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,11 +28,21 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 async def api(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
+    async with _seeded_api(store) as pair:
+        yield pair
+
+
+@asynccontextmanager
+async def _seeded_api(
+    store: Store, now: datetime | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
+    """The seed (up to `now`) and a helpdesk client of an app whose clock is `now`."""
     registry = Registry(
         store, master_key=MasterKey(secrets.token_bytes(32)), pin_policy=PinPolicy()
     )
-    seeded = await seed(store, registry, extra_messages=7)
-    app = create_app(Settings(), store, registry)
+    seeded = await seed(store, registry, extra_messages=7, now=now)
+    clock = {} if now is None else {"clock": lambda: now}
+    app = create_app(Settings(), store, registry, **clock)  # type: ignore[arg-type]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://hd",
@@ -167,19 +178,9 @@ async def test_sla_dashboard_counts_today_and_lists_breaches(
 async def api_today(store: Store) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
     """The seed and an app whose clock stands where all of the seed is "today" (WIB):
     the seed spans two hours, so just after midnight WIB the clock is put at 03:00."""
-    registry = Registry(
-        store, master_key=MasterKey(secrets.token_bytes(32)), pin_policy=PinPolicy()
-    )
     real = utcnow()
-    now = max(real, wib_day_start(real) + timedelta(hours=3))
-    seeded = await seed(store, registry, extra_messages=7, now=now)
-    app = create_app(Settings(), store, registry, clock=lambda: now)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://hd",
-        headers={"X-API-Key": seeded.keys[Role.HELPDESK]},
-    ) as client:
-        yield client, seeded
+    async with _seeded_api(store, max(real, wib_day_start(real) + timedelta(hours=3))) as pair:
+        yield pair
 
 
 async def test_health_readiness_and_metrics(
