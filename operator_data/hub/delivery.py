@@ -21,6 +21,7 @@ from operator_data.commands.replies import Reply, render
 from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.formatting import short_ref
 from operator_data.hub.helpdesk import open_incident
+from operator_data.hub.lifecycle import FINISHED, RESENDABLE, PurchaseEvent, step
 from operator_data.hub.meter_link import lock_meter
 from operator_data.hub.outbound import (
     PRIORITY_RECEIPT,
@@ -43,7 +44,8 @@ from operator_data.store.workflow_schema import hub_deliveries
 
 log = logging.getLogger("operator_data.hub.delivery")
 T = TransactionState
-_FINISHED = frozenset({T.APPLIED, T.METER_REJECTED, T.REPORTED})
+_ACKNOWLEDGED = step(PurchaseEvent.REPORT_ACKNOWLEDGED)
+_SILENT = step(PurchaseEvent.METER_SILENT)
 
 NO_ANSWER = "meter tidak menjawab"
 _CHUNK = 500  # keys per IN (...) list
@@ -264,14 +266,20 @@ async def reports_acknowledged(
     ids = sorted(set(transaction_ids))
     reached = select(txs.c.id, txs.c.state_at).where(
         txs.c.id.in_(ids),
-        txs.c.state.in_([T.APPLIED.value, T.METER_REJECTED.value, T.METER_TIMEOUT.value]),
+        txs.c.state.in_(sorted(s.value for s in _ACKNOWLEDGED.sources)),
     )
     if conn.dialect.name != "sqlite":
         reached = reached.with_for_update()
     since = {str(row.id): row.state_at for row in await conn.execute(reached.order_by(txs.c.id))}
     # A late meter answer may have moved one meanwhile: its own acknowledgement reports it.
     moved = await transition_many(
-        conn, TRANSACTIONS, sorted(since), T.REPORTED, at=at, detail="P2APST acknowledged"
+        conn,
+        TRANSACTIONS,
+        sorted(since),
+        _ACKNOWLEDGED.target,
+        at=at,
+        detail="P2APST acknowledged",
+        only_from=sorted(_ACKNOWLEDGED.sources),
     )
     breaches = [
         breach
@@ -319,17 +327,17 @@ async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
                 continue  # answered or handled meanwhile
             await lock_meter(conn, row.meter_number)
             tx = await get_transaction(conn, row.transaction_id)
-            if tx.state in _FINISHED:
+            if tx.state in FINISHED:
                 await conn.execute(
                     update(hub_deliveries)
                     .where(hub_deliveries.c.id == delivery_id)
                     .values(next_check_at=None)
                 )
                 continue
-            if tx.state is T.TOKEN_SENT:
+            if tx.state in _SILENT.sources:
                 await sla_check(ctx, conn, unit, Metric.METER_ANSWER, tx.id, tx.state_at, None)
                 await set_transaction_state(
-                    conn, tx.id, T.METER_TIMEOUT, at=now, detail=f"attempt {row.attempts}"
+                    conn, tx.id, _SILENT.target, at=now, detail=f"attempt {row.attempts}"
                 )
             if row.attempts <= ctx.settings.hub.token_resends:
                 await _send_attempt(ctx, conn, unit, delivery_id, row.attempts, tx)
@@ -345,21 +353,12 @@ async def sweep_deliveries(ctx: HubContext, limit: int = 200) -> int:
     return len(due)
 
 
-#: Where a supervisor may resend a token: it went out (or was about to) and the meter has
-#: not answered that it applied it. A resend is safe: the meter refuses a TID twice.
-RESENDABLE = {
-    TransactionState.TOKEN_ISSUED.value,
-    TransactionState.TOKEN_SENT.value,
-    TransactionState.METER_TIMEOUT.value,
-}
-
-
 async def resend_token(ctx: HubContext, transaction_id: str, actor: str, reason: str) -> str:
     """A supervisor's resend: the same token to the meter once more, audited."""
     async with ctx.unit() as (conn, unit):
         await lock_meter(conn, (await get_transaction(conn, transaction_id)).meter_number)
         tx = await get_transaction(conn, transaction_id)
-        if tx.state.value not in RESENDABLE:
+        if tx.state not in RESENDABLE:
             raise Conflict(
                 f"transaction {transaction_id} is {tx.state.value}: only a token that was "
                 "issued and not yet answered by the meter can be resent"

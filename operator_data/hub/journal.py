@@ -24,11 +24,11 @@ from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import open_sealed, seal
 from operator_data.hub.coalesce import Coalescer
 from operator_data.hub.delivery import reports_acknowledged
+from operator_data.hub.lifecycle import PurchaseEvent, step
 from operator_data.hub.sla import SlaMonitor
 from operator_data.store import Store, schema, utcnow
 from operator_data.store.bulk import insert_returning
 from operator_data.store.locks import lock_key
-from operator_data.store.states import TransactionState
 from operator_data.store.transitions import TRANSACTIONS, transition_many
 from operator_data.store.workflow_schema import hub_purchases, hub_reports
 from p2apst_adapter.client.journal import JournalEntry
@@ -36,6 +36,8 @@ from p2apst_adapter.model import PurchaseRequest, PurchaseResult, TokenReport
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("operator_data.hub.journal")
+_JOURNALLED = step(PurchaseEvent.JOURNALLED)
+_UNANSWERED = step(PurchaseEvent.UNANSWERED)
 
 
 class PurchaseClaims:
@@ -207,9 +209,9 @@ class HubPurchaseJournal:
                 conn,
                 TRANSACTIONS,
                 [key],
-                TransactionState.ADVISING,
+                _UNANSWERED.target,
                 at=self._clock(),
-                only_from=[TransactionState.SUBMITTED],
+                only_from=sorted(_UNANSWERED.sources),
                 detail="2200 unanswered: asking with advices",
             )
 
@@ -240,9 +242,9 @@ class HubPurchaseJournal:
                 conn,
                 TRANSACTIONS,
                 sorted(fresh),
-                TransactionState.SUBMITTED,
+                _JOURNALLED.target,
                 at=now,
-                only_from=[TransactionState.REQUESTED],
+                only_from=sorted(_JOURNALLED.sources),
                 extra_values={"switcher_ref": schema.transactions.c.id},
             )
         # Whoever lost a race for its key (or repeats one) gets the entry as stored.

@@ -6,44 +6,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from operator_data.commands.replies import Reply, render
+from operator_data.hub.coalesce import Coalescer
 from operator_data.hub.context import HubContext
-from operator_data.hub.formatting import rupiah, short_ref
+from operator_data.hub.declines import Decline, apply_declines
 from operator_data.hub.journal import PurchaseClaims
-from operator_data.hub.outbound import PRIORITY_RECEIPT, queue_text
-from operator_data.hub.token_issue import OPEN_STATES, TokenIssuer
-from operator_data.store import TransactionState, schema
+from operator_data.hub.lifecycle import OPEN
+from operator_data.hub.token_issue import Paid, issue_tokens
+from operator_data.store import schema
 from operator_data.store.transactions import Transaction, get_transaction
-from operator_data.store.transitions import TRANSACTIONS, advance
 from operator_data.store.workflow_schema import hub_purchases
 from p2apst_adapter.client import P2apstUnavailable
-from p2apst_adapter.dialect import ResponseCode
 from p2apst_adapter.model import PurchaseRequest, PurchaseResult
 
 log = logging.getLogger("operator_data.hub.purchases")
-T = TransactionState
-
-# Short reasons for PURCHASE_FAILED (they must fit the one-SMS template).
-_DECLINE_REASON: dict[str, str] = {
-    ResponseCode.UNKNOWN_METER: "meter tidak dikenal",
-    ResponseCode.UNKNOWN_CUSTOMER: "pelanggan tidak dikenal",
-    ResponseCode.CUSTOMER_BLOCKED: "pelanggan diblokir",
-    ResponseCode.CUSTOMER_SUSPENDED: "pelanggan diblokir",
-    ResponseCode.BELOW_MINIMUM: "nominal terlalu kecil",
-    ResponseCode.ABOVE_MAXIMUM: "nominal terlalu besar",
-    ResponseCode.KWH_OVER_MAXIMUM: "total kWh melebihi batas",
-    ResponseCode.NO_PAYMENT: "tidak ada pembayaran",
-}
-
-
-def _reason(code: str) -> str:
-    return _DECLINE_REASON.get(code, f"ditolak PLN (kode {code})")
 
 
 class PurchaseDriver:
@@ -54,7 +35,16 @@ class PurchaseDriver:
     def __init__(self, ctx: HubContext, claims: PurchaseClaims | None = None) -> None:
         self._ctx = ctx
         self._running: set[str] = set()
-        self._issuer = TokenIssuer(ctx)
+        limit = ctx.settings.hub.batch_size
+        # Paid and refused answers of many purchases are written together (one unit per
+        # batch, one statement per table): whatever comes in while one batch is written
+        # goes into the next.
+        self._issuer: Coalescer[Paid, None] = Coalescer(
+            self._issue, limit=limit, name="purchase-paid"
+        )
+        self._decliner: Coalescer[Decline, bool] = Coalescer(
+            lambda batch: apply_declines(ctx, batch), limit=limit, name="purchase-declined"
+        )
         self.claims = claims
 
     def start(self, purchase: str | Transaction) -> None:
@@ -86,7 +76,7 @@ class PurchaseDriver:
                 for i in await conn.scalars(
                     select(txs.c.id)
                     .where(
-                        txs.c.state.in_([s.value for s in OPEN_STATES]),
+                        txs.c.state.in_(sorted(s.value for s in OPEN)),
                         txs.c.idempotency_key.like("sms:%"),
                         txs.c.state_at <= stale_before,
                     )
@@ -124,7 +114,7 @@ class PurchaseDriver:
                 journaled = await conn.scalar(
                     select(hub_purchases.c.request).where(hub_purchases.c.key == transaction_id)
                 )
-        if tx.state not in OPEN_STATES:
+        if tx.state not in OPEN:
             return
         if journaled is not None:
             request = PurchaseRequest.from_json(json.loads(str(journaled)))
@@ -149,45 +139,11 @@ class PurchaseDriver:
             await self._declined(tx, result.response_code)
 
     async def _paid(self, tx: Transaction, result: PurchaseResult) -> None:
-        # Issued with the other purchases paid meanwhile, in one unit (token_issue.py).
-        await self._issuer.issue(tx, result)
+        await self._issuer.submit(Paid(tx, result))
+
+    async def _issue(self, paid: Sequence[Paid]) -> list[None]:
+        await issue_tokens(self._ctx, paid)  # a purchase moved on meanwhile is left alone
+        return [None] * len(paid)
 
     async def _declined(self, tx: Transaction, code: str) -> None:
-        ctx = self._ctx
-        async with ctx.unit() as (conn, _):
-            if not await advance(
-                conn,
-                TRANSACTIONS,
-                tx.id,
-                T.DECLINED,
-                at=ctx.now(),
-                only_from=OPEN_STATES,
-                extra_values={"response_code": code[:4]},
-            ):
-                return
-            await _tell_declined(ctx, conn, tx.id, tx.phone_msisdn, tx.amount_idr, code)
-
-
-async def _tell_declined(
-    ctx: HubContext,
-    conn: AsyncConnection,
-    transaction_id: str,
-    phone: str | None,
-    amount_idr: int,
-    code: str,
-) -> None:
-    if phone is None:
-        return
-    await queue_text(
-        ctx,
-        conn,
-        idempotency_key=f"declined:{transaction_id}",
-        to=phone,
-        text=render(
-            Reply.PURCHASE_FAILED, ctx.lang, amount=rupiah(amount_idr), reason=_reason(code)
-        ),
-        kind="purchase-failed",
-        transaction_id=transaction_id,
-        priority=PRIORITY_RECEIPT,
-        correlation_id=short_ref(transaction_id),
-    )
+        await self._decliner.submit(Decline(tx, code))

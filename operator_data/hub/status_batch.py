@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.transport import DeliveryReport, SendResult, SendStatus, TransportEvent
 from operator_data.hub.charging import charge_many
 from operator_data.hub.context import HubContext, Unit
+from operator_data.hub.lifecycle import PurchaseEvent, step
 from operator_data.hub.sla import Metric, SlaBreach
 from operator_data.store import Flow, MessageState, TransactionState, schema
 from operator_data.store.bulk import insert_many
@@ -42,7 +43,7 @@ EventTime = Callable[[datetime, datetime], datetime]
 _CHUNK = 500  # keys per IN (...) list: well under every backend's bound-parameter limit
 #: Where a token frame's transaction may move to TOKEN_SENT from (a resend after a
 #: timeout goes out again; any later state means the meter answered first).
-_TOKEN_SENDABLE = (T.TOKEN_ISSUED, T.METER_TIMEOUT)
+_TOKEN_SENT = step(PurchaseEvent.TOKEN_SENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +289,7 @@ async def tokens_sent(
     breaches: list[SlaBreach] = []
     for r in rows:
         state = TransactionState(r.state)
-        if state not in _TOKEN_SENDABLE:
+        if state not in _TOKEN_SENT.sources:
             continue
         at = max(sent[r.id], r.state_at)  # a gateway clock behind ours: not before issue
         moves.append({"b_id": r.id, "b_from": state.value, "b_at": at})

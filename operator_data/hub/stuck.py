@@ -19,12 +19,12 @@ from sqlalchemy import select
 from operator_data.hub.context import HubContext
 from operator_data.hub.formatting import short_ref
 from operator_data.hub.helpdesk import open_incident
+from operator_data.hub.lifecycle import OPEN
 from operator_data.store import TransactionState, schema
 from operator_data.store.workflow_schema import hub_reports
 
 log = logging.getLogger("operator_data.hub.stuck")
 T = TransactionState
-_OPEN = (T.REQUESTED, T.SUBMITTED, T.ADVISING)
 PURCHASE_STUCK = "purchase_stuck"
 REPORT_STUCK = "report_unacknowledged"
 
@@ -39,7 +39,7 @@ async def flag_stuck(ctx: HubContext, limit: int = 200) -> int:
             await conn.execute(
                 select(t.c.id, t.c.state, t.c.customer_id, t.c.meter_number, t.c.phone_msisdn)
                 .where(
-                    t.c.state.in_([s.value for s in _OPEN]),
+                    t.c.state.in_(sorted(s.value for s in OPEN)),
                     t.c.state_at <= now - timedelta(seconds=hub.stuck_purchase_after_s),
                 )
                 .order_by(t.c.state_at)

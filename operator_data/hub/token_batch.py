@@ -31,6 +31,7 @@ from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.formatting import kwh, masked_groups, rupiah, short_ref, token_groups
 from operator_data.hub.helpdesk import open_incident
 from operator_data.hub.journal import seal_report
+from operator_data.hub.lifecycle import ANSWERABLE, FINISHED
 from operator_data.hub.outbound import PRIORITY_RECEIPT, SEALED
 from operator_data.hub.sla import Metric, SlaBreach
 from operator_data.store import Flow, MessageState, TransactionState, schema
@@ -47,10 +48,8 @@ _TX_COLUMNS = (
     "id", "state", "state_at", "customer_id", "meter_number", "phone_msisdn", "amount_idr",
     "switcher_ref", "token_sealed", "token_master_id",
 )  # fmt: skip
-_FINISHED = frozenset({T.APPLIED, T.METER_REJECTED, T.REPORTED})
 #: Where a transaction may take the meter's answer from (TOKEN_ISSUED: the answer
 #: overtook the send result, and moves it through TOKEN_SENT first).
-_ANSWERABLE = frozenset({T.TOKEN_ISSUED, T.TOKEN_SENT, T.METER_TIMEOUT})
 
 REPORT_REASON = {
     TokenOutcome.ACCEPTED: TokenReason.ACCEPTED,
@@ -238,9 +237,9 @@ def _one(
     tx = txs.get(row["transaction_id"])
     if tx is None:
         return f"no transaction for token delivery {result.reference}"
-    if tx.state in _FINISHED:
+    if tx.state in FINISHED:
         return f"repeated answer for {tx.id}"
-    if tx.state not in _ANSWERABLE:
+    if tx.state not in ANSWERABLE:
         return f"answer for {tx.id} in state {tx.state.value}: not acted on"
     # A resend the meter calls USED means an earlier copy was applied and its answer lost.
     accepted = result.outcome is TokenOutcome.ACCEPTED or (

@@ -1,7 +1,7 @@
 """P2APST's paid answers, set-wise: many purchases' tokens issued and sent in one unit.
 
-The purchase driver hands each paid 2210 here (`TokenIssuer.issue`) and waits; one task
-takes whatever has queued meanwhile and, per batch: the meters' comms keys and SIMs read
+The purchase driver hands each paid 2210 to a `Coalescer` over `issue_tokens` and waits;
+whatever has queued meanwhile is issued together, per batch: the meters' comms keys and SIMs read
 before the write transaction (one read each, for all), then in one unit of work the meters
 locked (in order: meter first, then purchase) and their frame counters reserved (one
 locking read, one UPDATE), the transactions read and locked (one statement), and one
@@ -14,7 +14,6 @@ caller (the sweep drives that purchase again later).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from firmware_protocol.frames import TokenDelivery
 from operator_data.hub.context import HubContext
 from operator_data.hub.delivery import DeliveryTarget, escalate, targets
+from operator_data.hub.lifecycle import PurchaseEvent, step
 from operator_data.hub.meter_link import seal_frame
 from operator_data.hub.outbound import PRIORITY_TOKEN
 from operator_data.store import Flow, TransactionState, schema
 from operator_data.store.bulk import insert_many, insert_returning
+from operator_data.store.chunks import chunks
 from operator_data.store.locks import lock_rows
 from operator_data.store.messages import Outgoing, enqueue_outbound_many
 from operator_data.store.transactions import Transaction, sealed_token
@@ -38,63 +39,13 @@ from p2apst_adapter.model import PurchaseResult
 
 log = logging.getLogger("operator_data.hub.purchases")
 T = TransactionState
-OPEN_STATES = (T.REQUESTED, T.SUBMITTED, T.ADVISING)
-_CHUNK = 500
+_STEP = step(PurchaseEvent.PAID)
 
 
 @dataclass(frozen=True, slots=True)
 class Paid:
     tx: Transaction
     result: PurchaseResult
-
-
-class TokenIssuer:
-    """Queues paid purchases and issues them a batch at a time (see the module)."""
-
-    def __init__(self, ctx: HubContext) -> None:
-        self._ctx = ctx
-        self._queue: list[tuple[Paid, asyncio.Future[None]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def issue(self, tx: Transaction, result: PurchaseResult) -> None:
-        """Issue the token of a paid purchase (idempotent: a purchase moved on already
-        is left alone); returns once it is committed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((Paid(tx, result), future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = self._ctx.spawn(self._drain(), name="token-issuer")
-        await future
-
-    async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._ctx.settings.hub.batch_size]
-            del self._queue[: len(batch)]
-            try:
-                await issue_tokens(self._ctx, [paid for paid, _ in batch])
-            except Exception as error:
-                if len(batch) == 1:
-                    _settle(batch[0][1], error)
-                    continue
-                log.exception("issuing %d tokens together failed; one at a time", len(batch))
-                for paid, future in batch:
-                    try:
-                        await issue_tokens(self._ctx, [paid])
-                    except Exception as alone:
-                        _settle(future, alone)
-                    else:
-                        _settle(future, None)
-                continue
-            for _, future in batch:
-                _settle(future, None)
-
-
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
 
 
 async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:
@@ -180,18 +131,15 @@ async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:
 
 
 async def _open(conn: AsyncConnection, ids: list[str]) -> dict[str, T]:
-    """The purchases still open, read and locked (in id order)."""
+    """The purchases a paid answer moves (still waiting for P2APST), read and locked in
+    id order."""
     t = schema.transactions
     found: dict[str, T] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CHUNK):
+    for part in chunks(sorted(ids)):
         rows = await conn.execute(
-            select(t.c.id, t.c.state)
-            .where(t.c.id.in_(ordered[start : start + _CHUNK]))
-            .order_by(t.c.id)
-            .with_for_update()
+            select(t.c.id, t.c.state).where(t.c.id.in_(part)).order_by(t.c.id).with_for_update()
         )
-        found.update({str(r.id): T(r.state) for r in rows if T(r.state) in OPEN_STATES})
+        found.update({str(r.id): T(r.state) for r in rows if T(r.state) in _STEP.sources})
     return found
 
 
@@ -224,7 +172,7 @@ async def _issue(
         update(t)
         .where(t.c.id == bindparam("b_id"), t.c.state == bindparam("b_from"))
         .values(
-            state=T.TOKEN_ISSUED.value,
+            state=_STEP.target.value,
             state_at=bindparam("b_at"),
             token_sealed=bindparam("b_sealed"),
             token_master_id=bindparam("b_master"),
@@ -239,7 +187,7 @@ async def _issue(
         conn,
         schema.transaction_states,
         [
-            {"transaction_id": p.tx.id, "state": T.TOKEN_ISSUED.value, "at": now, "detail": None}
+            {"transaction_id": p.tx.id, "state": _STEP.target.value, "at": now, "detail": None}
             for p in moving
         ],
     )
