@@ -11,7 +11,7 @@ from datetime import datetime
 
 from gateway.pdu import fields, user_data
 from gateway.pdu.errors import PduError
-from gateway.pdu.model import Concat, SubmitPart
+from gateway.pdu.model import Concat, Encoding, SubmitPart
 
 # First-octet bits (TS 23.040 9.2.3.1-9.2.3.26)
 MTI_DELIVER = 0x00
@@ -68,9 +68,11 @@ def encode_deliver(
     timestamp: datetime,
     concat: Concat | None = None,
     smsc: str | None = None,
+    encoding: Encoding | None = None,
 ) -> str:
-    """One SMS-DELIVER with its SMSC part, as `AT+CMGR` / `+CMT` show it; must fit one SMS."""
-    encoding, units = user_data.payload_units(text, data)
+    """One SMS-DELIVER with its SMSC part, as `AT+CMGR` / `+CMT` show it; must fit one SMS.
+    `encoding` keeps the sender's alphabet (a GSM-7 part of a UCS-2 message stays UCS-2)."""
+    encoding, units = user_data.payload_units(text, data, encoding)
     part = user_data.build(encoding, units, concat)
     first = MTI_DELIVER | TP_MMS_NO_MORE | (TP_UDHI if part.has_header else 0)
     pdu = (

@@ -97,9 +97,18 @@ def choose_encoding(text: str | None, data: bytes | None) -> Encoding:
     return Encoding.GSM7 if gsm7.can_encode(text) else Encoding.UCS2
 
 
-def payload_units(text: str | None, data: bytes | None) -> tuple[Encoding, list[tuple[int, ...]]]:
-    encoding = choose_encoding(text, data)
-    return encoding, _units(encoding, text, data)
+def payload_units(
+    text: str | None, data: bytes | None, encoding: Encoding | None = None
+) -> tuple[Encoding, list[tuple[int, ...]]]:
+    """The encoding and units of a payload: the one `encoding` asks for, else the smallest
+    that carries it. Only GSM-7 text may be asked to go as UCS-2 (as the other parts of a
+    long UCS-2 message do); any other mismatch raises PduError."""
+    chosen = choose_encoding(text, data)
+    if encoding is not None and encoding is not chosen:
+        if not (encoding is Encoding.UCS2 and chosen is Encoding.GSM7):
+            raise PduError(f"a {chosen} payload cannot be encoded as {encoding}")
+        chosen = encoding
+    return chosen, _units(chosen, text, data)
 
 
 def split(encoding: Encoding, units: list[tuple[int, ...]], concat_ref: int) -> list[UserData]:

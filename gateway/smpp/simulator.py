@@ -51,11 +51,19 @@ class _Client:
 
 
 class SmscSimulator:
-    """`async with SmscSimulator(system_id, password) as smsc:` then connect to `smsc.port`."""
+    """`async with SmscSimulator(system_id, password) as smsc:` then connect to `smsc.port`.
 
-    def __init__(self, system_id: str = "pintar", password: str = "secret") -> None:
+    `short_code` is the number MO messages are addressed to unless `inject_mo` says
+    otherwise: a real SMSC always fills destination_addr with what the phone texted, and
+    ESMEs rely on it (Kannel discards an MO with an empty one, "Malformed destination_addr").
+    """
+
+    def __init__(
+        self, system_id: str = "pintar", password: str = "secret", short_code: str = "87000"
+    ) -> None:
         self.system_id = system_id
         self.password = password
+        self.short_code = short_code
         self.port = 0
         self.submitted: list[Submitted] = []
         self.received: list[Pdu] = []  # every PDU from ESMEs, in order
@@ -109,18 +117,19 @@ class SmscSimulator:
         sender: str,
         short_message: bytes,
         *,
-        destination: str = "",
+        destination: str | None = None,
         data_coding: int = 0,
         esm_class: int = 0,
         tlvs: dict[int, bytes] | None = None,
     ) -> None:
-        """Queues a mobile-originated deliver_sm (sent to the bound ESME now or on bind)."""
+        """Queues a mobile-originated deliver_sm (sent to the bound ESME now or on bind),
+        addressed to `destination`, by default the simulator's short code."""
         await self._queue_deliver(
             {
                 "source_addr_ton": 1 if sender.startswith("+") else 0,
                 "source_addr_npi": 1,
                 "source_addr": sender.removeprefix("+"),
-                "destination_addr": destination,
+                "destination_addr": self.short_code if destination is None else destination,
                 "esm_class": esm_class,
                 "data_coding": data_coding,
                 "short_message": short_message,

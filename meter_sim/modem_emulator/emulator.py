@@ -148,6 +148,7 @@ class ModemEmulator:
                 timestamp=sms.submitted_at.astimezone(WIB).replace(microsecond=0),
                 concat=sms.concat,
                 smsc=self.smsc,
+                encoding=sms.encoding,
             )
         except pdu.PduError as error:
             log.warning("dropping an SMS the emulator cannot encode: %s", error)
@@ -611,6 +612,7 @@ class ModemEmulator:
             data=submit.data,
             concat=submit.concat,
             report_reference=reference if submit.status_report_requested else None,
+            encoding=submit.encoding,  # the PDU's TP-DCS, for the recipient's copy
         )
         if self.faults.hang_after_next_send:
             # The SMS is out; the modem dies before its answer (`_execute` writes nothing).

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from gateway.pdu import Concat
+from gateway.pdu import Concat, Encoding
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,10 @@ class NetworkSms:
     data: bytes | None
     concat: Concat | None
     submitted_at: datetime
+    #: the alphabet the sender chose (TP-DCS), None for "whatever carries the text": a phone
+    #: encodes every part of a long message alike, so a GSM-7-only part of a UCS-2 message
+    #: still travels as UCS-2 (Kannel joins the parts' octets under the first part's coding)
+    encoding: Encoding | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
-from gateway.pdu import Concat
+from gateway.pdu import Concat, Encoding
 from meter_sim.network.messages import Endpoint, NetworkSms, NetworkStatusReport
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -113,11 +113,14 @@ class SmsNetwork:
         data: bytes | None = None,
         concat: Concat | None = None,
         report_reference: int | None = None,
+        encoding: Encoding | None = None,
     ) -> NetworkSms:
         """Accept a message for delivery; with `report_reference` (the sender's TP-MR) a
         status report goes back to the sender once the outcome is known."""
         presented = self._presented_as.get(sender, sender)
-        sms = NetworkSms(next(self._ids), presented, recipient, text, data, concat, self._clock())
+        sms = NetworkSms(
+            next(self._ids), presented, recipient, text, data, concat, self._clock(), encoding
+        )
         copies = 0 if self._random.random() < self.profile.loss_rate else 1
         if copies and self._random.random() < self.profile.duplicate_rate:
             copies = 2
@@ -177,7 +180,12 @@ class EchoEndpoint:
     async def receive_sms(self, sms: NetworkSms) -> bool:
         self.received.append(sms)
         self.network.submit(
-            self.msisdn, sms.sender, text=sms.text, data=sms.data, concat=sms.concat
+            self.msisdn,
+            sms.sender,
+            text=sms.text,
+            data=sms.data,
+            concat=sms.concat,
+            encoding=sms.encoding,
         )
         return True
 
