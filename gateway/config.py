@@ -334,6 +334,17 @@ class GatewayConfig(BaseSettings):
         description="Seconds an event handed to the hub may go unacknowledged before the "
         "gateway delivers it again (the hub deduplicates by event id).",
     )
+    spool_retention_hours: Annotated[float, Field(ge=72)] = Field(
+        default=72.0,
+        description="Hours a final outbound SMS (its id and recipient; its text is blanked "
+        "at once) and its parts' references stay in the spool; at least the 72 h a status "
+        "report is matched within.",
+    )
+    housekeeping_interval: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=60.0,
+        description="Seconds between rounds that purge the spool and checkpoint every "
+        "durable file's WAL (how long blanked text may linger in a -wal file).",
+    )
     mqtt: MqttSection = Field(default_factory=MqttSection, description="The broker.")
     modems: list[ModemSection] = Field(default_factory=list, description="Modems (modems mode).")
     pool: PoolSection = Field(default_factory=PoolSection, description="Modem scheduling.")

@@ -11,6 +11,10 @@ again, and every event the hub has not acked is published again (at once, and af
 (InboundJournal) before the modem deletes it from the SIM, and an outgoing part is stored on
 the modem and journalled in the spool before it is sent, so a send cut short by a crash is
 settled from the stored copy's status instead of being sent again.
+
+Nothing is kept longer than it must be: a Housekeeper (gateway/housekeeping.py) purges the
+spool of final SMS past `spool_retention_hours` and empties every durable file's WAL each
+`housekeeping_interval` seconds.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.config import CarrierKind, GatewayConfig
+from gateway.durable_file import DurableSqlite
+from gateway.housekeeping import Housekeeper
 from gateway.inbound_journal import InboundJournal, JournalledPool
 from gateway.mqtt import GatewayBridge
 from gateway.pool import ModemPool
@@ -40,6 +46,7 @@ class RunningGateway:
     carrier: Carrier
     gateway: SpooledGateway
     bridge: GatewayBridge
+    housekeeper: Housekeeper
 
 
 @asynccontextmanager
@@ -48,16 +55,19 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
     config.spool_path.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         spool = await stack.enter_async_context(Spool(config.spool_path))
+        files: list[DurableSqlite] = []  # the carrier's durable files, to checkpoint too
         carrier: Carrier
         if config.carrier is CarrierKind.SMPP:
             assert config.smpp is not None  # the config validator guarantees it
             book = await stack.enter_async_context(ReceiptBook(config.receipts_path))
             parts = await stack.enter_async_context(PartStore(config.receipts_path))
+            files += [book, parts]
             carrier = await stack.enter_async_context(
                 SmppCarrier(config.smpp.smpp_settings(config.name), book, parts=parts)
             )
         else:
             journal = await stack.enter_async_context(InboundJournal(config.journal_path))
+            files.append(journal)
             recovered = await journal.recover(spool, datetime.now(UTC))
             if recovered:
                 log.warning("gateway %s: %d inbound events recovered", config.name, recovered)
@@ -70,6 +80,15 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
                 )
             )
             carrier = JournalledPool(pool, journal)
+        housekeeper = await stack.enter_async_context(
+            Housekeeper(
+                spool,
+                files,
+                retention=timedelta(hours=config.spool_retention_hours),
+                interval=config.housekeeping_interval,
+                clock=lambda: datetime.now(UTC),
+            )
+        )
         gateway = await stack.enter_async_context(
             SpooledGateway(
                 config.name, carrier, spool, redeliver_after=config.event_redeliver_after
@@ -78,7 +97,7 @@ async def running_gateway(config: GatewayConfig) -> AsyncIterator[RunningGateway
         bridge = await stack.enter_async_context(
             GatewayBridge(config.name, gateway, config.mqtt.settings(config.name))
         )
-        yield RunningGateway(config, spool, carrier, gateway, bridge)
+        yield RunningGateway(config, spool, carrier, gateway, bridge, housekeeper)
 
 
 async def serve(

@@ -2,9 +2,11 @@
 
 - An inbound event (an SMS read from a SIM, a status report, a send result) is written here
   before the SIM slot is freed, and stays until the consumer acknowledges it; after a
-  restart every unacknowledged event is delivered again.
+  restart every unacknowledged event is delivered again. An ack deletes it (its text,
+  PIN and raw PDUs with it: freed pages are zeroed, and `purge` empties the WAL).
 - An outbound SMS is written here when the gateway accepts it and stays until it reaches a
-  final state; one `message_id` is accepted once.
+  final state; one `message_id` is accepted once. The statement that makes it final blanks
+  its text (a receipt's token); the row itself goes at `purge`.
 - Each part a modem stores before sending it (store-then-send, gateway/pool/journal.py) is
   written here with its storage slot, then marked sent; these rows go when the message's
   outcome is recorded, in the same transaction, so a part sent is never sent again.
@@ -21,6 +23,7 @@ trigger refusing a row...) fails alone; a transaction that fails fails only its 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +37,8 @@ from gateway.durable_file import DurableSqlite
 from gateway.group_commit import MAX_BATCH, GroupCommit
 from gateway.pool.journal import JournalledPart
 from gateway.transport import OutboundSms, TransportEvent
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -344,7 +349,9 @@ class Spool(DurableSqlite):
         return str(rows[0][0]) if rows else None
 
     async def purge(self, older_than: datetime) -> None:
-        """Forgets final outbound SMS and sent parts older than `older_than`."""
+        """Forgets final outbound SMS and sent parts older than `older_than`, then empties
+        the WAL, which still holds the text of rows blanked or deleted since the last time
+        (the gateway service runs this on a schedule: gateway/housekeeping.py)."""
         cutoff = older_than.isoformat()
 
         def delete(db: sqlite3.Connection) -> None:
@@ -354,15 +361,27 @@ class Spool(DurableSqlite):
             db.execute("DELETE FROM sent_parts WHERE sent_at < ?", (cutoff,))
 
         await self.writer.write(delete)
+        if not await self.checkpoint():
+            log.info("spool: WAL busy, emptied at the next purge")
 
 
 _PART_COLUMNS = "message_id, part, modem, slot, pdu, sent, reference"
 
 # The writes' statements run on the connection's thread (gateway/group_commit.py); their
 # parameters (JSON bodies included) are made beforehand, on the event loop, as before.
+# A final SMS keeps its recipient and id (report matching, accept-once) but not its text
+# or data (a receipt's token): blanked in the very statement that makes it final.
+# (A body that is not JSON, a corrupt row, is blanked whole rather than fail the mark.)
+_BLANKED = (
+    "CASE WHEN json_valid(body) THEN json_set(body, "
+    "'$.text', CASE WHEN json_type(body, '$.text') = 'text' THEN '' END, "
+    "'$.data', CASE WHEN json_type(body, '$.data') = 'text' THEN '' END) ELSE '' END"
+)
 _MARK = (
-    "UPDATE outbound SET state = ?, error = ?, updated_at = ?, attempts = attempts + ? "
-    "WHERE message_id = ?"
+    "UPDATE outbound SET state = ?1, error = ?2, updated_at = ?3, attempts = attempts + ?4, "
+    f"body = CASE WHEN ?1 IN ('{OutboundState.SENT}', '{OutboundState.FAILED}') "
+    f"THEN {_BLANKED} ELSE body END "
+    "WHERE message_id = ?5"
 )
 _SENT_PART = (
     "INSERT INTO sent_parts (message_id, modem, reference, recipient, sent_at) "

@@ -50,7 +50,7 @@ from firmware_protocol.frames import (
 from meter_sim.meter import sts_decoder
 from meter_sim.meter.consumption import LoadModel
 from meter_sim.meter.faults import MeterFaults
-from meter_sim.meter.state_store import MeterSnapshot, StateStore, TokenRecord
+from meter_sim.meter.state_store import MeterSnapshot, StateStore, TokenRecord, token_digest
 from meter_sim.network import NetworkSms, NetworkStatusReport, SmsNetwork
 
 Clock = Callable[[], datetime]
@@ -209,7 +209,7 @@ class SimulatedMeter:
             self.next_telemetry_at = snapshot.next_telemetry_at
             endpoint_state = snapshot.endpoint
             self._records = {
-                (r.reference, r.token): r for r in store.token_records(identity.meter_number)
+                (r.reference, r.digest): r for r in store.token_records(identity.meter_number)
             }
         self._keys_wrong = self.faults.wrong_key
         self._endpoint = Endpoint.restore(
@@ -456,16 +456,16 @@ class SimulatedMeter:
         answers = self._seal(answer, wire, now)
         for extra in after:
             answers += self._seal(extra, self.wire, now)
-        new = record is not None and (record.reference, record.token) not in self._records
+        new = record is not None and (record.reference, record.digest) not in self._records
         self._save(record if new else None)
         if record is not None and new:
-            self._records[(record.reference, record.token)] = record
+            self._records[(record.reference, record.digest)] = record
         return answers
 
     # token handling
 
     def _token(self, delivery: TokenDelivery, now: datetime) -> tuple[TokenRecord, list[Message]]:
-        prior = self._records.get((delivery.reference, delivery.token))
+        prior = self._records.get((delivery.reference, token_digest(delivery.token)))
         if prior is not None:
             # The hub re-sent this delivery (a new counter, the same reference): answer as the
             # first time, so a lost TOKEN_RESULT never turns a credited token into "USED".
@@ -476,7 +476,7 @@ class SimulatedMeter:
             delivery.token
         ):
             outcome = TokenOutcome.KEY_EXPIRED
-        record = TokenRecord(
+        record = TokenRecord.of(
             delivery.reference, delivery.token, outcome, result.tid,
             result.kwh_added, result.credit_after, self.meter_time(now),
         )  # fmt: skip

@@ -4,13 +4,25 @@ A meter saves before every answer leaves it: the advanced invocation counter, th
 window, the credit and the accepted TIDs are written in one transaction with the token
 result, so a crash can neither reuse a counter nor forget that a token was credited.
 One database file holds any number of meters (a fleet shares one).
+
+No token rests in the file in clear (issue 16): a token result is kept by the token's
+SHA-256 (`token_digest`), which is all the meter needs after a restart (a token it took is
+refused as USED by its TID, and a re-sent delivery is found by reference and digest) and
+all the customers' ledger needs (receipts are compared with credits by digest). The clear
+token stays on the in-memory record of the process that took it (`TokenRecord.token`). A
+file written before this kept clear tokens: it is converted when opened, then vacuumed
+and its WAL truncated, so the old bytes are in neither file. The file and its -wal/-shm
+are private to the user (0600), and freed pages are zeroed (secure_delete).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,23 +30,32 @@ from types import TracebackType
 
 from firmware_protocol.frames import EndpointState, TokenOutcome
 
-_SCHEMA = """
+_METER_STATE = """
 CREATE TABLE IF NOT EXISTS meter_state (
     meter_number TEXT PRIMARY KEY,
     state TEXT NOT NULL
-);
+)"""
+_TOKEN_RESULT = """
 CREATE TABLE IF NOT EXISTS token_result (
     meter_number TEXT NOT NULL,
     reference INTEGER NOT NULL,
-    token TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL,
     outcome INTEGER NOT NULL,
     tid INTEGER,
     added_kwh TEXT NOT NULL,
     credit_kwh TEXT NOT NULL,
     at TEXT NOT NULL,
-    PRIMARY KEY (meter_number, reference, token)
-);
-"""
+    PRIMARY KEY (meter_number, reference, token_sha256)
+)"""
+
+# What a file made before issue 16 has: the token in clear.
+_OLD_COLUMNS = "meter_number, reference, token, outcome, tid, added_kwh, credit_kwh, at"
+_NEW_COLUMNS = "meter_number, reference, token_sha256, outcome, tid, added_kwh, credit_kwh, at"
+
+
+def token_digest(token: str) -> str:
+    """What the store keeps of a token, and what records and receipts are compared by."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +63,27 @@ class TokenRecord:
     """One TOKEN_DELIVERY the meter answered (the first answer per reference and token)."""
 
     reference: int
-    token: str
+    digest: str  # token_digest(token): all the store keeps of the token
     outcome: TokenOutcome
     tid: int | None
     added_kwh: Decimal
     credit_kwh: Decimal  # credit after the token
     at: datetime  # meter clock
+    #: The token itself, in memory only: None on a record read back from the store.
+    token: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        reference: int,
+        token: str,
+        outcome: TokenOutcome,
+        tid: int | None,
+        added_kwh: Decimal,
+        credit_kwh: Decimal,
+        at: datetime,
+    ) -> TokenRecord:
+        return cls(reference, token_digest(token), outcome, tid, added_kwh, credit_kwh, at, token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +163,41 @@ class StateStore:
     """`with StateStore(path) as store:`; `":memory:"` keeps nothing beyond the process."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        name = str(path)
+        _create_private(name)
+        self._db = sqlite3.connect(name, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # Durable against a crash of the simulator process (what the tests and the demo
         # restart), without an fsync per frame for a fleet of thousands.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # A deleted row's bytes are overwritten with zeros, not left in a free page.
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._convert_clear_tokens()
+        self._db.execute(_METER_STATE)
+        self._db.execute(_TOKEN_RESULT)
+        _make_private(name)  # -wal/-shm of a file made before files were 0600
+
+    def _convert_clear_tokens(self) -> None:
+        """A file from before issue 16 keeps tokens in clear: keep their digests instead,
+        then rewrite the file (VACUUM) and empty the WAL, so no old page holds them."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(token_result)")}
+        if "token" not in columns:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            rows = self._db.execute(
+                f"SELECT {_OLD_COLUMNS} FROM token_result ORDER BY rowid"
+            ).fetchall()
+            self._db.execute("ALTER TABLE token_result RENAME TO token_result_clear")
+            self._db.execute(_TOKEN_RESULT)
+            self._db.executemany(
+                f"INSERT OR IGNORE INTO token_result ({_NEW_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r[0], r[1], token_digest(str(r[2])), *r[3:]) for r in rows],
+            )
+            self._db.execute("DROP TABLE token_result_clear")
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def __enter__(self) -> StateStore:
         return self
@@ -156,7 +221,7 @@ class StateStore:
 
     def token_records(self, meter_number: str) -> list[TokenRecord]:
         rows = self._db.execute(
-            "SELECT reference, token, outcome, tid, added_kwh, credit_kwh, at "
+            "SELECT reference, token_sha256, outcome, tid, added_kwh, credit_kwh, at "
             "FROM token_result WHERE meter_number = ? ORDER BY rowid",
             (meter_number,),
         ).fetchall()
@@ -184,12 +249,11 @@ class StateStore:
             )
             if record is not None:
                 self._db.execute(
-                    "INSERT INTO token_result (meter_number, reference, token, outcome, tid, "
-                    "added_kwh, credit_kwh, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO token_result ({_NEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         snapshot.meter_number,
                         record.reference,
-                        record.token,
+                        record.digest,
                         int(record.outcome),
                         record.tid,
                         str(record.added_kwh),
@@ -197,3 +261,19 @@ class StateStore:
                         record.at.isoformat(),
                     ),
                 )
+
+
+def _create_private(path: str) -> None:
+    """Creates the file 0600 before SQLite does (SQLite would make it 0644 under the usual
+    umask; its -wal and -shm then take the file's mode), as gateway/durable_file.py does."""
+    if path in ("", ":memory:"):
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
+def _make_private(path: str) -> None:
+    if path in ("", ":memory:"):
+        return
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)

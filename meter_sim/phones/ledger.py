@@ -3,6 +3,10 @@
 Three records are compared: what the customers' phones were told (purchase confirmations
 and receipts, by the hub's reference and the token in the receipt), and what the meters
 credited (by token and TID). A healthy run has no duplicates and no unexplained losses.
+
+A meter keeps only a digest of each token it took (issue 16: no clear token at rest), so
+credits and receipts are matched by `token_digest`; a credit is named in the report by its
+token where the meter's process still has it in memory, else by its digest.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from firmware_protocol.frames import TokenOutcome
-from meter_sim.meter.state_store import TokenRecord
+from meter_sim.meter.state_store import TokenRecord, token_digest
 from meter_sim.phones.inbox import Notice, NoticeKind
 from meter_sim.phones.phone import SimulatedPhone
 
@@ -33,9 +37,15 @@ class CreditingMeter(Protocol):
 class CreditLine:
     meter_number: str
     reference: int  # the hub's TOKEN_DELIVERY reference
-    token: str
+    digest: str  # token_digest of the token credited
+    token: str | None  # the token, if the meter's process took it (not after a restart)
     tid: int | None
     added_kwh: Decimal
+
+    @property
+    def label(self) -> str:
+        """The token, or its digest where the meter no longer knows the token."""
+        return self.token if self.token is not None else f"sha256:{self.digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +104,17 @@ def check_ledger(
             elif notice.kind is NoticeKind.RECEIPT:
                 receipts.append(notice)
     credits = [
-        CreditLine(meter.meter_number, r.reference, r.token, r.tid, r.added_kwh)
+        CreditLine(meter.meter_number, r.reference, r.digest, r.token, r.tid, r.added_kwh)
         for meter in meters
         for r in meter.token_records
         if r.outcome is TokenOutcome.ACCEPTED and r.added_kwh > 0
     ]
     receipt_keys = Counter(n.token or f"ref:{n.ref}" for n in receipts)
-    credit_tokens = Counter(c.token for c in credits)
+    receipted = {token_digest(n.token) for n in receipts if n.token}
+    credit_digests = Counter(c.digest for c in credits)
     credit_tids = Counter((c.meter_number, c.tid) for c in credits)
-    doubles = {c.token for c in credits if credit_tokens[c.token] > 1}
-    doubles |= {c.token for c in credits if credit_tids[(c.meter_number, c.tid)] > 1}
+    doubles = {c.label for c in credits if credit_digests[c.digest] > 1}
+    doubles |= {c.label for c in credits if credit_tids[(c.meter_number, c.tid)] > 1}
     receipted_refs = {n.ref for n in receipts}
     return LedgerReport(
         purchases_sent=purchases,
@@ -114,10 +125,12 @@ def check_ledger(
         duplicate_receipts=tuple(sorted(k for k, n in receipt_keys.items() if n > 1)),
         double_credits=tuple(sorted(doubles)),
         receipts_without_credit=tuple(
-            sorted(n.token for n in receipts if n.token and n.token not in credit_tokens)
+            sorted(
+                n.token for n in receipts if n.token and token_digest(n.token) not in credit_digests
+            )
         ),
         credits_without_receipt=tuple(
-            sorted(c.token for c in credits if c.token not in receipt_keys)
+            sorted(c.label for c in credits if c.digest not in receipted)
         ),
         confirmed_without_outcome=tuple(
             ref for ref in confirmed if ref not in receipted_refs and ref not in rejected

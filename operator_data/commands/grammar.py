@@ -163,15 +163,33 @@ def parse(raw: bytes | str) -> Command:
     return Stop() if keyword == "STOP" else Start()
 
 
-_PIN_IN_BUY = re.compile(
-    r"^(?P<head>\s*(?:BELI|BUY|ISI|TOKEN)\b.*?[\s#,*])(?P<pin>[0-9]{4,6})(?P<tail>\s*)$",
-    re.IGNORECASE | re.DOTALL,
-)
+# A word as `_words` sees it (the separators' complement), found in the original text so
+# that masking keeps the customer's spelling, case and separators.
+_WORD = re.compile(r"[^\s#,*]+")
+# A PIN-like digit run, wherever it sits in a word ("1234.", "PIN1234"): PINs are 4-6 digits
+# and customers mistype them, so 4-8; a meter number (11 digits) or a phone number stays.
+_PIN_LIKE = re.compile(r"(?<![0-9])[0-9]{4,8}(?![0-9])")
+
+
+def _stars(match: re.Match[str]) -> str:
+    return "*" * len(match[0])
 
 
 def mask_secrets(text: str) -> str:
-    """The text of a customer SMS as it may be stored and shown: a purchase's PIN masked."""
-    match = _PIN_IN_BUY.match(text)
-    if match is None:
+    """The text of a customer SMS as it may be stored and shown, its PIN masked.
+
+    The parser decides: a purchase it accepts has its PIN word masked (its amount and meter
+    stay readable); a command it refuses (a mistyped keyword, a wrong separator, a stray
+    word: usually with the customer's real PIN in it) has every PIN-like digit run masked.
+    Other commands carry no PIN and are kept as they are."""
+    try:
+        command = parse(text)
+    except CommandError:
+        return _PIN_LIKE.sub(_stars, text)
+    if not isinstance(command, Buy):
         return text
-    return f"{match['head']}{'*' * len(match['pin'])}{match['tail']}"
+    words = list(_WORD.finditer(text))
+    last = words[-1] if words else None
+    if last is None or last[0] != command.pin:  # not the parser's own last word: be safe
+        return _PIN_LIKE.sub(_stars, text)
+    return f"{text[: last.start()]}{'*' * len(last[0])}{text[last.end() :]}"

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from meter_sim.meter.state_store import token_digest
 from operator_data.sla.report import sla_report
 from operator_data.store import schema
 from p2apst_adapter.ap2t.delivery import HttpUpload
@@ -64,11 +65,16 @@ async def live_line(world: World) -> str:
 
 
 def _credited_tokens(world: World) -> dict[str, int]:
+    """token_digest → how often meters credited it (meters keep no clear token at rest)."""
     seen: Tally[str] = Tally()
     for meter in world.fleet.meters:
         for record in meter.credited:
-            seen[record.token] += 1
+            seen[record.digest] += 1
     return dict(seen)
+
+
+def _was_credited(entry: LedgerEntry, credited: dict[str, int]) -> bool:
+    return entry.token is not None and token_digest(entry.token) in credited
 
 
 async def _transaction_states(world: World) -> dict[str, str]:
@@ -83,7 +89,7 @@ async def _settled(world: World) -> bool:
     credited = _credited_tokens(world)
     states = await _transaction_states(world)
     for entry in paid:
-        if entry.token in credited:
+        if _was_credited(entry, credited):
             continue
         if states.get(entry.switcher_reference) not in _SETTLED:
             return False
@@ -174,7 +180,7 @@ async def _losses(
     helpdesk = await _helpdesk_meters(world)
     lost = []
     for entry in paid:
-        if entry.token in credited:
+        if _was_credited(entry, credited):
             continue
         state = states.get(entry.switcher_reference)
         surfaced = entry.meter_number in helpdesk
