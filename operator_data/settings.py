@@ -8,6 +8,7 @@ owner can read; a master key written into the TOML file is refused.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -35,6 +36,7 @@ from operator_data.crypto.master_key import (
     parse_master_key,
 )
 from operator_data.store.states import Flow
+from p2apst_adapter.client.tls import TlsConfigError, TlsFiles, client_context
 from p2apst_adapter.dialect.framing import Framing
 
 # Numbers that must never be a service code (5/2021): police, emergency, fire, SAR, ...
@@ -69,6 +71,14 @@ class DatabaseSettings(_Section):
             "SQLite only. full: every commit is on disk before it returns (survives power "
             "loss; one fsync per commit). normal: survives a crash of the process, the last "
             "commits may be lost on power loss."
+        ),
+    )
+    sqlite_inline: bool = Field(
+        default=True,
+        description=(
+            "SQLite only. Run statements that cannot wait (inside a transaction, in WAL "
+            "mode) on the event loop instead of handing each to aiosqlite's thread; BEGIN, "
+            "COMMIT and PRAGMAs still go to the thread. Off: every statement is handed over."
         ),
     )
 
@@ -130,6 +140,11 @@ class PinPolicy(_Section):
     length: Annotated[int, Field(ge=4, le=8)] = 6
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     lockout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 30
+    # Each lock-out in a row (no right PIN between) lasts twice as long as the one before,
+    # up to this: ~20 guesses a day instead of ~144 with a fixed 30 minutes.
+    lockout_max_minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)] = 24 * 60
+    # From this lock-out in a row on, each one opens a helpdesk incident (a guessing attack).
+    lockout_alarm_after: Annotated[int, Field(ge=1, le=100)] = 3
 
 
 class SlaTargets(_Section):
@@ -224,6 +239,28 @@ class HubSettings(_Section):
     # A send the transport took but never answered (no send result: lost between the
     # broker and a gateway's spool, say) is offered to the transport again after this.
     send_result_timeout_s: Annotated[float, Field(gt=0)] = 600.0
+    # The short code is no reflector (hub/reply_budget.py): answers per number and window,
+    # answers of the whole hub per window, and how often an unregistered number or an SMS
+    # that looks like a reply (an auto-responder's) is answered at most.
+    reply_budget_per_msisdn: Annotated[int, Field(ge=1)] = 30
+    reply_budget_window_s: Annotated[float, Field(gt=0)] = 3600.0
+    reply_budget_global: Annotated[int, Field(ge=1)] = 20_000
+    reply_budget_global_window_s: Annotated[float, Field(gt=0)] = 60.0
+    unregistered_reply_every_s: Annotated[float, Field(ge=0)] = 86_400.0
+    reply_like_every_s: Annotated[float, Field(ge=0)] = 86_400.0
+    counter_ledger_file: Path | None = Field(
+        default=Path("counter-ledger.db"),
+        description=(
+            "High-water marks of hub -> meter frame counters, kept outside the database so "
+            "a restored backup never reuses an AES-GCM IV (relative: under data_dir). Never "
+            "restore it with the database; unset only for throw-away databases."
+        ),
+    )
+
+    def counter_ledger_path(self, data_dir: Path) -> Path | None:
+        if self.counter_ledger_file is None:
+            return None
+        return data_dir / self.counter_ledger_file  # an absolute path stays as it is
 
 
 class PriceVersion(_Section):
@@ -391,12 +428,49 @@ class P2apstSettings(_Section):
     stan_lane: Annotated[int, Field(ge=0, lt=1000)] = Field(
         default=0, description="This worker's lane, 0 to stan_lanes - 1 (one per worker)."
     )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA of P2APST's server certificate; turns TLS on (off: plain TCP).",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="The switcher's client certificate (PEM) P2APST checks."
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="Private key of the client certificate; mode 0600 or 0400."
+    )
+    tls_server_name: str | None = Field(
+        default=None,
+        description="Name P2APST's certificate must carry, when not `host` (e.g. an IP host).",
+    )
 
     @model_validator(mode="after")
     def _lane_in_range(self) -> Self:
         if self.stan_lane >= self.stan_lanes:
             raise ValueError(f"stan_lane {self.stan_lane} must be below stan_lanes")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_ca_file is None and (
+            self.tls_cert_file is not None or self.tls_server_name is not None
+        ):
+            raise ValueError("a client certificate or tls_server_name needs tls_ca_file (TLS)")
+        if self.tls_key_file is not None and self.tls_key_file.exists():
+            mode = self.tls_key_file.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise ValueError(
+                    f"tls_key_file {self.tls_key_file} is readable by others "
+                    f"(mode {mode:04o}); chmod 600 it"
+                )
         return self
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The link's TLS context, None for plain TCP; raises SettingsError for files that
+        cannot be used (missing, not PEM, a key that does not match its certificate)."""
+        if self.tls_ca_file is None:
+            return None
+        try:
+            return client_context(TlsFiles(self.tls_ca_file, self.tls_cert_file, self.tls_key_file))
+        except TlsConfigError as error:
+            raise SettingsError(f"p2apst TLS: {error}") from None
 
 
 class WebSettings(_Section):
@@ -408,13 +482,27 @@ class WebSettings(_Section):
     login_max_failures: Annotated[int, Field(ge=1, le=100)] = Field(
         default=5,
         description=(
-            "Consecutive failed logins for one username that lock it (in the database, "
-            "shared by every worker); a successful login resets the count."
+            "Consecutive failed logins for one username from one client address (an IPv6 "
+            "/64) that lock that name at that address (in the database, shared by every "
+            "worker); other addresses are not locked. A successful login resets the count."
         ),
     )
     login_lockout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
         default=15,
-        description="How long a locked username is refused; `pintar users unlock` ends it early.",
+        description=(
+            "How long a locked (username, address) is refused; `pintar users unlock` ends it early."
+        ),
+    )
+    login_account_slowdown_after: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=10,
+        description=(
+            "Consecutive failed logins for one username, from all addresses, after which "
+            "addresses that have failed for it get one password check per growing delay."
+        ),
+    )
+    login_account_max_delay_s: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=60,
+        description="The longest of those delays (1, 2, 4 ... seconds up to this).",
     )
     login_ip_max_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=20,
@@ -425,6 +513,21 @@ class WebSettings(_Section):
     )
     login_ip_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
         default=15, description="The sliding window of login_ip_max_failures."
+    )
+    docs: Literal["off", "authenticated", "public"] = Field(
+        default="authenticated",
+        description=(
+            "Who may read /docs, /redoc, /openapi.json and /metrics: nobody (404), any "
+            "logged-in user or API key, or anyone (the demo)."
+        ),
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
+        default=64 * 1024,
+        description="Largest request body any route takes; a larger one is answered 413 unread.",
+    )
+    max_push_body_bytes: Annotated[int, Field(ge=512, le=1024 * 1024)] = Field(
+        default=4 * 1024,
+        description="Largest body of P2APST's token push (POST /p2apst/tokens).",
     )
 
 

@@ -26,8 +26,10 @@ from operator_data.api.providers import (
     StatusProvider,
 )
 from operator_data.api.queries import BadCursor
+from operator_data.api.request_gate import RequestGate
 from operator_data.api.routers import (
     alarms,
+    api_docs,
     customers,
     health,
     messages,
@@ -41,6 +43,7 @@ from operator_data.api.routers import (
 from operator_data.api.routers import (
     status as status_router,
 )
+from operator_data.api.security_headers import SecurityHeaders
 from operator_data.registry import Conflict, Registry, RegistryError
 from operator_data.settings import Settings
 from operator_data.store import IllegalTransition, NotFound, Store
@@ -66,6 +69,9 @@ def create_app(
         title="Pintar operations API",
         version="1",
         description="Helpdesk and operations API of the Listrik Pintar Operator Data system.",
+        # Our own /docs and /redoc (routers/api_docs.py): package assets, no inline script.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = AppContext(
         settings=settings,
@@ -91,10 +97,15 @@ def create_app(
         users.router,
         pages.router,
         user_pages.router,
+        api_docs.router,
         *extra_routers,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=api_docs.ASSETS_DIR), name="docs-assets")
+    # Outermost last: the headers go on the gate's own refusals too.
+    app.add_middleware(RequestGate)
+    app.add_middleware(SecurityHeaders)
     _install_error_handlers(app)
     return app
 

@@ -4,20 +4,33 @@ Passwords are scrypt-hashed with the same parameters as customer PINs
 (operator_data/crypto/pins.py). Session tokens and API keys are 256-bit random values;
 only their SHA-256 digests are stored, so a leaked database yields no usable credential.
 
-Login throttling (`LoginGuard`, behind the login form) has two limits, both applied
-before any scrypt work, so a refused attempt costs at most two indexed reads and an
-audit row:
+Login throttling (`LoginGuard`, behind the login form) has three limits, all applied
+before any scrypt work, so a refused attempt costs a few indexed reads and an audit row:
 
-* Per username, in the database (shared by every worker, kept over restarts), in the
-  style of the customer PIN lock-out: after `web.login_max_failures` consecutive failed
-  logins the name is locked for `web.login_lockout_minutes`. While it is locked every
-  attempt is refused without looking at the password, so the right one does not get in
-  either. A successful login resets the count; the lock expires by itself, and
-  `pintar users unlock NAME` (`Accounts.unlock`) ends it early.
+* Per (username, client address), in the database (shared by every worker, kept over
+  restarts), in the style of the customer PIN lock-out: after `web.login_max_failures`
+  consecutive failed logins for a name from one address (an IPv6 /64) that name is
+  locked *at that address* for `web.login_lockout_minutes`. While it is locked every
+  attempt from there is refused without looking at the password. Another address is not
+  locked: someone who knows a user's name can no longer lock the user out (the admin
+  included) with five wrong passwords. A successful login resets the count; the lock
+  expires by itself, and `pintar users unlock NAME` (`Accounts.unlock`) ends every lock
+  of the name early. The counters are rows of `api_unknown_logins` keyed by
+  `pair_key(name, address)`: half the name's SHA-256, then half the address's, so a
+  name's rows are found by prefix and neither name nor address is stored in clear.
+* Per username, a slow-down: the account counts its failed checks in a row from all
+  addresses (api_users.failed_logins, or the unknown name's row keyed by the name's whole
+  SHA-256). From `web.login_account_slowdown_after` on, an address that has failed for
+  the name before gets one password check per delay, 1, 2, 4 ... seconds up to
+  `web.login_account_max_delay_s` (the delay's end is the account's `locked_until`,
+  taken by a single UPDATE so parallel guesses cannot share it). An address without a
+  failure for the name is not held up, so the right user at their own place gets in
+  while someone guesses from elsewhere; the guesser gets one check per new address and
+  then one per delay, which bounds a spread-out attack that the per-pair lock does not.
 * Per client address, in this process's memory (`AddressLimiter`): at most
   `web.login_ip_max_failures` failed logins per `web.login_ip_window_minutes`, sliding;
   beyond that the address is refused until its oldest failure leaves the window. This
-  stops one password being sprayed over many usernames, which the per-name lock does not
+  stops one password being sprayed over many usernames, which the per-name limits do not
   see. IPv6 addresses count per /64, the prefix one subscriber gets.
 
 Usernames that do not exist lock exactly like real ones. Were the lock shown only for
@@ -25,18 +38,17 @@ names that exist, a handful of wrong passwords per name would list the accounts.
 out, a locked account answered like a wrong password with "try again later" reserved for
 the per-address limit, would tell someone who locked themselves out that their correct
 password is wrong, and they would go and have it reset for nothing. So an unknown name
-gets an equivalent counter in `api_unknown_logins` (keyed by the name's SHA-256), moved
-by the same rules. It lives in the database like the real counter: a per-process one
-would give the difference away as soon as a second worker or a restart is involved.
-Both paths also do the same work: two indexed reads, one counting write, scrypt (against
-a dummy hash for an unknown name), one write for the outcome, and on a new lock one
-clean-up delete. An unknown-name row costs its creator a failed login, which the
-per-address limit rations; rows whose lock has expired (equivalent to no row) are deleted
-whenever a lock is set.
+has its (name, address) rows like a real one, and its account counter in
+`api_unknown_logins` (keyed by the name's SHA-256), moved by the same rules. It lives in
+the database like the real counter: a per-process one would give the difference away as
+soon as a second worker or a restart is involved. Both paths also do the same work:
+three indexed reads, one counting write, scrypt (against a dummy hash for an unknown
+name), one write for the outcome, and on a new lock one clean-up delete. Rows whose lock
+has expired (equivalent to no row) are deleted whenever a lock is set.
 
 The count is race-free across workers and concurrent requests: an attempt takes its
-number with a single `UPDATE ... SET failed_logins = failed_logins + 1 WHERE <not
-locked> RETURNING failed_logins` (an upsert for unknown names) before the password is
+number with a single upsert `... SET failed_logins = failed_logins + 1 WHERE <not
+locked> RETURNING failed_logins` on its (name, address) row before the password is
 checked, so parallel guesses cannot all pass as "the first failure"; an attempt numbered
 beyond the limit locks at once without a check. The per-address count is taken before
 the check in the same way and handed back when the attempt turns out not to be a failed
@@ -225,11 +237,7 @@ class Accounts:
                 )
                 user_id = int(result.scalar_one())
                 # Failures counted while the name did not exist do not carry over.
-                await conn.execute(
-                    delete(api_unknown_logins).where(
-                        api_unknown_logins.c.username_hash == digest(username)
-                    )
-                )
+                await conn.execute(delete(api_unknown_logins).where(_pairs_of(username)))
                 return await self._user(conn, user_id)
         except IntegrityError:
             raise AuthError(f"user {username!r} already exists") from None
@@ -239,9 +247,30 @@ class Accounts:
         return User.from_row(row)
 
     async def list_users(self) -> list[User]:
+        """Every user; `locked_until` is the latest of their slow-down and of the locks
+        of their name at any address."""
+        now = self._clock()
         async with self._store.read() as conn:
-            rows = await conn.execute(select(api_users).order_by(api_users.c.username))
-            return [User.from_row(r) for r in rows]
+            rows = (await conn.execute(select(api_users).order_by(api_users.c.username))).all()
+            locks = await conn.execute(
+                select(api_unknown_logins.c.username_hash, api_unknown_logins.c.locked_until).where(
+                    api_unknown_logins.c.locked_until > now
+                )
+            )
+            latest: dict[str, datetime] = {}
+            for key, until in locks:
+                prefix = key[:32]
+                latest[prefix] = max(until, latest.get(prefix, until))
+        users = []
+        for row in rows:
+            user = User.from_row(row)
+            elsewhere = latest.get(digest(user.username)[:32])
+            if elsewhere is not None and (
+                user.locked_until is None or elsewhere > user.locked_until
+            ):
+                user = replace(user, locked_until=elsewhere)
+            users.append(user)
+        return users
 
     async def set_active(self, username: str, active: bool, *, actor: Actor) -> User | None:
         """(De)activate `username` (None: no such user), audited as user.activate or
@@ -299,9 +328,10 @@ class Accounts:
             return await self._user(conn, user.user_id)
 
     async def unlock(self, username: str, *, actor: str) -> datetime | None:
-        """Clear the user's login lock-out and failed-login count (audited as user.unlock).
+        """Clear the user's login locks at every address, their slow-down and failed-login
+        count (audited as user.unlock).
 
-        Returns when the lock it lifted would have ended (None: it was not locked); raises
+        Returns when the latest lock it lifted would have ended (None: none held); raises
         AuthError when there is no such user."""
         now = self._clock()
         async with self._store.begin() as conn:
@@ -317,7 +347,13 @@ class Accounts:
                 .where(api_users.c.username == username)
                 .values(failed_logins=0, locked_until=None, updated_at=now)
             )
-            was: datetime | None = row.locked_until if _locked(row.locked_until, now) else None
+            pairs = await conn.execute(
+                select(api_unknown_logins.c.locked_until).where(_pairs_of(username))
+            )
+            locks = [row.locked_until, *pairs.scalars()]
+            await conn.execute(delete(api_unknown_logins).where(_pairs_of(username)))
+            current = [until for until in locks if _locked(until, now)]
+            was: datetime | None = max(current) if current else None
             await conn.execute(
                 insert(audit_log).values(
                     at=now,
@@ -360,6 +396,7 @@ class Accounts:
             if user_id is None:
                 return None
             await conn.execute(delete(api_sessions).where(api_sessions.c.user_id == user_id))
+            await conn.execute(delete(api_unknown_logins).where(_pairs_of(username)))
             await _record(conn, now, actor, "user.password_reset", username, {})
             return await self._user(conn, int(user_id))
 
@@ -377,9 +414,9 @@ class Accounts:
 
         The current password is checked by `guard` exactly like a login from `client`, so a
         stolen session or API key cannot be used to guess it faster than the login form
-        allows: a wrong one counts as a failed login and may lock the name. Raises
-        AuthError for a new password out of bounds before any check (that is not a
-        guess). On LoginOk every session but `keep_session` (the caller's) is closed."""
+        allows: a wrong one counts as a failed login and may lock the name at that
+        address. Raises AuthError for a new password out of bounds before any check (that
+        is not a guess). On LoginOk every session but `keep_session` (the caller's) is closed."""
         check_password(new)
         result = await guard.login(user.username, current, client)
         if not isinstance(result, LoginOk):
@@ -707,8 +744,8 @@ LoginResult = LoginOk | LoginFailed | LoginRefused
 
 
 class LoginGuard:
-    """The login form's credential check with lock-out and per-address limit (see the
-    module docstring). One per app: the per-address counts live in it."""
+    """The login form's credential check with its limits (see the module docstring). One
+    per app: the per-address counts live in it."""
 
     def __init__(
         self,
@@ -721,12 +758,22 @@ class LoginGuard:
         self._store = store
         self._max_failures = policy.login_max_failures
         self._lockout = timedelta(minutes=policy.login_lockout_minutes)
+        self._slow_after = policy.login_account_slowdown_after
+        self._max_delay = policy.login_account_max_delay_s
         self._clock = clock
         self.addresses = AddressLimiter(
             policy.login_ip_max_failures,
             timedelta(minutes=policy.login_ip_window_minutes),
             max_addresses=max_addresses,
         )
+
+    def delay(self, failures: int) -> timedelta:
+        """The account's wait between password checks after `failures` in a row: none
+        below the threshold, then 1, 2, 4 ... seconds up to the maximum."""
+        if failures < self._slow_after:
+            return timedelta(0)
+        doublings = min(failures - self._slow_after, 30)
+        return timedelta(seconds=min(2**doublings, self._max_delay))
 
     async def login(self, username: str, password: str, client: str | None) -> LoginResult:
         """Check a login from `client` (its IP address); every failure and refusal is
@@ -738,62 +785,77 @@ class LoginGuard:
             async with self._store.begin() as conn:
                 await _audit(conn, now, "session.login_refused", username, client, "address")
             return LoginRefused(_seconds(free_at - now))
-        result, checked = await self._attempt(username, password, client, now)
+        result, checked = await self._attempt(username, password, client, key, now)
         if isinstance(result, LoginOk) or not checked:
             self.addresses.forgive(key, now)
         return result
 
     async def _attempt(
-        self, username: str, password: str, client: str | None, now: datetime
+        self, username: str, password: str, client: str | None, key: str, now: datetime
     ) -> tuple[LoginResult, bool]:
         """The result, and whether a password was checked."""
         hashed_name = digest(username)
-        # Both tables are read whatever the name: the same work for known and unknown.
+        pair = _Pair(pair_key(username, key))
+        # The same reads whatever the name: the same work for known and unknown.
         async with self._store.read() as conn:
             user_row = (
                 await conn.execute(select(api_users).where(api_users.c.username == username))
             ).first()
             unknown_row = (
                 await conn.execute(
-                    select(api_unknown_logins.c.locked_until).where(
+                    select(api_unknown_logins.c.failed_logins).where(
                         api_unknown_logins.c.username_hash == hashed_name
                     )
                 )
             ).first()
+            pair_row = (
+                await conn.execute(
+                    select(api_unknown_logins.c.locked_until).where(
+                        api_unknown_logins.c.username_hash == pair.key
+                    )
+                )
+            ).first()
         account = _Account(username, hashed_name, known=user_row is not None)
-        until = None
-        if user_row is not None:
-            until = user_row.locked_until
-        elif unknown_row is not None:
-            until = unknown_row.locked_until
-        if _locked(until, now):
-            return await self._refuse(account, client, now, until), False
+        if pair_row is not None and _locked(pair_row.locked_until, now):
+            return await self._refuse(account, pair, client, now, pair_row.locked_until), False
+
+        # The account's slow-down holds only for addresses that have failed for it before
+        # (they have a pair row): the right user at a place of their own is not held up
+        # by someone guessing from elsewhere.
+        row = user_row if user_row is not None else unknown_row
+        failures = 0 if row is None else int(row.failed_logins)
+        wait = self.delay(failures)
+        if wait and pair_row is not None:
+            async with self._store.begin() as conn:
+                claimed = await account.claim(conn, now, now + wait)
+            if not claimed:
+                return await self._refuse(account, pair, client, now, None, slowed=True), False
 
         async with self._store.begin() as conn:
-            number = await account.count(conn, now)
+            number = await pair.count(conn, now)
         if number is None:  # locked by a concurrent attempt since the read
-            return await self._refuse(account, client, now, None), False
+            return await self._refuse(account, pair, client, now, None), False
         if number > self._max_failures:
             # Attempts running side by side took numbers beyond the limit (or one was lost
             # half-way): lock now instead of checking yet another password.
             async with self._store.begin() as conn:
-                await self._lock(conn, account, client, now, number)
-            return await self._refuse(account, client, now, None), False
+                await self._lock(conn, account, pair, client, now, number)
+            return await self._refuse(account, pair, client, now, None), False
 
         stored = user_row.password_hash if user_row is not None else _DUMMY_HASH
         good = await asyncio.to_thread(verify_pin, password, stored)
         if good and user_row is not None and user_row.active:
             async with self._store.begin() as conn:
-                reset = await conn.execute(
+                await conn.execute(
                     update(api_users)
-                    .where(api_users.c.user_id == user_row.user_id, _open(api_users, now))
+                    .where(api_users.c.user_id == user_row.user_id)
                     .values(failed_logins=0, locked_until=None)
                 )
-            if reset.rowcount == 1:
-                return LoginOk(User.from_row(user_row)), True
-            return await self._refuse(account, client, now, None), False
+                await pair.forget(conn)
+            return LoginOk(User.from_row(user_row)), True
 
         async with self._store.begin() as conn:
+            in_a_row = await account.add_failure(conn)
             await _audit(
                 conn,
                 now,
@@ -801,23 +863,24 @@ class LoginGuard:
                 username,
                 client,
                 None,
-                {"failures": number, "known_user": account.known},
+                {"failures": number, "account_failures": in_a_row, "known_user": account.known},
             )
             if number < self._max_failures:
                 return LoginFailed(), True
-            until = await self._lock(conn, account, client, now, number)
+            until = await self._lock(conn, account, pair, client, now, number)
         return LoginRefused(_seconds(until - now)), True
 
     async def _lock(
         self,
         conn: AsyncConnection,
         account: _Account,
+        pair: _Pair,
         client: str | None,
         now: datetime,
         failures: int,
     ) -> datetime:
         until = now + self._lockout
-        if await account.lock(conn, now, until):
+        if await pair.lock(conn, now, until):
             await _audit(
                 conn,
                 now,
@@ -828,8 +891,8 @@ class LoginGuard:
                 {"until": until.isoformat(), "failures": failures, "known_user": account.known},
                 actor="system",
             )
-            # Unknown-name rows whose lock has run out say no more than a missing row.
-            # Done on every new lock, real name or not, so that both cost the same.
+            # Rows whose lock has run out say no more than a missing row. Done on every
+            # new lock, real name or not, so that both cost the same.
             await conn.execute(
                 delete(api_unknown_logins).where(
                     api_unknown_logins.c.failed_logins == 0,
@@ -839,18 +902,87 @@ class LoginGuard:
         return until
 
     async def _refuse(
-        self, account: _Account, client: str | None, now: datetime, until: datetime | None
+        self,
+        account: _Account,
+        pair: _Pair,
+        client: str | None,
+        now: datetime,
+        until: datetime | None,
+        *,
+        slowed: bool = False,
     ) -> LoginResult:
         async with self._store.begin() as conn:
             if until is None:
-                until = await account.locked_until(conn)
-            await _audit(conn, now, "session.login_refused", account.username, client, "locked")
+                until = await (account.locked_until(conn) if slowed else pair.locked_until(conn))
+            reason = "slowed" if slowed else "locked"
+            await _audit(conn, now, "session.login_refused", account.username, client, reason)
         return LoginRefused(_seconds((until or now) - now))
+
+
+def pair_key(username: str, address: str) -> str:
+    """The key of the (username, address) counter in api_unknown_logins: the first half
+    of the name's digest, so that all of a name's rows can be found by prefix (unlock, a
+    new user), then half of the address's digest. Neither is stored in clear."""
+    return digest(username)[:32] + digest(address)[:32]
+
+
+def _pairs_of(username: str) -> ColumnElement[bool]:
+    """SQL: the (username, any address) rows of `username`, and its unknown-name row."""
+    return api_unknown_logins.c.username_hash.startswith(digest(username)[:32])
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    """The (username, address) counter that locks: a row of api_unknown_logins, for
+    known and unknown names alike."""
+
+    key: str
+
+    def _row(self) -> ColumnElement[bool]:
+        return api_unknown_logins.c.username_hash == self.key
+
+    async def count(self, conn: AsyncConnection, now: datetime) -> int | None:
+        """This attempt's number since the last success or lock; None if locked."""
+        table = api_unknown_logins
+        # An upsert whose update only applies while unlocked: no row comes back when the
+        # pair is locked.
+        upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        value = await conn.scalar(
+            upsert(table)
+            .values(username_hash=self.key, failed_logins=1, locked_until=None)
+            .on_conflict_do_update(
+                index_elements=[table.c.username_hash],
+                set_={"failed_logins": table.c.failed_logins + 1},
+                where=_open(table, now),
+            )
+            .returning(table.c.failed_logins)
+        )
+        return None if value is None else int(value)
+
+    async def lock(self, conn: AsyncConnection, now: datetime, until: datetime) -> bool:
+        """Lock until `until` unless a concurrent attempt already did."""
+        table = api_unknown_logins
+        result = await conn.execute(
+            update(table)
+            .where(self._row(), _open(table, now))
+            .values(failed_logins=0, locked_until=until)
+        )
+        return result.rowcount == 1
+
+    async def forget(self, conn: AsyncConnection) -> None:
+        await conn.execute(delete(api_unknown_logins).where(self._row()))
+
+    async def locked_until(self, conn: AsyncConnection) -> datetime | None:
+        value: datetime | None = await conn.scalar(
+            select(api_unknown_logins.c.locked_until).where(self._row())
+        )
+        return value
 
 
 @dataclass(frozen=True, slots=True)
 class _Account:
-    """The counter a login attempt moves: the user's row, or the unknown name's row."""
+    """The account's failures in a row from every address, and its slow-down: the
+    user's row, or the unknown name's row (keyed by the name's whole digest)."""
 
     username: str
     hashed_name: str
@@ -865,41 +997,30 @@ class _Account:
             return api_users.c.username == self.username
         return api_unknown_logins.c.username_hash == self.hashed_name
 
-    async def count(self, conn: AsyncConnection, now: datetime) -> int | None:
-        """This attempt's number since the last success or lock; None if locked."""
+    async def add_failure(self, conn: AsyncConnection) -> int:
+        """One more failed check in a row; the count."""
         table = self._table
         plus_one = {"failed_logins": table.c.failed_logins + 1}
         if self.known:
             value = await conn.scalar(
-                update(table)
-                .where(self._row(), _open(table, now))
-                .values(plus_one)
-                .returning(table.c.failed_logins)
+                update(table).where(self._row()).values(plus_one).returning(table.c.failed_logins)
             )
         else:
-            # An upsert whose update only applies while unlocked: no row comes back when
-            # the name is locked, exactly like the UPDATE above.
             upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             value = await conn.scalar(
                 upsert(table)
                 .values(username_hash=self.hashed_name, failed_logins=1, locked_until=None)
-                .on_conflict_do_update(
-                    index_elements=[table.c.username_hash],
-                    set_=plus_one,
-                    where=_open(table, now),
-                )
+                .on_conflict_do_update(index_elements=[table.c.username_hash], set_=plus_one)
                 .returning(table.c.failed_logins)
             )
-        return None if value is None else int(value)
+        return int(value or 0)
 
-    async def lock(self, conn: AsyncConnection, now: datetime, until: datetime) -> bool:
-        """Lock until `until` unless a concurrent attempt already did."""
-        values: dict[str, Any] = {"failed_logins": 0, "locked_until": until}
-        if self.known:
-            values["updated_at"] = now
+    async def claim(self, conn: AsyncConnection, now: datetime, until: datetime) -> bool:
+        """Take the account's next password check, holding the ones after it off until
+        `until`; False when another attempt holds it (a single UPDATE: race-free)."""
         table = self._table
         result = await conn.execute(
-            update(table).where(self._row(), _open(table, now)).values(values)
+            update(table).where(self._row(), _open(table, now)).values(locked_until=until)
         )
         return result.rowcount == 1
 

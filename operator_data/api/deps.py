@@ -50,17 +50,37 @@ def get_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
+# Where the request gate (operator_data/api/request_gate.py) leaves the caller it looked
+# up before the body was read, so that the route's dependencies do not look again.
+_PRINCIPAL_KEY = "pintar_principal"
+
+
+async def resolve_principal(request: Request, ctx: AppContext) -> Principal | None:
+    """The caller by X-API-Key or session cookie (None: anonymous), looked up once per
+    request."""
+    state = request.scope.setdefault("state", {})
+    if _PRINCIPAL_KEY in state:
+        cached: Principal | None = state[_PRINCIPAL_KEY]
+        return cached
+    principal: Principal | None = None
+    api_key = request.headers.get("X-API-Key")
+    token = request.cookies.get(SESSION_COOKIE)
+    if api_key:
+        principal = await ctx.accounts.by_api_key(api_key)
+    elif token:
+        principal = await ctx.accounts.by_session(token)
+    state[_PRINCIPAL_KEY] = principal
+    return principal
+
+
 async def optional_principal(
     request: Request,
     ctx: Ctx,
     api_key: Annotated[str | None, Depends(api_key_header)] = None,
 ) -> Principal | None:
-    if api_key:
-        return await ctx.accounts.by_api_key(api_key)
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        return await ctx.accounts.by_session(token)
-    return None
+    # `api_key` is declared for the OpenAPI security scheme; resolve_principal reads it.
+    del api_key
+    return await resolve_principal(request, ctx)
 
 
 async def api_principal(

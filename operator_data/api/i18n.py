@@ -90,6 +90,14 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "records": ("Rekaman", "Records"),
     "day": ("Tanggal", "Day"),
     "done": ("Berhasil", "Done"),
+    "done_resent": (
+        "Token dikirim ulang ke meter.",
+        "The token was queued again for the meter.",
+    ),
+    "done_unavailable": (
+        "Kirim ulang tidak tersedia: alur pengiriman hub tidak berjalan.",
+        "Resend unavailable: the hub's delivery workflow is not running.",
+    ),
     "forbidden": ("Akses ditolak untuk peran Anda.", "Your role may not do this."),
     "not_found": ("Tidak ditemukan.", "Not found."),
     "filter": ("Saring", "Filter"),

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from operator_data.ap2t_source import Ap2tJob
 from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
-from operator_data.cli.output import emit, fail
+from operator_data.cli.output import emit, fail, progress, progress_shown
 from operator_data.cli.sla_cmd import parse_day
 from operator_data.settings import Settings
 from operator_data.store import Store
@@ -27,23 +23,17 @@ app = typer.Typer(help="The daily AP2T batch (non-transaction data).", no_args_i
 DateOption = Annotated[str, typer.Option("--date", help="WIB calendar day, YYYY-MM-DD.")]
 
 
-async def _export(settings: Settings, day: date, out: Path | None, tty: bool) -> dict[str, object]:
+async def _export(settings: Settings, day: date, out: Path | None) -> dict[str, object]:
     async with Store.from_settings(settings) as store:
         await store.migrate()
         job = Ap2tJob.from_settings(store, settings)
         if out is not None:
             job.out_dir = out
-        if not tty:
+        if not progress_shown():
             batch = await job.export(day)
         else:
-            # The bar goes to stderr so stdout stays one JSON document.
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-            with Progress(
-                *columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True
-            ) as bar:
-                task = bar.add_task(f"AP2T {day}", total=await job.meter_count(day))
-                update: Callable[[int], None] = lambda n: bar.update(task, completed=n)  # noqa: E731
-                batch = await job.export(day, update)
+            with progress(f"AP2T {day}", total=await job.meter_count(day)) as advance:
+                batch = await job.export(day, advance)
         return asdict(batch.manifest)
 
 
@@ -64,7 +54,7 @@ def export(
 ) -> None:
     """Write ap2t-YYYYMMDD.csv and its manifest; print the manifest."""
     day = parse_day("--date", date_)
-    emit(asyncio.run(_export(settings_or_fail(config), day, out, sys.stdout.isatty())))
+    emit(asyncio.run(_export(settings_or_fail(config), day, out)))
 
 
 @app.command("deliver")

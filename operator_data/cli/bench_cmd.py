@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 import operator_data
-from operator_data.cli.output import emit, fail
+from operator_data.cli.output import FormatOption, emit, emit_rows, fail, parse_format
 
 app = typer.Typer(help="Benchmarks (needs a source checkout with bench/).", no_args_is_help=True)
 
@@ -48,10 +48,11 @@ def _sizes(values: list[str]) -> dict[str, int]:
 
 
 @app.command("list")
-def list_benchmarks() -> None:
+def list_benchmarks(format_: FormatOption = "json") -> None:
     """The benchmarks, with their default and smoke sizes."""
+    shape = parse_format(format_)
     runner = _runner()
-    emit(
+    emit_rows(
         [
             {
                 "name": b.name,
@@ -60,7 +61,9 @@ def list_benchmarks() -> None:
                 "smoke_size": b.smoke_size,
             }
             for b in runner.benchmarks().values()
-        ]
+        ],
+        shape,
+        title="Benchmarks",
     )
 
 

@@ -42,7 +42,13 @@ def _summary(settings: Settings, worker_id: str) -> dict[str, Any]:
             "events": f"$share/{mqtt.group}/{mqtt.topic_root}/gw/+/events",
         },
         "p2apst": (
-            {"host": p2apst.host, "port": p2apst.port, "framing": p2apst.framing.value}
+            {
+                "host": p2apst.host,
+                "port": p2apst.port,
+                "framing": p2apst.framing.value,
+                # Loads the TLS files, so --check (and every start) fails on unusable ones.
+                "tls": p2apst.tls_context() is not None,
+            }
             if p2apst.host is not None
             else None
         ),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
-from operator_data.cli.output import emit
+from operator_data.cli.output import FormatOption, emit_rows, parse_format, progress
 from operator_data.retention import PurgeResult, purge
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
@@ -21,14 +21,16 @@ app = typer.Typer(
 async def _purge(settings: Settings, dry_run: bool, batch_size: int) -> PurgeResult:
     async with Store.from_settings(settings) as store:
         await store.migrate()
-        return await purge(
-            store,
-            settings.retention,
-            now=utcnow(),
-            dry_run=dry_run,
-            batch_size=batch_size,
-            sla_targets=settings.sla,
-        )
+        # purge() reports no progress of its own: the spinner says it is still working.
+        with progress("Purging" if not dry_run else "Counting"):
+            return await purge(
+                store,
+                settings.retention,
+                now=utcnow(),
+                dry_run=dry_run,
+                batch_size=batch_size,
+                sla_targets=settings.sla,
+            )
 
 
 @app.command("purge")
@@ -37,7 +39,13 @@ def purge_(
     batch_size: Annotated[
         int, typer.Option(min=1, max=100_000, help="Rows per transaction.")
     ] = 1000,
+    format_: FormatOption = "json",
     config: ConfigOption = None,
 ) -> None:
     """Delete expired rows in bounded batches; skipped if another node is purging."""
-    emit(asyncio.run(_purge(settings_or_fail(config), dry_run, batch_size)).to_dict())
+    shape = parse_format(format_)
+    result = asyncio.run(_purge(settings_or_fail(config), dry_run, batch_size))
+    rows = [{"table": name, "rows": count} for name, count in result.counts.items()]
+    verb = "would delete (dry run)" if dry_run else "deleted"
+    title = f"Retention purge: rows {verb}" if result.ran else "Skipped: another node is purging"
+    emit_rows(rows, shape, columns=("table", "rows"), document=result.to_dict(), title=title)

@@ -1,16 +1,23 @@
-"""`pintar sla report`: SLA figures for a period of WIB days, as JSON or CSV."""
+"""`pintar sla report`: SLA figures for a period of WIB days, as JSON, a table or CSV."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
+from dataclasses import asdict
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
-from operator_data.cli.output import emit, fail
+from operator_data.cli.output import (
+    Format,
+    FormatOption,
+    emit_rows,
+    fail,
+    parse_format,
+    write_table,
+)
 from operator_data.settings import Settings
 from operator_data.sla import SlaReport, sla_report
 from operator_data.store import Store
@@ -19,7 +26,6 @@ app = typer.Typer(
     help="Service-level figures computed from the state histories.", no_args_is_help=True
 )
 
-FORMATS = ("json", "csv")
 GROUPS = ("day", "month")
 
 
@@ -28,6 +34,32 @@ def parse_day(option: str, value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         fail(f"{option} {value!r}: expected a date YYYY-MM-DD")
+
+
+# The rows of the table and CSV forms: one per stage and period, plus a `total` per stage.
+COLUMNS = (
+    "stage",
+    "target_ms",
+    "period",
+    "count",
+    "completed",
+    "within_target",
+    "overdue",
+    "pending",
+    "percent_within",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+)
+BREACH_COLUMNS = ("stage", "subject_id", "started_at", "ended_at", "duration_ms", "target_ms")
+
+
+def _rows(result: SlaReport) -> list[dict[str, Any]]:
+    return [
+        {"stage": s.stage, "target_ms": s.target_ms, **asdict(f)}
+        for s in result.stages
+        for f in (*s.periods, s.total)
+    ]
 
 
 async def _report(settings: Settings, from_day: date, to_day: date, group: str) -> SlaReport:
@@ -40,13 +72,12 @@ async def _report(settings: Settings, from_day: date, to_day: date, group: str) 
 def report(
     from_: Annotated[str, typer.Option("--from", help="First WIB day (YYYY-MM-DD).")],
     to: Annotated[str, typer.Option("--to", help="Day after the last (exclusive).")],
-    format_: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    format_: FormatOption = "json",
     group: Annotated[str, typer.Option("--group", help="day or month.")] = "day",
     config: ConfigOption = None,
 ) -> None:
     """Per stage: count, percent within target, p50/p95/p99 (nearest rank) and breaches."""
-    if format_ not in FORMATS:
-        fail(f"--format {format_!r}: expected one of {', '.join(FORMATS)}")
+    shape = parse_format(format_)
     if group not in GROUPS:
         fail(f"--group {group!r}: expected one of {', '.join(GROUPS)}")
     from_day, to_day = parse_day("--from", from_), parse_day("--to", to)
@@ -54,7 +85,8 @@ def report(
         fail(f"--to {to_day} must be after --from {from_day}")
     settings = settings_or_fail(config)
     result = asyncio.run(_report(settings, from_day, to_day, group))
-    if format_ == "csv":
-        sys.stdout.write(result.to_csv())
-    else:
-        emit(result.to_dict())
+    title = f"SLA, WIB days {from_day} to {to_day} (exclusive), by {group}"
+    emit_rows(_rows(result), shape, columns=COLUMNS, document=result.to_dict(), title=title)
+    if shape is Format.TABLE:
+        breaches = [asdict(b) for b in result.breaches]
+        write_table(breaches, BREACH_COLUMNS, title=f"Breaches ({len(breaches)})")

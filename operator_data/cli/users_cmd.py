@@ -14,7 +14,7 @@ import typer
 
 from operator_data.api.auth import Accounts, ApiKey, AuthError, Role, User
 from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
-from operator_data.cli.output import emit, fail
+from operator_data.cli.output import FormatOption, emit, emit_rows, fail, parse_format
 from operator_data.settings import Settings
 from operator_data.store import Store
 from operator_data.store.types import utcnow
@@ -39,7 +39,7 @@ async def _list(settings: Settings) -> list[dict[str, Any]]:
             "username": u.username,
             "role": u.role.value,
             "active": u.active,
-            "locked_until": None if (until := u.locked_at(now)) is None else until.isoformat(),
+            "locked_until": u.locked_at(now),
         }
         for u in users
     ]
@@ -123,8 +123,8 @@ def _key_shown(key: ApiKey) -> dict[str, Any]:
     return {
         "key_id": key.key_id,
         "label": key.label,
-        "created_at": key.created_at.isoformat(),
-        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
     }
 
 
@@ -146,10 +146,16 @@ def add(
         fail(str(error))
 
 
+USER_COLUMNS = ("username", "role", "active", "locked_until")
+KEY_COLUMNS = ("key_id", "label", "created_at", "revoked_at")
+
+
 @app.command("list")
-def list_(config: ConfigOption = None) -> None:
+def list_(format_: FormatOption = "json", config: ConfigOption = None) -> None:
     """List users and their roles."""
-    emit(asyncio.run(_list(settings_or_fail(config))))
+    shape = parse_format(format_)
+    users = asyncio.run(_list(settings_or_fail(config)))
+    emit_rows(users, shape, columns=USER_COLUMNS, title="Helpdesk users")
 
 
 @app.command("api-key")
@@ -246,13 +252,16 @@ def password(
 @app.command("api-keys")
 def api_keys(
     name: Annotated[str, typer.Argument(help="The user whose keys are listed.")],
+    format_: FormatOption = "json",
     config: ConfigOption = None,
 ) -> None:
     """List NAME's API keys, revoked ones included (never a secret: none is stored)."""
+    shape = parse_format(format_)
     keys = asyncio.run(_keys(settings_or_fail(config), name))
     if keys is None:
         fail(f"user {name!r} does not exist")
-    emit([_key_shown(k) for k in keys])
+    rows = [_key_shown(k) for k in keys]
+    emit_rows(rows, shape, columns=KEY_COLUMNS, title=f"API keys of {name}")
 
 
 @app.command("revoke-key")

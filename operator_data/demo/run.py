@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.at import ModemConfig
+from gateway.housekeeping import Housekeeper
 from gateway.inbound_journal import InboundJournal, JournalledPool
 from gateway.pool import ModemPool, PoolConfig
 from gateway.spool import Spool
@@ -47,8 +48,10 @@ from operator_data.settings import (
     SecuritySettings,
     Settings,
     SlaTargets,
+    WebSettings,
 )
 from operator_data.store import Store
+from operator_data.store.file_modes import make_private
 from p2apst_adapter.ap2t.receiver import Ap2tReceiver
 from p2apst_adapter.client import ClientSettings, P2apstClient
 from p2apst_adapter.simulator import FaultPlan, P2apstSimulator
@@ -77,6 +80,7 @@ class World:
     ap2t_url: str
     web_url: str | None
     counters: Counters
+    housekeeper: Housekeeper | None = None
 
 
 def _master_key_file(data_dir: Path) -> Path:
@@ -89,7 +93,7 @@ def _master_key_file(data_dir: Path) -> Path:
 
 
 def demo_settings(options: DemoOptions) -> Settings:
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    options.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # customer data inside
     fast = options.profile is Profile.FAST
     return Settings(
         data_dir=options.data_dir,
@@ -103,6 +107,7 @@ def demo_settings(options: DemoOptions) -> Settings:
             denominations_idr=list(DENOMINATIONS),
             sweep_interval_s=1.0 if fast else 5.0,
         ),
+        web=WebSettings(docs="public"),  # the demo shows its API documentation to anyone
     )
 
 
@@ -197,6 +202,17 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
         gateway = await stack.enter_async_context(
             SpooledGateway("gw1", JournalledPool(pool, journal), spool)
         )
+        # As a gateway node does (gateway/service.py): acked and final SMS leave no text in
+        # the spool's or the journal's WAL after a round.
+        housekeeper = await stack.enter_async_context(
+            Housekeeper(
+                spool,
+                [journal],
+                retention=timedelta(hours=72),
+                interval=5.0 if fast else 60.0,
+                clock=lambda: datetime.now(UTC),
+            )
+        )
 
         simulator = await stack.enter_async_context(
             P2apstSimulator(
@@ -230,6 +246,7 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
         counters = Counters()
         hub.on_sla_breach(lambda breach: counters.breach())
 
+        make_private(data / "meters.db")  # the simulated meters' state, keys included: 0600
         meter_state = stack.enter_context(StateStore(data / "meters.db"))
         behaviour = Behaviour(
             typo_rate=faults.typos,
@@ -277,7 +294,7 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
                 log.warning("helpdesk web app not started: %s", error)
         yield World(
             options, settings, store, registry, members, network, emulators, pool,
-            simulator, hub, fleet, ap2t, ap2t_url, web_url, counters,
+            simulator, hub, fleet, ap2t, ap2t_url, web_url, counters, housekeeper,
         )  # fmt: skip
 
 
@@ -286,10 +303,22 @@ async def _traffic(world: World, stop: asyncio.Event) -> None:
     rng = random.Random(world.options.seed * 7919)
     interval = 1.0 / world.options.rate
     phones = world.fleet.phones
+    # A customer does not buy the same amount twice within the hub's duplicate window
+    # (the hub would rightly answer PURCHASE_DUPLICATE, and the demo count it as asked).
+    window = world.settings.hub.duplicate_window_s
+    bought: dict[tuple[str, int], float] = {}
+    clock = asyncio.get_running_loop().time
     while not stop.is_set():
         phone = rng.choice(phones)
-        if rng.random() < 0.9:
-            phone.buy(rng.choice(DENOMINATIONS))
+        amounts = [
+            amount
+            for amount in DENOMINATIONS
+            if clock() - bought.get((phone.msisdn, amount), -window) > window + 5.0
+        ]
+        if amounts and rng.random() < 0.9:
+            amount = rng.choice(amounts)
+            phone.buy(amount)
+            bought[(phone.msisdn, amount)] = clock()
             world.counters.purchases_asked += 1
         else:
             phone.balance()

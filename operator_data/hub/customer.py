@@ -1,5 +1,6 @@
 """Customer commands at the short code (flow customer -> hub): BELI, SALDO, STATUS,
-BANTUAN, STOP, MULAI. Every SMS gets exactly one one-SMS answer, never silence.
+BANTUAN, STOP, MULAI. Every SMS gets at most one one-SMS answer: exactly one within the
+reply budgets (hub/reply_budget.py), which keep the short code from being a reflector.
 
 A purchase is bound to a registered phone and its PIN; its idempotency key comes from the
 inbound SMS, and the same text from the same phone within `hub.duplicate_window_s` is
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
@@ -30,9 +31,11 @@ from operator_data.commands import (
 )
 from operator_data.commands.replies import Lang, Reply, render, reply_for_error
 from operator_data.crypto.sealing import SealError
+from operator_data.hub import reply_budget
 from operator_data.hub.charging import charge_many
 from operator_data.hub.context import HubContext
 from operator_data.hub.formatting import denominations, kwh, rupiah, short_ref, wib
+from operator_data.hub.helpdesk import open_incident
 from operator_data.hub.inbound import CustomerCommand
 from operator_data.hub.outbound import PRIORITY_REPLY, meter_sim_msisdn, queue_frame
 from operator_data.registry import Meter, PinLocked, PinOk, PinResult, PinWrong, RegistryError
@@ -75,11 +78,23 @@ class Purchase:
 
 
 @dataclass(frozen=True, slots=True)
+class Incident:
+    """A helpdesk item to open with the answer (e.g. a phone locked out again and again)."""
+
+    category: str
+    subject: str
+    notes: str
+    msisdn: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     text: str
     kind: str
     meter_number: str | None = None
     purchase: Purchase | None = None  # to record with the answer, then start
+    incident: Incident | None = None  # to open with the answer
 
 
 class _Refused(Exception):
@@ -202,6 +217,11 @@ async def _reply(ctx: HubContext, answered: Sequence[_Answered]) -> list[str | T
         if not todo:
             return started
         now = ctx.now()
+        silent = await reply_budget.apply(conn, _asks(todo), now, ctx.settings.hub)
+        todo = [
+            _silenced(a, silent[a.work.message.id]) if a.work.message.id in silent else a
+            for a in todo
+        ]
         await _mark_processed(conn, todo, now)
         purchases = [a for a in todo if a.answer.purchase is not None]
         if purchases:
@@ -222,12 +242,49 @@ async def _reply(ctx: HubContext, answered: Sequence[_Answered]) -> list[str | T
                     in_reply_to=a.work.message.id,
                 )
                 for a in todo
-                if a.work.message.peer_msisdn is not None
+                if a.work.message.peer_msisdn is not None and a.work.message.id not in silent
             ],
             at=now,
         )
+        for a in todo:
+            if a.answer.incident is not None:
+                i = a.answer.incident
+                await open_incident(
+                    conn,
+                    category=i.category,
+                    subject=i.subject,
+                    notes=i.notes,
+                    msisdn=i.msisdn,
+                    customer_id=i.customer_id,
+                    at=now,
+                )
         await charge_many(ctx, conn, [a.work.message.id for a in todo])
     return started
+
+
+def _asks(answered: Sequence[_Answered]) -> list[reply_budget.Ask]:
+    asks = []
+    for a in answered:
+        peer = a.work.message.peer_msisdn
+        if peer is None:
+            continue  # nobody to answer
+        text = a.work.text if isinstance(a.work.text, str) else a.work.text.decode(errors="replace")
+        if a.answer.purchase is not None:
+            kind = reply_budget.Kind.PURCHASE
+        elif a.work.sender is None:
+            kind = reply_budget.Kind.UNREGISTERED
+        elif reply_budget.looks_like_reply(text):
+            kind = reply_budget.Kind.REPLY_LIKE
+        else:
+            kind = reply_budget.Kind.ANSWER
+        asks.append(reply_budget.Ask(a.work.message.id, peer, kind))
+    return asks
+
+
+def _silenced(a: _Answered, why: reply_budget.Silence) -> _Answered:
+    """Processed, not answered: the state history says why (no SMS, no incident)."""
+    log.info("SMS %s from %s not answered: %s", a.work.message.id, a.work.message.peer_msisdn, why)
+    return replace(a, answer=Answer("", f"not answered: {why.value}", a.answer.meter_number))
 
 
 async def _still_received(conn: AsyncConnection, ids: list[str]) -> set[str]:
@@ -428,6 +485,25 @@ async def _status(ctx: HubContext, work: CustomerCommand, named: str | None) -> 
     return Answer(text, "status", meter_number)
 
 
+def _guessing(ctx: HubContext, work: CustomerCommand, locked: PinLocked) -> Incident | None:
+    """A lock-out that is one of many in a row is a guessing attack: the helpdesk is told
+    (once per lock-out, from `pin.lockout_alarm_after` on)."""
+    assert work.sender is not None
+    if not locked.just_locked or locked.lockouts < ctx.settings.pin.lockout_alarm_after:
+        return None
+    return Incident(
+        category="pin-lockout",
+        subject=f"PIN of {work.sender.msisdn} locked out {locked.lockouts} times in a row",
+        notes=(
+            f"Wrong PINs again and again: locked until {wib(locked.until)} (each lock-out in a "
+            "row lasts twice as long). Call the customer; if it was not them, the number may be "
+            "under attack or the SIM in other hands."
+        ),
+        msisdn=work.sender.msisdn,
+        customer_id=work.sender.customer_id,
+    )
+
+
 #: Why a purchase is refused when the hub has no P2APST link configured.
 NO_P2APST_REASON = {
     Lang.ID: "layanan pembelian belum tersedia",
@@ -505,7 +581,8 @@ def _refusal(
         text = render(Reply.WRONG_PIN, ctx.lang, attempts_left=verdict.attempts_left)
         return Answer(text, "wrong-pin", meter)
     if isinstance(verdict, PinLocked):
-        return Answer(render(Reply.PIN_LOCKED, ctx.lang, until=wib(verdict.until)), "locked", meter)
+        text = render(Reply.PIN_LOCKED, ctx.lang, until=wib(verdict.until))
+        return Answer(text, "locked", meter, incident=_guessing(ctx, work, verdict))
     assert isinstance(verdict, PinOk)
     if ctx.p2apst is None:
         # No P2APST link on this hub: refuse now rather than accept a purchase nobody makes.

@@ -237,7 +237,7 @@ class Hub:
             if first and not isinstance(error, StaleReplayState):
                 _log.exception("batch of %d events failed; applying it in parts", len(events))
             if len(events) == 1:
-                return await self._alone(events[0], prepared.whos)
+                return await self._alone(events[0], prepared)
             half = len(events) // 2
             left = await self._apply_split(events[:half], prepared, first=False)
             right = await self._apply_split(events[half:], prepared, first=False)
@@ -298,22 +298,21 @@ class Hub:
                         pending.frame,
                     )  # fmt: skip
                     continue
-                work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
+                work = await apply_event(self.ctx, conn, event, _who(event, whos))
                 if work is not None:
                     commands.append(work)
         return commands
 
     # -- workers ---------------------------------------------------------------------------
 
-    async def _alone(self, event: TransportEvent, whos: dict[str, Identified]) -> Applied:
-        """One event in its own transaction; if it still fails it is left unacknowledged, so
-        the transport delivers it again later (a transient fault passes; a persistent one
-        is logged each time, and nothing is lost)."""
+    async def _alone(self, event: TransportEvent, prepared: Prepared) -> Applied:
+        """One event in its own transaction — a batch of one, through the same set-wise
+        passes; if it still fails it is left unacknowledged, so the transport delivers it
+        again later (a transient fault passes; a persistent one is logged each time, and
+        nothing is lost)."""
         for attempt in range(3):
             try:
-                async with self.ctx.unit() as (conn, unit):
-                    work = await apply_event(self.ctx, conn, unit, event, _who(event, whos))
-                return Applied([] if work is None else [work])
+                return Applied(await self._apply([event], prepared))
             except StaleReplayState:
                 continue  # another worker moved the window: read it again
             except Exception:

@@ -16,27 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from firmware_protocol.frames import Frame, FrameError, TokenResult
+from firmware_protocol.frames import Frame, Telemetry, TokenResult
 from gateway.msisdn import MsisdnError, normalise
 from gateway.transport import (
-    DeliveryReport,
     InboundSms,
     ModemStateChanged,
-    SendResult,
     TransportEvent,
 )
 from operator_data.commands import mask_secrets
 from operator_data.hub.charging import charge
 from operator_data.hub.context import HubContext, Unit
 from operator_data.hub.meter_frames import handle_frame
-from operator_data.hub.meter_link import open_inbound
-from operator_data.hub.status_batch import apply_status
-from operator_data.hub.token_batch import MeterAnswer, apply_token_results
 from operator_data.registry import Identified, SenderCustomer, SenderMeter
-from operator_data.store import Flow, MessageState, schema
+from operator_data.store import Flow, MessageState
 from operator_data.store.messages import (
     Incoming,
     Message,
@@ -60,8 +54,9 @@ class CustomerCommand:
 
 
 def _printable(text: str) -> str:
-    # PostgreSQL text cannot hold NUL; a customer SMS has no business carrying one.
-    return text.replace("\x00", "")[:2000]
+    """A customer SMS as it is logged: PINs masked, after the NULs go (PostgreSQL text
+    cannot hold NUL; dropping one after masking could join digits into a PIN in clear)."""
+    return mask_secrets(text.replace("\x00", ""))[:2000]
 
 
 def _peer(raw: str) -> str | None:
@@ -74,21 +69,21 @@ def _peer(raw: str) -> str | None:
 async def apply_event(
     ctx: HubContext,
     conn: AsyncConnection,
-    unit: Unit,
     event: TransportEvent,
     who: Identified | None,
 ) -> CustomerCommand | None:
+    """What a batch's set-wise passes leave (meter frames: meter_batch.py; send outcomes:
+    status_batch.py; customer SMS: `log_customer_commands`): an SMS from a sender the hub
+    cannot answer, logged as rejected; a modem's state change, logged."""
     if isinstance(event, InboundSms):
-        return await _inbound(ctx, conn, unit, event, who)
-    if isinstance(event, SendResult | DeliveryReport):
-        await apply_status(ctx, conn, unit, [event])  # a batch of one
-    elif isinstance(event, ModemStateChanged):
+        return await _inbound(ctx, conn, event, who)
+    if isinstance(event, ModemStateChanged):
         log.info("modem %s/%s is %s %s", event.gateway, event.modem, event.status, event.detail)
     return None
 
 
 async def _inbound(
-    ctx: HubContext, conn: AsyncConnection, unit: Unit, event: InboundSms, who: Identified | None
+    ctx: HubContext, conn: AsyncConnection, event: InboundSms, who: Identified | None
 ) -> CustomerCommand | None:
     now = ctx.now()
     peer = _peer(event.sender)
@@ -102,19 +97,8 @@ async def _inbound(
     }
     sender = who.sender if who is not None else None
     if isinstance(sender, SenderMeter):
-        assert who is not None
-        message, _ = await record_inbound(
-            conn,
-            flow=Flow.METER_TO_HUB,
-            meter_number=sender.meter_number,
-            customer_id=sender.customer_id,
-            kind="frame",
-            raw_pdu=event.data if event.data is not None else (event.text or "").encode(),
-            **common,  # type: ignore[arg-type]
-        )
-        if message.state is M.RECEIVED:
-            await _meter_frame(ctx, conn, unit, event, message, sender, who)
-        return None
+        # Meter frames have one path, set-wise, whatever the batch's size.
+        raise ValueError(f"event {event.event_id}: meter frames go through meter_batch")
     text = _text_of(event)
     shown = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
     if peer is None or (event.text is None and not isinstance(sender, SenderCustomer)):
@@ -122,7 +106,7 @@ async def _inbound(
         message, _ = await record_inbound(
             conn,
             flow=Flow.METER_TO_HUB if event.text is None else Flow.CUSTOMER_TO_HUB,
-            body=None if event.text is None else _printable(mask_secrets(shown)),
+            body=None if event.text is None else _printable(shown),
             raw_pdu=event.data,
             **common,  # type: ignore[arg-type]
         )
@@ -173,7 +157,7 @@ async def log_customer_commands(
                 customer_id=sender.customer_id if isinstance(sender, SenderCustomer) else None,
                 gateway_id=event.gateway or None,
                 modem_id=event.modem or None,
-                body=_printable(mask_secrets(shown)),
+                body=_printable(shown),
             )
         )
     logged = await record_inbound_many(conn, incoming, at=at)
@@ -192,39 +176,6 @@ def _twin(commands: Sequence[CustomerCommand | None], message: Message) -> bool:
     return any(c is not None and c.message.id == message.id for c in commands)
 
 
-async def _meter_frame(
-    ctx: HubContext,
-    conn: AsyncConnection,
-    unit: Unit,
-    event: InboundSms,
-    message: Message,
-    sender: SenderMeter,
-    who: Identified,
-) -> None:
-    """One meter frame, event by event (the batch's set-wise pass is meter_batch.py)."""
-    now = ctx.now()
-    if who.key is None:
-        await set_message_state(
-            conn, message.id, M.REJECTED, at=now, reject_reason=who.key_problem or "no key"
-        )
-        return
-    payload: bytes | str = event.data if event.data is not None else (event.text or "")
-    try:
-        frame = await open_inbound(conn, ctx.registry, who.key, payload)
-    except FrameError as error:
-        log.warning("frame from meter %s rejected: %s", sender.meter_number, error)
-        await set_message_state(
-            conn, message.id, M.REJECTED, at=now, reject_reason=f"frame: {error}"
-        )
-        return
-    await conn.execute(
-        update(schema.messages)
-        .where(schema.messages.c.id == message.id)
-        .values(kind=frame.header.type.name)
-    )
-    await act_on_frame(ctx, conn, unit, event, message, sender, frame)
-
-
 async def act_on_frame(
     ctx: HubContext,
     conn: AsyncConnection,
@@ -234,12 +185,12 @@ async def act_on_frame(
     sender: SenderMeter,
     frame: Frame,
 ) -> None:
-    """Act on an authentic frame whose message is logged in state `received`."""
+    """Act on an authentic frame whose message is logged in state `received`: one of the
+    rarer kinds (alarms, balance replies, ...). Telemetry is finished by meter_batch.py and
+    TOKEN_RESULT answers by token_batch.py, set-wise."""
     assert frame.message is not None
-    if isinstance(frame.message, TokenResult):  # a batch of one
-        answer = MeterAnswer(message, sender.meter_number, frame.message, event.received_at)
-        await apply_token_results(ctx, conn, unit, [answer])
-        return
+    if isinstance(frame.message, Telemetry | TokenResult):
+        raise ValueError(f"message {message.id}: {type(frame.message).__name__} is batched")
     note = await handle_frame(
         ctx,
         conn,

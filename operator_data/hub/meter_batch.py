@@ -5,8 +5,10 @@ the per-message helpers (a dozen statements each). Per batch: one read of the id
 keys already logged, one locking read of the senders' replay windows, the frames checked
 in memory, then one multi-row statement each for messages, their state stamps, readings,
 cost-ledger rows and the windows written back. Telemetry (and every refused frame) is
-finished here; the other frame types are only logged (state `received`) and then acted on
-one by one by `inbound.act_on_frame`, in the batch's order.
+finished here; TOKEN_RESULT answers go on to token_batch.py, set-wise; the rarer frame
+types are only logged (state `received`) and then acted on one by one by
+`inbound.act_on_frame`, in the batch's order. A single event is a batch of one: there is no
+other path for meter frames.
 
 Safety is that of the per-message path: everything is in the batch's transaction; the
 meter rows are locked (FOR UPDATE, in meter order) before their windows are read, so two
@@ -34,13 +36,14 @@ from operator_data.hub.meter_link import Checked, admit, check_frame, window_of
 from operator_data.registry import Identified, SenderMeter
 from operator_data.store import Flow, MessageState, schema
 from operator_data.store.bulk import insert_many
+from operator_data.store.chunks import chunks
 from operator_data.store.messages import Message
 from operator_data.store.states import Direction
+from operator_data.store.transitions import MESSAGES, transition_many
 from operator_data.store.types import new_ulid
 
 log = logging.getLogger("operator_data.hub.inbound")
 M = MessageState
-_CHUNK = 500  # keys per IN (...) list: well under every backend's bound-parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,7 @@ class FrameToAct:
 
 @dataclass(slots=True)
 class MeterBatch:
-    """What the set-wise pass left for the event-by-event pass."""
+    """What the set-wise pass left to act on one frame at a time (the rarer kinds)."""
 
     to_act: dict[str, FrameToAct] = field(default_factory=dict)  # by event id
     done: set[str] = field(default_factory=set)  # event ids finished (or already logged)
@@ -81,16 +84,19 @@ async def log_meter_frames(
     known = await _logged_keys(conn, [f"sms:{event.event_id}" for event, _ in items])
     fresh: list[tuple[InboundSms, Identified]] = []
     seen: set[str] = set()
+    stranded: list[str] = []
     for event, who in items:
         key = f"sms:{event.event_id}"
         if key in known or event.event_id in seen:
-            # Logged before (a re-delivery): acted on then. A row still `received` would be
-            # one whose action failed; the event-by-event pass takes those.
-            if known.get(key) != M.RECEIVED.value:
-                batch.done.add(event.event_id)
+            # Logged before (a re-delivery): acted on then.
+            batch.done.add(event.event_id)
+            logged = known.get(key)
+            if logged is not None and logged[0] == M.RECEIVED.value:
+                stranded.append(logged[1])
             continue
         seen.add(event.event_id)
         fresh.append((event, who))
+    await _refuse_stranded(conn, sorted(set(stranded)), ctx.now())
     windows = await _lock_windows(
         conn,
         sorted(
@@ -250,26 +256,45 @@ def _peer(raw: str) -> str | None:
         return None
 
 
-async def _logged_keys(conn: AsyncConnection, keys: list[str]) -> dict[str, str]:
+async def _logged_keys(conn: AsyncConnection, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """Per idempotency key logged before: its message's state and id."""
     msgs = schema.messages
-    found: dict[str, str] = {}
-    for start in range(0, len(keys), _CHUNK):
+    found: dict[str, tuple[str, str]] = {}
+    for part in chunks(keys):
         rows = await conn.execute(
-            select(msgs.c.idempotency_key, msgs.c.state).where(
-                msgs.c.idempotency_key.in_(keys[start : start + _CHUNK])
+            select(msgs.c.idempotency_key, msgs.c.state, msgs.c.id).where(
+                msgs.c.idempotency_key.in_(part)
             )
         )
-        found.update({str(k): str(s) for k, s in rows})
+        found.update({str(k): (str(s), str(i)) for k, s, i in rows})
     return found
+
+
+async def _refuse_stranded(conn: AsyncConnection, message_ids: list[str], at: datetime) -> None:
+    """A frame logged but never acted on (a row left `received` by a unit of work that
+    committed without finishing it) is refused: its replay window moved with it, so the
+    counter is spent and acting on it now could be acting twice."""
+    for part in chunks(message_ids):
+        moved = await transition_many(
+            conn,
+            MESSAGES,
+            list(part),
+            M.REJECTED,
+            at=at,
+            only_from=[M.RECEIVED],
+            extra_values={"reject_reason": "logged before but not acted on: counter spent"},
+        )
+        if moved:
+            log.warning("%d meter frame(s) logged but never acted on refused", len(moved))
 
 
 async def _lock_windows(conn: AsyncConnection, meters: list[str]) -> dict[str, ReplayWindow]:
     table = schema.meters
     windows: dict[str, ReplayWindow] = {}
-    for start in range(0, len(meters), _CHUNK):
+    for part in chunks(meters):
         rows = await conn.execute(
             select(table.c.meter_number, table.c.replay_window)
-            .where(table.c.meter_number.in_(meters[start : start + _CHUNK]))
+            .where(table.c.meter_number.in_(part))
             .order_by(table.c.meter_number)
             .with_for_update()
         )

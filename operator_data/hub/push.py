@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from operator_data.crypto import SealError
 from operator_data.hub.context import HubContext
 from operator_data.hub.delivery import start_delivery
 from operator_data.hub.meter_link import lock_meter
 from operator_data.store import TransactionState, schema
 from operator_data.store.transactions import (
+    Transaction,
     create_transaction,
+    mask_token,
+    reveal_token,
     set_transaction_state,
     store_token,
 )
@@ -25,6 +30,11 @@ _REFERENCE = re.compile(r"[\x21-\x7e]{1,64}")
 
 class PushRefused(ValueError):
     """The pushed token cannot be taken (unknown meter, malformed values)."""
+
+
+class PushConflict(ValueError):
+    """The PLN reference was pushed before with another meter, token, amount or kWh: a
+    repeat must be the same push, or one of the two is wrong and a person must look."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +55,7 @@ class PushedToken:
 @dataclass(frozen=True, slots=True)
 class PushOutcome:
     transaction_id: str
-    created: bool  # False: this PLN reference was pushed before
+    created: bool  # False: this PLN reference was pushed before, with the same values
 
 
 async def push_token(ctx: HubContext, pushed: PushedToken) -> PushOutcome:
@@ -93,4 +103,33 @@ async def push_token(ctx: HubContext, pushed: PushedToken) -> PushOutcome:
                 kwh=None if pushed.kwh is None else str(pushed.kwh),
             )
             await start_delivery(ctx, conn, unit, tx, token=token, fresh=True)
+        else:
+            differ = await _differences(ctx, conn, tx, pushed, token)
+            if differ:
+                raise PushConflict(
+                    f"pln_reference {pushed.pln_reference} was pushed before with another "
+                    f"{', '.join(differ)} (transaction {tx.id})"
+                )
     return PushOutcome(tx.id, created)
+
+
+async def _differences(
+    ctx: HubContext, conn: AsyncConnection, tx: Transaction, pushed: PushedToken, token: str
+) -> list[str]:
+    """The fields in which a repeated push differs from the first (never their values:
+    the token must not reach a log or an answer)."""
+    differ = []
+    if tx.meter_number != pushed.meter_number:
+        differ.append("meter_number")
+    try:
+        same_token = await reveal_token(conn, tx.id, ctx.master) == token
+    except SealError:  # sealed under an older master key: the masked form is what is left
+        same_token = tx.token_masked == mask_token(token)
+    if not same_token:
+        differ.append("token")
+    if tx.amount_idr != pushed.amount_idr:
+        differ.append("amount_idr")
+    before = None if tx.kwh is None else Decimal(tx.kwh)
+    if before != pushed.kwh:
+        differ.append("kwh")
+    return differ

@@ -33,6 +33,7 @@ from operator_data.hub.journal import HubPurchaseJournal, HubReportOutbox, Purch
 from operator_data.hub.push_api import router as push_router
 from operator_data.hub.sla import SlaMonitor
 from operator_data.registry import Registry
+from operator_data.registry.counter_ledger import CounterLedger, LedgerError
 from operator_data.settings import Settings
 from operator_data.store import Store
 from p2apst_adapter.client import ClientSettings, P2apstClient, StanSource
@@ -69,6 +70,8 @@ def client_settings(settings: Settings) -> ClientSettings:
         report_window=p.report_window,
         resend_unreceived=p.resend_unreceived,
         resume_pending=False,  # the hub's sweep resumes purchases (one resumer)
+        tls=p.tls_context(),
+        tls_server_name=p.tls_server_name,
     )
 
 
@@ -135,7 +138,21 @@ async def running_hub(
             await store.migrate()
         else:
             await _check_schema(store)
-        registry = Registry(store, master_key=master, pin_policy=settings.pin)
+        ledger_path = settings.hub.counter_ledger_path(settings.data_dir)
+        try:
+            ledger = None if ledger_path is None else CounterLedger(ledger_path)
+        except LedgerError as error:
+            raise HubServiceError(str(error)) from None
+        if ledger is not None:
+            stack.callback(ledger.close)
+        registry = Registry(store, master_key=master, pin_policy=settings.pin, ledger=ledger)
+        # Before any frame is sealed: counters jump past what this machine's ledger says was
+        # reserved, so a restored database cannot reuse an IV (docs/runbook.md).
+        moved = await registry.apply_counter_ledger()
+        if moved:
+            log.info(
+                "hub %s: frame counters of %d meters moved past their ledger", worker_id, moved
+            )
         transport = await stack.enter_async_context(
             MqttTransport(
                 settings.mqtt.mqtt_settings(),

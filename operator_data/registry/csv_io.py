@@ -14,7 +14,9 @@ A line with all meter and SIM columns blank registers a customer without a meter
 of the same customer must agree on the customer columns. Import is all-or-nothing: every
 problem is reported (line, column, reason) and nothing is written unless there are none.
 Export writes the same columns; `comms_key_hex` is always left blank (keys never leave
-sealed) and PINs are not exported at all.
+sealed) and PINs are not exported at all. A text cell a spreadsheet would take for a
+formula (= + - @ first) is written with a leading quote, which import takes off again
+(operator_data/csv_cells.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.msisdn import MsisdnError, normalise
 from operator_data.crypto.sealing import seal
+from operator_data.csv_cells import SafeWriter, restore
 from operator_data.registry.models import CustomerIn, MeterIn, RegistryError, check_iccid
 from operator_data.registry.registry import COMMS_KEY_BYTES, Registry
 from operator_data.store import schema
@@ -270,6 +273,7 @@ def _read(source: TextIO, issues: _Collector) -> tuple[list[_Line], int]:
         count += 1
         if None in row:
             issues.add(start, "", f"more fields than the {len(header)} header columns")
+        row = {k: restore(v) if isinstance(v, str) else v for k, v in row.items()}
         parsed = _parse_line(start, row, issues)
         if parsed is not None:
             lines.append(parsed)
@@ -566,7 +570,7 @@ async def export_csv(registry: Registry, out: TextIO, *, actor: str = "export") 
         )
         .order_by(c.c.customer_id, m.c.meter_number)
     )
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     lines = 0
     async with store.read() as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -289,6 +289,10 @@ class PinWrong:
 @dataclass(frozen=True, slots=True)
 class PinLocked:
     until: datetime
+    # What the guess that locked it learns (not part of the verdict's identity): the
+    # lock-outs in a row, this one included, and that this guess locked the phone.
+    lockouts: int = field(default=0, compare=False)
+    just_locked: bool = field(default=False, compare=False)
 
 
 PinResult = PinOk | PinWrong | PinLocked

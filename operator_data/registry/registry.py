@@ -7,6 +7,7 @@ units of work take an optional `conn` and then run inside the caller's transacti
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.pin_mac import PinHashError, PinMacKey, is_scrypt, verify_customer_pin
 from operator_data.crypto.pins import PinFormatError, check_pin_format
 from operator_data.crypto.sealing import SealError, open_sealed, seal
+from operator_data.registry.counter_ledger import CounterLedger, fingerprint
 from operator_data.registry.models import (
     CommsKey,
     Conflict,
@@ -79,8 +81,15 @@ class Registry:
         master_key: MasterKey | None,
         pin_policy: PinPolicy,
         clock: Callable[[], datetime] = utcnow,
+        ledger: CounterLedger | None = None,
     ) -> None:
         self._store = store
+        # Without a ledger, hub -> meter counters are only as safe as the database: a
+        # restored backup would hand them out again (see counter_ledger).
+        self._ledger = ledger
+        # Ceilings this process has read or written: the ledger never lowers one, so a
+        # reservation below a cached ceiling needs no trip to the ledger file at all.
+        self._ceilings: dict[tuple[str, bytes], int] = {}
         self._master = master_key
         self._pin = pin_policy
         self._clock = clock
@@ -365,13 +374,47 @@ class Registry:
     async def set_comms_key(
         self, meter_number: str, key: bytes, key_id: str, *, actor: str
     ) -> Meter:
-        """Seal and store a (new) comms key; frame counters restart with the new key."""
+        """Seal and store a new comms key; frame counters restart with the new key.
+
+        Refuses (RegistryError) the meter's current key and, with a ledger, any key the
+        meter has had before: under a key seen before, counters from 0 would repeat IVs
+        already used (AES-GCM's one fatal misuse) and re-open the meter's old frames."""
         if len(key) != COMMS_KEY_BYTES:
             raise RegistryError(f"comms key must be {COMMS_KEY_BYTES} bytes")
         master = self.require_master_key()
         sealed = seal(master, key, aad=meter_number)
         async with self._store.begin() as conn:
             await self._meter(conn, meter_number)
+            row = (
+                await conn.execute(
+                    select(m.c.comms_key_sealed, m.c.comms_key_master_id)
+                    .where(m.c.meter_number == meter_number)
+                    .with_for_update()
+                )
+            ).one()
+            current: bytes | None = None
+            if row.comms_key_sealed is not None and row.comms_key_master_id == master.key_id:
+                current = open_sealed(master, bytes(row.comms_key_sealed), aad=meter_number)
+                if hmac.compare_digest(current, key):
+                    raise RegistryError(
+                        f"meter {meter_number} already has this comms key: setting it again "
+                        "would restart its frame counters and reuse AES-GCM IVs; give the "
+                        "meter a new key"
+                    )
+            if self._ledger is not None:
+                ledger, fp = self._ledger, fingerprint(meter_number, key)
+                if await asyncio.to_thread(ledger.known, meter_number, fp):
+                    raise RegistryError(
+                        f"meter {meter_number} has had this comms key before (counter ledger "
+                        f"{ledger.path}): its frame counters were used; give the meter a new key"
+                    )
+                # Both keys remembered before the database commits: a failed commit only
+                # means this key cannot be tried again, never that a used key can. The old
+                # one too: it may only ever have received frames, never reserved a counter.
+                known = {(meter_number, fp): 0}
+                if current is not None:
+                    known[(meter_number, fingerprint(meter_number, current))] = 0
+                await asyncio.to_thread(ledger.raise_to, known)
             await conn.execute(
                 update(m)
                 .where(m.c.meter_number == meter_number)
@@ -486,16 +529,7 @@ class Registry:
     ) -> int:
         """The next frame counter for hub -> meter frames, never handed out twice."""
         async with self._tx(conn) as tx:
-            result = await tx.execute(
-                update(m)
-                .where(m.c.meter_number == meter_number)
-                .values(tx_counter=m.c.tx_counter + 1)
-                .returning(m.c.tx_counter)
-            )
-            value = result.scalar()
-            if value is None:
-                raise NotFound(f"meter {meter_number} is not registered")
-            return int(value) - 1
+            return (await self.reserve_tx_counters(tx, {meter_number: 1}))[meter_number]
 
     async def reserve_tx_counters(
         self, conn: AsyncConnection, counts: dict[str, int]
@@ -507,17 +541,27 @@ class Registry:
         if not wanted:
             return {}
         current: dict[str, int] = {}
+        keyed: list[Any] = []
         for start_at in range(0, len(wanted), 500):
             rows = await conn.execute(
-                select(m.c.meter_number, m.c.tx_counter)
+                select(
+                    m.c.meter_number,
+                    m.c.tx_counter,
+                    m.c.comms_key_sealed,
+                    m.c.comms_key_master_id,
+                )
                 .where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
                 .order_by(m.c.meter_number)
                 .with_for_update()
             )
-            current.update({str(r.meter_number): int(r.tx_counter) for r in rows})
+            for r in rows:
+                current[str(r.meter_number)] = int(r.tx_counter)
+                keyed.append(r)
         missing = [meter for meter in wanted if meter not in current]
         if missing:
             raise NotFound(f"meter {missing[0]} is not registered")
+        if self._ledger is not None:
+            await self._reserve_in_ledger(self._ledger, keyed, counts)
         await conn.execute(
             update(m)
             .where(m.c.meter_number == bindparam("b_meter"))
@@ -525,6 +569,100 @@ class Registry:
             [{"b_meter": meter, "b_next": current[meter] + counts[meter]} for meter in wanted],
         )
         return current
+
+    def _fingerprints(self, rows: Sequence[Any]) -> dict[str, bytes]:
+        """(meter -> key fingerprint) for rows with a key this master opens; a key that
+        cannot be opened seals no frame, so it needs no counters recorded."""
+        master = self._master
+        found: dict[str, bytes] = {}
+        if master is None:
+            return found
+        for row in rows:
+            if row.comms_key_sealed is None or row.comms_key_master_id != master.key_id:
+                continue
+            meter = str(row.meter_number)
+            try:
+                key = self._open_comms_key(master, bytes(row.comms_key_sealed), meter)
+            except SealError:
+                continue
+            found[meter] = fingerprint(meter, key)
+        return found
+
+    async def _reserve_in_ledger(
+        self, ledger: CounterLedger, rows: Sequence[Any], counts: dict[str, int]
+    ) -> None:
+        # Raise the ledger's ceiling a block beyond the counters about to be handed out,
+        # durably, before the caller's transaction commits (and so before any frame under
+        # them exists). Most reservations stay within the block and write nothing.
+        prints = self._fingerprints(rows)
+        needed: dict[tuple[str, bytes], int] = {}
+        for row in rows:
+            meter = str(row.meter_number)
+            fp = prints.get(meter)
+            if fp is not None:
+                needed[(meter, fp)] = int(row.tx_counter) + counts[meter]
+        unsure = [pair for pair, top in needed.items() if top > self._ceilings.get(pair, -1)]
+        if not unsure:
+            return
+        self._remember(await asyncio.to_thread(ledger.ceilings, unsure))
+        raise_to = {
+            pair: needed[pair] + ledger.block
+            for pair in unsure
+            if needed[pair] > self._ceilings.get(pair, -1)
+        }
+        await asyncio.to_thread(ledger.raise_to, raise_to)
+        self._remember(raise_to)
+
+    def _remember(self, ceilings: dict[tuple[str, bytes], int]) -> None:
+        if len(self._ceilings) + len(ceilings) > _OPENED_KEYS:
+            self._ceilings.clear()  # a cache only: the ledger file is the truth
+        for pair, ceiling in ceilings.items():
+            self._ceilings[pair] = max(ceiling, self._ceilings.get(pair, -1))
+
+    async def apply_counter_ledger(self) -> int:
+        """Raise every meter's hub -> meter counter to the ceiling the ledger holds for its
+        current key, skipping the rest of the block last reserved: run at start-up, so a
+        restored database never hands out a counter used before. Returns how many meters
+        were moved (after a plain restart: the ones that had reserved a block)."""
+        if self._ledger is None:
+            return 0
+        entries = await asyncio.to_thread(self._ledger.all)
+        by_meter: dict[str, dict[bytes, int]] = {}
+        for entry in entries:
+            by_meter.setdefault(entry.meter_number, {})[entry.fingerprint] = entry.ceiling
+        wanted = sorted(by_meter)
+        moved = 0
+        for start_at in range(0, len(wanted), 500):
+            async with self._store.begin() as conn:
+                rows = list(
+                    await conn.execute(
+                        select(
+                            m.c.meter_number,
+                            m.c.tx_counter,
+                            m.c.comms_key_sealed,
+                            m.c.comms_key_master_id,
+                        )
+                        .where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
+                        .order_by(m.c.meter_number)
+                        .with_for_update()
+                    )
+                )
+                prints = self._fingerprints(rows)
+                lifts = []
+                for row in rows:
+                    meter = str(row.meter_number)
+                    ceiling = by_meter[meter].get(prints.get(meter, b""))
+                    if ceiling is not None and ceiling > int(row.tx_counter):
+                        lifts.append({"b_meter": meter, "b_next": ceiling})
+                if lifts:
+                    await conn.execute(
+                        update(m)
+                        .where(m.c.meter_number == bindparam("b_meter"))
+                        .values(tx_counter=bindparam("b_next")),
+                        lifts,
+                    )
+                moved += len(lifts)
+        return moved
 
     async def frame_counters(
         self, meter_number: str, *, conn: AsyncConnection | None = None
@@ -781,6 +919,7 @@ class Registry:
                     pin_hash=None,
                     failed_attempts=0,
                     locked_until=None,
+                    lockouts=0,
                     created_at=now,
                     updated_at=now,
                 )
@@ -817,7 +956,11 @@ class Registry:
                 update(p)
                 .where(p.c.msisdn == number)
                 .values(
-                    pin_hash=hashed, failed_attempts=0, locked_until=None, updated_at=self._clock()
+                    pin_hash=hashed,
+                    failed_attempts=0,
+                    locked_until=None,
+                    lockouts=0,
+                    updated_at=self._clock(),
                 )
             )
             if result.rowcount != 1:
@@ -834,7 +977,7 @@ class Registry:
         async with self._store.read() as conn:
             row = (
                 await conn.execute(
-                    select(p.c.pin_hash, p.c.locked_until, p.c.failed_attempts).where(
+                    select(p.c.pin_hash, p.c.locked_until, p.c.failed_attempts, p.c.lockouts).where(
                         p.c.msisdn == number
                     )
                 )
@@ -855,14 +998,20 @@ class Registry:
                 good = verify_customer_pin(key, number, pin, stored)
         except PinHashError as error:
             raise RegistryError(f"phone {number}: {error}") from None
-        if good and not legacy and row.failed_attempts == 0 and row.locked_until is None:
+        if (
+            good
+            and not legacy
+            and row.failed_attempts == 0
+            and row.locked_until is None
+            and row.lockouts == 0
+        ):
             # The purchase hot path: nothing to reset, so no write transaction at all. A lock
             # by wrong guesses racing this read is not seen, but this caller knew the PIN.
             return PinOk()
         not_locked = or_(p.c.locked_until.is_(None), p.c.locked_until <= now)
         async with self._store.begin() as conn:
             if good:
-                values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None}
+                values: dict[str, Any] = {"failed_attempts": 0, "locked_until": None, "lockouts": 0}
                 if legacy:  # convert to the keyed hash while the PIN is at hand
                     values.update(pin_hash=key.hash(number, pin), updated_at=now)
                 result = await conn.execute(
@@ -889,16 +1038,35 @@ class Registry:
                 if failed is None:
                     return PinLocked(await self._locked_until(conn, number))
                 if failed >= self._pin.max_attempts:
-                    until = now + timedelta(minutes=self._pin.lockout_minutes)
+                    # Each lock-out in a row lasts twice as long as the last (capped).
+                    lockouts = int(
+                        await conn.scalar(
+                            update(p)
+                            .where(p.c.msisdn == number)
+                            .values(lockouts=p.c.lockouts + 1)
+                            .returning(p.c.lockouts)
+                        )
+                        or 1
+                    )
+                    minutes = min(
+                        self._pin.lockout_minutes * 2 ** min(lockouts - 1, 20),
+                        self._pin.lockout_max_minutes,
+                    )
+                    until = now + timedelta(minutes=minutes)
                     await conn.execute(
                         update(p)
                         .where(p.c.msisdn == number)
                         .values(failed_attempts=0, locked_until=until, updated_at=now)
                     )
                     await self.audit(
-                        conn, "system", "pin.locked", "phone", number, {"until": until.isoformat()}
+                        conn,
+                        "system",
+                        "pin.locked",
+                        "phone",
+                        number,
+                        {"until": until.isoformat(), "lockouts": lockouts},
                     )
-                    return PinLocked(until)
+                    return PinLocked(until, lockouts=lockouts, just_locked=True)
                 return PinWrong(self._pin.max_attempts - int(failed))
         # Reached only when the PIN was reset (or the phone removed) between the read and the
         # update: judge the PIN afresh against what is stored now.
@@ -923,9 +1091,13 @@ class Registry:
         async with self._store.read() as conn:
             for start_at in range(0, len(known), 500):
                 for r in await conn.execute(
-                    select(p.c.msisdn, p.c.pin_hash, p.c.locked_until, p.c.failed_attempts).where(
-                        p.c.msisdn.in_(known[start_at : start_at + 500])
-                    )
+                    select(
+                        p.c.msisdn,
+                        p.c.pin_hash,
+                        p.c.locked_until,
+                        p.c.failed_attempts,
+                        p.c.lockouts,
+                    ).where(p.c.msisdn.in_(known[start_at : start_at + 500]))
                 ):
                     rows[r.msisdn] = r
         key = self._pin_key()
@@ -936,7 +1108,7 @@ class Registry:
                 if row.locked_until is not None and row.locked_until > now:
                     results.append(PinLocked(row.locked_until))
                     continue
-                if row.failed_attempts == 0 and row.locked_until is None:
+                if row.failed_attempts == 0 and row.locked_until is None and row.lockouts == 0:
                     try:
                         good = verify_customer_pin(key, row.msisdn, pin, row.pin_hash)
                     except PinHashError as error:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from operator_data.csv_cells import SafeWriter
 from operator_data.settings import SlaTargets
 from operator_data.sla import queries
 from operator_data.sla.stages import STAGES, Stage
@@ -120,7 +120,7 @@ class SlaReport:
             "p99_ms",
         ]
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = SafeWriter(out, lineterminator="\n")
         writer.writerow(fields)
         for s in self.stages:
             for f in (*s.periods, s.total):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from operator_data.store import sqlite_driver
+from operator_data.store.file_modes import make_private
 
 if TYPE_CHECKING:
     from operator_data.settings import Settings
@@ -73,6 +74,7 @@ class Store:
         pool_size: int = 10,
         synchronous: str = "full",
         group_commit: bool = True,
+        sqlite_inline: bool = True,
     ) -> None:
         if synchronous not in ("full", "normal"):
             raise StoreError(f"synchronous must be full or normal, not {synchronous!r}")
@@ -95,6 +97,7 @@ class Store:
         self._write_gate = asyncio.Lock()
         self._writer: asyncio.Task[Any] | None = None
         self._group_commit = group_commit
+        self._sqlite_inline = sqlite_inline
         self._group: _Group | None = None
         self._queued = 0  # tasks waiting for the write gate
 
@@ -106,6 +109,7 @@ class Store:
             busy_timeout_ms=settings.database.busy_timeout_ms,
             pool_size=settings.database.pool_size,
             synchronous=settings.database.sqlite_synchronous,
+            sqlite_inline=settings.database.sqlite_inline,
         )
 
     @property
@@ -129,8 +133,11 @@ class Store:
             database = self._url.database
             if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                make_private(Path(database))  # and so its -wal and -shm (file_modes.py)
             if self._url.get_driver_name() == "aiosqlite":
                 kwargs["module"] = sqlite_driver.dbapi()  # one thread trip per statement
+                # ... or none, for what cannot wait (sqlite_driver.py)
+                kwargs["connect_args"] = {"inline": self._sqlite_inline}
         else:
             kwargs["pool_size"] = self._pool_size
             kwargs["pool_pre_ping"] = True

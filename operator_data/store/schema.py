@@ -163,6 +163,8 @@ customer_phones = Table(
     Column("pin_hash", String(200), nullable=True),  # hmac1$ (crypto/pin_mac.py) or older scrypt$
     Column("failed_attempts", Integer, nullable=False),
     Column("locked_until", UTCDateTime, nullable=True),
+    # Lock-outs in a row (reset by a right PIN): each one lasts twice as long as the last.
+    Column("lockouts", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -8,6 +8,16 @@ token_e2e). Here a statement is executed and its first rows fetched in one call;
 and closing a cursor cost none. Larger results (a streamed export) keep their sqlite3
 cursor open in the thread and are fetched from it in further calls, as before.
 
+Inline (`connect(..., inline=True)`, the store's default): a statement that cannot wait on
+a lock runs in the caller's thread, with no hand-over at all. On a loaded machine each
+hand-over costs two thread wake-ups that the OS may schedule late, and with ~10 statements
+per unit of work they were the hub's biggest single cost (a fifth of its main thread
+under load, docs/benchmarks.md). What may wait stays in the thread, so the event loop never
+blocks on another process: BEGIN (IMMEDIATE waits on the busy timeout for the write lock),
+COMMIT (fsync with synchronous=FULL, and the WAL checkpoint), ROLLBACK and PRAGMAs. In WAL
+mode, a statement inside a transaction waits on nothing: readers do not block writers, and a
+write transaction already holds the write lock.
+
 Used through `create_async_engine(url, module=dbapi())`: the dialect stays aiosqlite's.
 """
 
@@ -122,6 +132,18 @@ class OneHopCursor:
         return None
 
 
+#: Statements that may wait (on a lock, a disk flush or a checkpoint): run in the thread.
+_MAY_WAIT = ("BEGIN", "COMMIT", "END", "ROLLBACK", "PRAGMA", "VACUUM", "ATTACH")
+
+
+def may_wait(sql: str) -> bool:
+    """Whether `sql` may block on a lock or the disk (so must not run on the event loop).
+    SAVEPOINT and RELEASE do not: the store issues them only inside a transaction it began
+    (its connections are in autocommit mode, every transaction opened by BEGIN)."""
+    head = sql.lstrip()[:9].upper()
+    return head.startswith(_MAY_WAIT)
+
+
 def _drain(raw: sqlite3.Cursor) -> list[Any]:
     try:
         return raw.fetchall()
@@ -137,24 +159,50 @@ def _more(raw: sqlite3.Cursor, size: int) -> list[Any]:
 
 
 class Connection(aiosqlite.Connection):
-    """An aiosqlite connection whose cursors are OneHopCursors."""
+    """An aiosqlite connection whose cursors are OneHopCursors; `inline`: statements that
+    cannot wait run in the caller's thread (see the module)."""
+
+    def __init__(self, connector: Any, iter_chunk_size: int, *, inline: bool = False) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self.inline = inline
+        self.handed_over = 0  # statements run in the thread (for tests and benchmarks)
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
     async def statement(self, sql: str, parameters: Any, many: bool) -> _Outcome:
-        return cast(_Outcome, await self.run(_run, self._conn, sql, parameters, many))
+        if self.inline and not may_wait(sql):
+            return _run(self._conn, sql, parameters, many)
+        self.handed_over += 1
+        return cast(_Outcome, await self._execute(_run, self._conn, sql, parameters, many))  # type: ignore[no-untyped-call]
+
+    async def rollback(self) -> None:
+        # The pool rolls back every connection it gets back; with no transaction open
+        # (the unit committed) there is nothing to hand over.
+        if self.inline and not self._conn.in_transaction:
+            return
+        await super().rollback()
 
     async def run(self, function: Any, *args: Any) -> Any:
-        """`function(*args)` in the connection's thread."""
+        """`function(*args)` (fetching from or closing a cursor: never waits) in the
+        connection's thread, or inline."""
+        if self.inline:
+            return function(*args)
         return await self._execute(function, *args)  # type: ignore[no-untyped-call]
 
 
-def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Connection:
+def connect(
+    database: str, *, iter_chunk_size: int = 64, inline: bool = False, **kwargs: Any
+) -> Connection:
+    if inline:
+        # Opened in aiosqlite's thread, used from the event loop's too (never at once:
+        # each call is awaited before the next).
+        kwargs["check_same_thread"] = False
+
     def connector() -> sqlite3.Connection:
         return cast(sqlite3.Connection, sqlite3.connect(database, **kwargs))
 
-    return Connection(connector, iter_chunk_size)
+    return Connection(connector, iter_chunk_size, inline=inline)
 
 
 def dbapi() -> AsyncAdapt_aiosqlite_dbapi:

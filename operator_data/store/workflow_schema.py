@@ -72,3 +72,15 @@ hub_deliveries = Table(
 )
 Index("ix_hub_deliveries_next_check_at", hub_deliveries.c.next_check_at)
 Index("ix_hub_deliveries_meter_number", hub_deliveries.c.meter_number)
+
+# How many answers each number (and, as `*`, the hub) got in its current window, and when
+# an unregistered number or a reply-looking SMS was last answered (hub/reply_budget.py).
+reply_budgets = Table(
+    "reply_budgets",
+    metadata,
+    Column("msisdn", String(16), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("replies", Integer, nullable=False),
+    Column("unregistered_at", UTCDateTime, nullable=True),
+    Column("reply_like_at", UTCDateTime, nullable=True),
+)

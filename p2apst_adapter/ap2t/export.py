@@ -54,7 +54,10 @@ class _BatchWriter:
         self.day = day
         self.path = out_dir / f"{batch_name(day)}.csv"
         self._tmp = self.path.with_suffix(".csv.tmp")
-        self._file = self._tmp.open("wb")
+        # Customer data (meters, customers, consumption): readable by its owner only.
+        self._file = os.fdopen(
+            os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
+        )
         self._digest = hashlib.sha256()
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\n")
@@ -105,7 +108,8 @@ class _BatchWriter:
         )
         manifest_path = self.path.with_name(f"{batch_name(self.day)}.manifest.json")
         tmp = manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(manifest.to_json(), encoding="utf-8")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(manifest.to_json())
         os.replace(tmp, manifest_path)
         return manifest
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ class ClientSettings:
     #: journal's owner resumes purchases itself (the hub's sweep drives each open purchase
     #: through `purchase()`, which chases a journalled one), so there is one resumer.
     resume_pending: bool = True
+    #: TLS on the link (`tls.client_context`); None: plain TCP, for a leased line or VPN.
+    tls: ssl.SSLContext | None = None
+    #: The name P2APST's certificate must carry, when it is not the host connected to.
+    tls_server_name: str | None = None
 
 
 def _now() -> datetime:
@@ -185,7 +190,12 @@ class P2apstClient:
         """One connection attempt and, once signed on, its life; the next back-off."""
         try:
             link = await Link.open(
-                self._host, self._port, self.settings.framing, self.settings.connect_timeout
+                self._host,
+                self._port,
+                self.settings.framing,
+                self.settings.connect_timeout,
+                tls=self.settings.tls,
+                server_hostname=self.settings.tls_server_name,
             )
         except (OSError, TimeoutError) as error:
             log.info("p2apst: connect failed (%s); retry in %.2fs", error, delay)
@@ -194,7 +204,12 @@ class P2apstClient:
         try:
             await self._sign_on(link)
         except (LinkLost, TimeoutError, P2apstUnavailable) as error:
-            log.info("p2apst: sign-on failed (%s); retry in %.2fs", error, delay)
+            hint = ""
+            if isinstance(error, LinkLost) and link.tls_version is not None:
+                # TLS 1.3 servers refuse a client certificate after the handshake, by
+                # closing: the one sign of it the client gets.
+                hint = " (over TLS: does P2APST accept our client certificate?)"
+            log.info("p2apst: sign-on failed (%s)%s; retry in %.2fs", error, hint, delay)
             await link.close()
             await asyncio.sleep(delay)
             return min(delay * 2, self.settings.reconnect_max)
@@ -203,6 +218,7 @@ class P2apstClient:
             raise
         self._link = link
         self.sign_ons += 1
+        log.info("p2apst: signed on (%s)", link.tls_version or "plain TCP")
         self._down_since = None
         self._connected.set()
         self._reports_wake.set()

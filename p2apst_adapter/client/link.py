@@ -1,10 +1,12 @@
-"""One TCP connection to P2APST: framing, and requests matched to responses by STAN."""
+"""One TCP (or TLS) connection to P2APST: framing, and requests matched to responses by
+STAN."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import ssl
 
 from p2apst_adapter.dialect import (
     Deframer,
@@ -42,9 +44,33 @@ class Link:
         self._task = asyncio.create_task(self._read_loop())
 
     @classmethod
-    async def open(cls, host: str, port: int, framing: Framing, within: float) -> Link:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        framing: Framing,
+        within: float,
+        *,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Link:
+        """Connects (and with `tls`, completes the handshake) within `within` seconds.
+        Raises OSError (ssl.SSLError when the handshake is refused) or TimeoutError."""
+        connecting = asyncio.open_connection(
+            host,
+            port,
+            ssl=tls,
+            server_hostname=(server_hostname or host) if tls is not None else None,
+            ssl_handshake_timeout=within if tls is not None else None,
+        )
+        reader, writer = await asyncio.wait_for(connecting, within)
         return cls(reader, writer, framing)
+
+    @property
+    def tls_version(self) -> str | None:
+        """ "TLSv1.3" and the like on a TLS link, None on plain TCP."""
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        return None if ssl_object is None else str(ssl_object.version())
 
     async def request(self, message: IsoMessage, within: float) -> IsoMessage:
         """Writes `message` and waits for the response with the same STAN.
@@ -62,7 +88,7 @@ class Link:
             self._writer.write(frame(encode(message), self._framing))
             await self._writer.drain()
             return await asyncio.wait_for(future, within)
-        except ConnectionError as error:
+        except (ConnectionError, ssl.SSLError) as error:
             raise LinkLost(str(error)) from error
         finally:
             self._waiters.pop(stan, None)
@@ -83,7 +109,9 @@ class Link:
             while data := await self._reader.read(4096):
                 for raw in deframer.feed(data):
                     self._dispatch(raw)
-        except (ConnectionError, IsoError) as error:
+        except (ConnectionError, ssl.SSLError, IsoError) as error:
+            # ssl.SSLError: with TLS 1.3 a peer refusing our certificate says so (an alert)
+            # only after the handshake, on the first read.
             log.warning("p2apst link: %s", error)
         finally:
             self.closed.set()

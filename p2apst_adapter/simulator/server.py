@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -126,12 +127,16 @@ class P2apstSimulator:
         port: int = 0,
         clock: Callable[[], datetime] = _now,
         seed: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.meters = MeterRegistry(meters)
+        self._tls = tls  # `tls.server_context`: TLS, a client certificate required
         self.ledger = ledger if ledger is not None else Ledger()
         self.settings = settings or SimulatorSettings()
         self.script = FaultScript()
         self.connections_accepted = 0
+        #: With TLS: the subject common name of each client certificate accepted.
+        self.client_names: list[str] = []
         self._picker = FaultPicker(faults) if faults is not None else None
         self._host = host
         self._port = port
@@ -145,7 +150,9 @@ class P2apstSimulator:
     # --- lifetime ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._serve, self._host, self._port, ssl=self._tls
+        )
 
     async def close(self) -> None:
         if self._server is not None:
@@ -198,6 +205,10 @@ class P2apstSimulator:
         peer = _Peer(writer, self.settings.framing)
         self._peers.add(peer)
         self.connections_accepted += 1
+        ssl_object = writer.get_extra_info("ssl_object")
+        if ssl_object is not None:  # the handshake checked the certificate already
+            subject = dict(pair[0] for pair in ssl_object.getpeercert().get("subject", ()))
+            self.client_names.append(str(subject.get("commonName", "")))
         deframer = Deframer(self.settings.framing)
         try:
             while data := await reader.read(4096):

@@ -16,7 +16,7 @@ from pathlib import Path
 from operator_data.api.app import create_app
 from operator_data.crypto import MasterKey
 from operator_data.registry import Registry
-from operator_data.settings import PinPolicy, Settings
+from operator_data.settings import PinPolicy, Settings, WebSettings
 from operator_data.store import Store
 from tests.ap2t_support import serve
 from tests.operator_data.helpdesk_seed import RecordingActions, Seeded, seed
@@ -48,7 +48,12 @@ def running_server(
                     store, master_key=MasterKey(secrets.token_bytes(32)), pin_policy=PinPolicy()
                 )
                 seeded = await seed(store, registry, extra_messages=extra_messages, spacing=spacing)
-                app = create_app(Settings(), store, registry, actions=RecordingActions(registry))
+                app = create_app(
+                    Settings(web=WebSettings(docs="public")),
+                    store,
+                    registry,
+                    actions=RecordingActions(registry),
+                )
                 async with serve(app) as url:
                     box["running"] = Running(url, seeded)
                     ready.set()

@@ -249,6 +249,7 @@ async def running_rig(
     simulator_settings: SimulatorSettings | None = None,
     wrap_transport: Callable[[Transport], Transport] | None = None,
     client_changes: dict[str, Any] | None = None,
+    hub_changes: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     master = MasterKey(secrets.token_bytes(32))
     clock = Clock()
@@ -259,6 +260,7 @@ async def running_rig(
             sweep_interval_s=3600,
             token_resends=2,
             push_token=None if push_token is None else SecretStr(push_token),
+            **(hub_changes or {}),
         ),
         prices=PriceTable(
             versions=[

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 
 from operator_data.api import auth
@@ -75,6 +75,21 @@ class Env:
                 )
             ).one()
         return dict(row._mapping)
+
+    async def pair(self, username: str = "sari", ip: str = HOME) -> dict[str, Any] | None:
+        """The (username, address) counter that locks."""
+        async with self.store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        api_unknown_logins.c.failed_logins, api_unknown_logins.c.locked_until
+                    ).where(
+                        api_unknown_logins.c.username_hash
+                        == auth.pair_key(username, address_key(ip))
+                    )
+                )
+            ).first()
+        return None if row is None else dict(row._mapping)
 
     async def audit(self) -> list[dict[str, Any]]:
         log = schema.audit_log
@@ -190,10 +205,12 @@ async def test_the_limit_locks_and_the_right_password_is_refused_unchecked(
     assert statuses == [401, 401]
     assert _refusal(locking) == (429, str(15 * 60))
     assert REFUSED_TEXT in locking.text and "kata sandi salah" not in locking.text
-    assert await env.user() == {
+    # The name is locked at this address; the account only counts its failures.
+    assert await env.pair() == {
         "failed_logins": 0,
         "locked_until": env.clock.now + timedelta(minutes=15),
     }
+    assert await env.user() == {"failed_logins": 3, "locked_until": None}
     assert len(env.checks) == 3
 
     env.clock.advance(timedelta(minutes=5))
@@ -205,7 +222,8 @@ async def test_the_limit_locks_and_the_right_password_is_refused_unchecked(
     assert "Too many failed login attempts. Please try again later." in english.text
     # No password was looked at and nothing was counted while locked.
     assert len(env.checks) == 3
-    assert (await env.user())["failed_logins"] == 0
+    assert (await env.user())["failed_logins"] == 3
+    assert (await env.pair())["failed_logins"] == 0  # type: ignore[index]
 
     trail = await env.audit()
     actions = [r["action"] for r in trail]
@@ -222,6 +240,9 @@ async def test_the_limit_locks_and_the_right_password_is_refused_unchecked(
     assert locked["detail"]["ip"] == HOME and locked["detail"]["known_user"] is True
     assert {r["detail"]["reason"] for r in trail[4:]} == {"locked"}
     assert PASSWORD not in json.dumps(trail)
+    # From another address the right user still gets in: the guesser cannot lock them out.
+    assert (await env.post("sari", PASSWORD, ip=ELSEWHERE)).status_code == 303
+    assert (await env.post("sari", PASSWORD)).status_code == 429
 
 
 async def test_the_lock_expires_by_itself(make_env: Callable[..., Any]) -> None:
@@ -264,7 +285,9 @@ async def test_parallel_guesses_get_no_more_checks_than_the_limit(
         assert len(env.checks) == 3, name  # attempts 1-3 are checked, the rest are not
         assert sum(isinstance(r, LoginFailed) for r in results) == 2, name
         assert sum(isinstance(r, LoginRefused) for r in results) == 8, name
-    assert (await env.user())["locked_until"] == env.clock.now + timedelta(minutes=15)
+        locked = await env.pair(name)
+        assert locked is not None
+        assert locked["locked_until"] == env.clock.now + timedelta(minutes=15)
 
 
 async def test_an_attempt_lost_half_way_cannot_leave_a_name_locked_for_ever(
@@ -273,7 +296,13 @@ async def test_an_attempt_lost_half_way_cannot_leave_a_name_locked_for_ever(
     env: Env = await make_env()
     # As if the third attempt's worker died after taking its number: no lock was written.
     async with env.store.begin() as conn:
-        await conn.execute(update(api_users).values(failed_logins=3))
+        await conn.execute(
+            insert(api_unknown_logins).values(
+                username_hash=auth.pair_key("sari", address_key(HOME)),
+                failed_logins=3,
+                locked_until=None,
+            )
+        )
     refused = await env.post("sari", PASSWORD)
     assert _refusal(refused) == (429, str(15 * 60)) and env.checks == []
     env.clock.advance(timedelta(minutes=15))
@@ -290,6 +319,103 @@ async def test_a_new_user_does_not_inherit_failures_counted_for_the_name(
     async with env.store.read() as conn:
         assert (await conn.execute(select(api_unknown_logins))).first() is None
     assert (await env.post("budi", WRONG)).status_code == 401
+
+
+# -- per (username, address), and the account's slow-down --------------------------------
+
+
+async def test_a_guesser_elsewhere_cannot_lock_the_right_user_out(
+    make_env: Callable[..., Any],
+) -> None:
+    """The review's finding: five wrong passwords from anywhere locked any account,
+    the admin's included, for everyone."""
+    env: Env = await make_env()
+    for _ in range(3):
+        await env.post("sari", WRONG, ip=ELSEWHERE)
+    assert _refusal(await env.post("sari", PASSWORD, ip=ELSEWHERE)) == (429, str(15 * 60))
+    assert await env.pair("sari", HOME) is None
+    assert (await env.post("sari", PASSWORD, ip=HOME)).status_code == 303
+    # The guesser's address stays locked after the user's success.
+    assert (await env.post("sari", PASSWORD, ip=ELSEWHERE)).status_code == 429
+    # An IPv6 guesser moving inside its /64 is the same address.
+    for n in range(3):
+        await env.post("sari", WRONG, ip=f"2001:db8::{n + 1}")
+    assert (await env.post("sari", PASSWORD, ip="2001:db8::99")).status_code == 429
+
+
+async def test_the_account_slows_down_addresses_that_failed_for_it(
+    make_env: Callable[..., Any],
+) -> None:
+    env: Env = await make_env(
+        login_max_failures=10, login_account_slowdown_after=4, login_account_max_delay_s=8
+    )
+    guard = LoginGuard(env.store, _settings(login_account_slowdown_after=4,
+                                            login_account_max_delay_s=8).web)  # fmt: skip
+    assert [guard.delay(n).total_seconds() for n in range(3, 10)] == [0, 1, 2, 4, 8, 8, 8]
+    guessers = ["192.0.2.1", "192.0.2.2"]
+    for ip in guessers:
+        for _ in range(2):
+            assert (await env.post("sari", WRONG, ip=ip)).status_code == 401
+    assert (await env.user())["failed_logins"] == 4
+    # Slowed: the next check of a guesser takes the account's slot for 1 s ...
+    assert (await env.post("sari", WRONG, ip=guessers[0])).status_code == 401
+    checks = len(env.checks)
+    # ... so the other guesser is refused unchecked until it is free again.
+    assert _refusal(await env.post("sari", WRONG, ip=guessers[1])) == (429, "1")
+    assert len(env.checks) == checks
+    env.clock.advance(timedelta(seconds=1))
+    assert (await env.post("sari", WRONG, ip=guessers[1])).status_code == 401  # 5 -> 2 s
+    assert _refusal(await env.post("sari", WRONG, ip=guessers[0])) == (429, "2")
+    # The right user, from an address that has not failed, is not held up at all.
+    assert (await env.post("sari", PASSWORD, ip=HOME)).status_code == 303
+    assert await env.user() == {"failed_logins": 0, "locked_until": None}
+    assert (await env.post("sari", WRONG, ip=guessers[0])).status_code == 401
+    refusals = [r for r in await env.audit() if r["action"] == "session.login_refused"]
+    assert [r["detail"]["reason"] for r in refusals] == ["slowed", "slowed"]
+
+
+async def test_parallel_guesses_share_one_slot_of_a_slowed_account(
+    make_env: Callable[..., Any],
+) -> None:
+    env: Env = await make_env(login_max_failures=100, login_account_slowdown_after=2)
+    guard = LoginGuard(env.store, _settings(login_max_failures=100,
+                                            login_account_slowdown_after=2).web,
+                       clock=env.clock)  # fmt: skip
+    for name in ("sari", "nobody"):
+        for _ in range(2):
+            assert isinstance(await guard.login(name, WRONG, HOME), LoginFailed)
+        env.checks.clear()
+        results = await asyncio.gather(*(guard.login(name, WRONG, HOME) for _ in range(10)))
+        assert len(env.checks) == 1, name
+        assert sum(isinstance(r, LoginRefused) for r in results) == 9, name
+
+
+async def test_unlock_and_a_password_reset_end_every_lock_of_the_name(
+    make_env: Callable[..., Any],
+) -> None:
+    env: Env = await make_env()
+    accounts = Accounts(env.store, clock=env.clock)
+    for ip in (HOME, ELSEWHERE):
+        for _ in range(3):
+            await env.post("sari", WRONG, ip=ip)
+    [listed] = [u for u in await accounts.list_users() if u.username == "sari"]
+    assert listed.locked_at(env.clock.now) == env.clock.now + timedelta(minutes=15)
+    assert await accounts.unlock("sari", actor="cli") == env.clock.now + timedelta(minutes=15)
+    assert await env.pair("sari", HOME) is None and await env.pair("sari", ELSEWHERE) is None
+    assert (await env.post("sari", PASSWORD, ip=ELSEWHERE)).status_code == 303
+    for _ in range(3):
+        await env.post("sari", WRONG)
+    await accounts.reset_password("sari", "ganti-sandi-456", actor="cli")
+    assert (await env.post("sari", "ganti-sandi-456")).status_code == 303
+
+
+def test_the_new_limits_are_settings() -> None:
+    web = WebSettings()
+    assert (web.login_account_slowdown_after, web.login_account_max_delay_s) == (10, 60)
+    for field in ("login_account_slowdown_after", "login_account_max_delay_s"):
+        with pytest.raises(ValidationError):
+            WebSettings.model_validate({field: 0})
+        assert WebSettings.model_fields[field].description
 
 
 # -- unknown usernames -------------------------------------------------------------------
@@ -336,10 +462,16 @@ async def test_unknown_usernames_get_exactly_the_same_answers(
         ("sari", True),
         ("nobody", False),
     ]
-    # What an unknown name leaves in the database is its counter, under a digest.
+    # What a name leaves in the database is its counters, under digests: per (name,
+    # address) for both, and the unknown name's account counter beside the user's own.
     async with env.store.read() as conn:
         rows = (await conn.execute(select(api_unknown_logins))).all()
-    assert [(r.username_hash, r.failed_logins) for r in rows] == [(auth.digest("nobody"), 2)]
+    assert {r.username_hash: r.failed_logins for r in rows} == {
+        auth.pair_key("sari", address_key(HOME)): 2,
+        auth.pair_key("nobody", address_key(ELSEWHERE)): 2,
+        auth.digest("nobody"): 5,
+    }
+    assert (await env.user())["failed_logins"] == 5
 
 
 async def test_expired_unknown_locks_are_cleaned_up(make_env: Callable[..., Any]) -> None:
@@ -349,7 +481,8 @@ async def test_expired_unknown_locks_are_cleaned_up(make_env: Callable[..., Any]
     await env.post("ghost-2", WRONG)  # a new lock sweeps the expired one
     async with env.store.read() as conn:
         rows = (await conn.execute(select(api_unknown_logins.c.username_hash))).scalars().all()
-    assert rows == [auth.digest("ghost-2")]
+    assert auth.pair_key("ghost-1", address_key(HOME)) not in rows
+    assert auth.pair_key("ghost-2", address_key(HOME)) in rows
 
 
 # -- per address -------------------------------------------------------------------------

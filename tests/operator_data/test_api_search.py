@@ -19,11 +19,14 @@ from operator_data.api.queries import encode_cursor
 from operator_data.api.routers.pages import classify
 from operator_data.crypto import MasterKey
 from operator_data.registry import Registry
-from operator_data.settings import PinPolicy, Settings
+from operator_data.settings import PinPolicy, Settings, WebSettings
 from operator_data.store import Store, utcnow
 from tests.operator_data.helpdesk_seed import CUSTOMER_ID, METER, METER_SIM, Seeded, seed
 
 pytestmark = pytest.mark.timeout(60)
+
+# /metrics and /openapi.json are read without credentials here (web.docs = "public").
+_OPEN_DOCS = Settings(web=WebSettings(docs="public"))
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ async def _seeded_api(
     )
     seeded = await seed(store, registry, extra_messages=7, now=now)
     clock = {} if now is None else {"clock": lambda: now}
-    app = create_app(Settings(), store, registry, **clock)  # type: ignore[arg-type]
+    app = create_app(_OPEN_DOCS, store, registry, **clock)  # type: ignore[arg-type]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://hd",
@@ -206,8 +209,8 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 async def test_two_apps_in_one_process_have_separate_metrics(sqlite_store: Store) -> None:
     store = sqlite_store
     registry = Registry(store, master_key=None, pin_policy=PinPolicy())
-    first = create_app(Settings(), store, registry)
-    second = create_app(Settings(), store, registry)
+    first = create_app(_OPEN_DOCS, store, registry)
+    second = create_app(_OPEN_DOCS, store, registry)
     for app in (first, second):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://hd"
@@ -243,7 +246,7 @@ async def test_extra_routers_are_mounted(sqlite_store: Store) -> None:
         return {"pong": "yes"}
 
     registry = Registry(store, master_key=None, pin_policy=PinPolicy())
-    app = create_app(Settings(), store, registry, extra_routers=[extra])
+    app = create_app(_OPEN_DOCS, store, registry, extra_routers=[extra])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://hd"
     ) as client:

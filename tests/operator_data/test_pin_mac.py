@@ -324,3 +324,44 @@ def test_subkey_is_not_the_master_key_and_is_stable() -> None:
     first, again = PinMacKey.derive(master), PinMacKey.derive(master)
     assert first == again and first.key != master.key and len(first.key) == 32
     assert master.key.hex() not in repr(first) and first.key.hex() not in repr(first)
+
+
+async def test_each_lockout_in_a_row_lasts_twice_as_long(
+    registry: Registry, store: Store, clock: Clock
+) -> None:
+    """3 wrong PINs lock for 30 minutes, the next 3 for 60, then 120, ... up to
+    pin.lockout_max_minutes; a right PIN starts the doubling again."""
+    await _phones(registry, PHONE)
+    await registry.set_pin(PHONE, "135790", actor="t")
+    lasted = []
+    for _ in range(4):
+        for n in range(3):
+            last = await registry.verify_pin(PHONE, f"00000{n}")
+        assert isinstance(last, PinLocked) and last.just_locked
+        lasted.append((last.until - clock.now, last.lockouts))
+        clock.advance(last.until - clock.now)
+    assert lasted == [
+        (timedelta(minutes=30), 1),
+        (timedelta(minutes=60), 2),
+        (timedelta(minutes=120), 3),
+        (timedelta(minutes=240), 4),
+    ]
+    assert await registry.verify_pin(PHONE, "135790") == PinOk()  # resets the doubling
+    for n in range(3):
+        again = await registry.verify_pin(PHONE, f"00000{n}")
+    assert isinstance(again, PinLocked) and again.until - clock.now == timedelta(minutes=30)
+
+
+async def test_guesses_a_day_are_bounded(registry: Registry, clock: Clock) -> None:
+    """An attacker guessing for a day gets ~20 tries, not 144 (3 per 30 minutes)."""
+    await _phones(registry, PHONE)
+    await registry.set_pin(PHONE, "135790", actor="t")
+    start, tries = clock.now, 0
+    while clock.now - start < timedelta(days=1):
+        verdict = await registry.verify_pin(PHONE, f"{tries:06d}")
+        assert not isinstance(verdict, PinOk)
+        if not isinstance(verdict, PinLocked) or verdict.just_locked:
+            tries += 1  # a guess checked (the one that locks it included)
+        if isinstance(verdict, PinLocked):
+            clock.advance(verdict.until - clock.now)
+    assert tries <= 24

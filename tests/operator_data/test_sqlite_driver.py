@@ -1,8 +1,11 @@
-"""The hub's SQLite driver (aiosqlite with one thread trip per statement) behind SQLAlchemy:
-results small and large, streamed and buffered, errors, executemany, and the trip count."""
+"""The hub's SQLite driver (aiosqlite with one thread trip per statement, or none for what
+cannot wait) behind SQLAlchemy: results small and large, streamed and buffered, errors,
+executemany, and the trip count."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -103,20 +106,76 @@ async def test_an_error_is_the_dbapi_error_and_rolls_the_unit_back(store: Store)
     assert names == ["n00000", "n00001"]
 
 
-async def test_a_statement_costs_one_trip_to_the_thread(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    await _fill(store, 3)
-    trips: list[str] = []
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls handed to aiosqlite's thread, by function (or SQL for a statement)."""
+    seen: list[str] = []
     real = aiosqlite.Connection._execute
 
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await real(self, fn, *args)
+    async def counted(
+        self: aiosqlite.Connection, fn: object, *args: object, **kwargs: object
+    ) -> object:
+        name = getattr(fn, "__name__", repr(fn))
+        seen.append(str(args[1]).split()[0] if name == "_run" else name)
+        return await real(self, fn, *args, **kwargs)
 
-    async with store.read() as conn:
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-        rows = (await conn.execute(select(items.c.name))).all()
-        monkeypatch.undo()
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return seen
+
+
+async def test_a_statement_costs_one_trip_to_the_thread(tmp_path: Path, trips: list[str]) -> None:
+    async with Store(f"sqlite+aiosqlite:///{tmp_path}/t.db", sqlite_inline=False) as store:
+        async with store.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        await _fill(store, 3)
+        async with store.read() as conn:
+            trips.clear()
+            rows = (await conn.execute(select(items.c.name))).all()
+            assert trips == ["SELECT"]  # aiosqlite's own cursor takes four
     assert len(rows) == 3
-    assert trips == ["_run"]  # aiosqlite's own cursor takes four: cursor, execute, fetch, close
+
+
+async def test_inline_a_unit_hands_over_only_what_may_wait(store: Store, trips: list[str]) -> None:
+    await _fill(store, 3)
+    trips.clear()
+    async with store.begin() as conn:
+        for n in range(5):
+            await conn.execute(insert(items).values(name=f"x{n}"))
+        rows = (await conn.execute(select(items.c.name))).all()
+    assert len(rows) == 8
+    # The write lock is taken, and the commit flushed, in the thread; nothing else is.
+    assert trips == ["BEGIN", "commit"]
+
+
+def test_what_may_wait() -> None:
+    waits = ["BEGIN IMMEDIATE", " begin", "COMMIT", "ROLLBACK", "PRAGMA busy_timeout=1", "VACUUM"]
+    assert all(sqlite_driver.may_wait(sql) for sql in waits)
+    quick = ["SELECT 1", "INSERT INTO t VALUES (1)", "UPDATE t SET a=1", "SAVEPOINT sa_1"]
+    assert not any(sqlite_driver.may_wait(sql) for sql in quick)
+
+
+async def test_inline_a_writer_elsewhere_never_blocks_the_event_loop(
+    store: Store, tmp_path: Path
+) -> None:
+    """Another process holds the write lock: the hub's unit waits for it in the thread
+    while the event loop goes on (here: another task gets to run and releases the lock)."""
+    await _fill(store, 1)
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO items (name) VALUES ('theirs')")
+    waiting = asyncio.Event()
+
+    async def unit() -> None:
+        waiting.set()
+        async with store.begin() as conn:
+            await conn.execute(insert(items).values(name="ours"))
+
+    task = asyncio.create_task(unit())
+    await waiting.wait()
+    await asyncio.sleep(0)  # the unit is now waiting for the lock: in the thread
+    other.execute("COMMIT")  # runs only because the loop is free
+    other.close()
+    await task
+    async with store.read() as conn:
+        names = set((await conn.execute(select(items.c.name))).scalars())
+    assert {"theirs", "ours"} <= names

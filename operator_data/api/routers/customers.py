@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from operator_data.api import views
 from operator_data.api.deps import Ctx, Helpdesk, Supervisor, audit
@@ -24,6 +25,31 @@ async def get_customer(
     ],
 ) -> dict[str, Any]:
     return await views.customer(ctx, principal, customer_id, reason)
+
+
+class ViewReason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=3, max_length=200, description="Why the data is viewed (audited)"
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/view",
+    summary="Customer details and timeline, the reason in the body",
+    description=(
+        "As GET /customers/{customer_id}, with the reason in the body, where it stays out "
+        "of access logs and browser history (the reason is often about the customer)."
+    ),
+)
+async def view_customer(
+    ctx: Ctx,
+    principal: Helpdesk,
+    customer_id: Annotated[str, Path(pattern=r"^[0-9]{12}$")],
+    body: ViewReason,
+) -> dict[str, Any]:
+    return await views.customer(ctx, principal, customer_id, body.reason)
 
 
 @router.post("/phones/{msisdn}/unlock-pin", summary="Unlock a locked PIN (supervisor)")

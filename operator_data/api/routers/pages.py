@@ -316,16 +316,38 @@ async def meter_page(
 
 
 @router.get("/customers/{customer_id}")
+async def customer_form(request: Request, principal: Viewer, customer_id: str) -> HTMLResponse:
+    """The reason form. The reason goes in a POST body, not the URL, where it would stay
+    in the browser's history and in proxies' and servers' access logs."""
+    return render(request, "reason.html", principal, {"customer_id": quote(customer_id, safe="")})
+
+
+@router.post("/customers/{customer_id}")
 async def customer_page(
-    request: Request, ctx: Ctx, principal: Viewer, customer_id: str, reason: str = ""
+    request: Request,
+    ctx: Ctx,
+    principal: Viewer,
+    customer_id: str,
+    csrf: Annotated[str, Form(max_length=128)],
+    reason: Annotated[str, Form(max_length=400)] = "",
 ) -> HTMLResponse:
+    _check_form_csrf(principal, csrf)
     reason = reason.strip()[:200]
     if len(reason) < 3:
         return render(
-            request, "reason.html", principal, {"customer_id": quote(customer_id, safe="")}
+            request,
+            "reason.html",
+            principal,
+            {"customer_id": quote(customer_id, safe="")},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     data = await views.customer(ctx, principal, customer_id, reason)
     return render(request, "customer.html", principal, {"data": data, "wib": wib})
+
+
+#: What `?done=` may say on a transaction page: a code from our own redirect, shown as a
+#: fixed text (i18n key), so no link can put words of its own on the helpdesk's screen.
+DONE_NOTICES = {"resent": "done_resent", "unavailable": "done_unavailable"}
 
 
 @router.get("/transactions/{transaction_id}")
@@ -333,11 +355,17 @@ async def transaction_page(
     request: Request, ctx: Ctx, principal: Viewer, transaction_id: str, done: str = ""
 ) -> HTMLResponse:
     data = await views.transaction(ctx, principal, transaction_id, None)
+    notice = DONE_NOTICES.get(done)
     return render(
         request,
         "transaction.html",
         principal,
-        {"data": data, "wib": wib, "done": done[:200], "happy_path": queries.HAPPY_PATH},
+        {
+            "data": data,
+            "wib": wib,
+            "done": i18n.texts(language_of(request))[notice] if notice else "",
+            "happy_path": queries.HAPPY_PATH,
+        },
     )
 
 
@@ -355,11 +383,12 @@ async def resend_page(
         ctx, principal, "action.resend_token", "transaction", transaction_id, {"reason": reason}
     )
     try:
-        outcome = await ctx.actions.resend_token(transaction_id, principal.name, reason)
-    except ActionUnavailable as error:
-        outcome = str(error)
+        await ctx.actions.resend_token(transaction_id, principal.name, reason)
+        done = "resent"
+    except ActionUnavailable:
+        done = "unavailable"
     return RedirectResponse(
-        f"/transactions/{quote(transaction_id)}?" + urlencode({"done": outcome}),
+        f"/transactions/{quote(transaction_id)}?" + urlencode({"done": done}),
         status_code=status.HTTP_303_SEE_OTHER,
     )
 
