@@ -19,7 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 from operator_data.cli import root_help
 
 if TYPE_CHECKING:
-    from typer import _click as click  # Typer's own Click (annotations only)
+    import click  # annotations only
 
 # The panels of `pintar --help`, in this order.
 RUN, CODECS, DATA = "Run", "Codecs", "Data and reports"
