@@ -74,7 +74,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, delete, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -82,6 +81,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from operator_data.api.tables import api_keys, api_sessions, api_unknown_logins, api_users
 from operator_data.crypto.pins import hash_pin, verify_pin
 from operator_data.settings import WebSettings
+from operator_data.store.bulk import upsert
 from operator_data.store.engine import Store
 from operator_data.store.schema import audit_log
 from operator_data.store.types import utcnow
@@ -946,9 +946,8 @@ class _Pair:
         table = api_unknown_logins
         # An upsert whose update only applies while unlocked: no row comes back when the
         # pair is locked.
-        upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         value = await conn.scalar(
-            upsert(table)
+            upsert(conn, table)
             .values(username_hash=self.key, failed_logins=1, locked_until=None)
             .on_conflict_do_update(
                 index_elements=[table.c.username_hash],
@@ -1006,9 +1005,8 @@ class _Account:
                 update(table).where(self._row()).values(plus_one).returning(table.c.failed_logins)
             )
         else:
-            upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             value = await conn.scalar(
-                upsert(table)
+                upsert(conn, table)
                 .values(username_hash=self.hashed_name, failed_logins=1, locked_until=None)
                 .on_conflict_do_update(index_elements=[table.c.username_hash], set_=plus_one)
                 .returning(table.c.failed_logins)

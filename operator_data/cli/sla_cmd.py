@@ -20,6 +20,7 @@ from operator_data.cli.output import (
 )
 from operator_data.settings import Settings
 from operator_data.sla import SlaReport, sla_report
+from operator_data.sla.report import CSV_COLUMNS
 from operator_data.store import Store
 
 app = typer.Typer(
@@ -36,21 +37,7 @@ def parse_day(option: str, value: str) -> date:
         fail(f"{option} {value!r}: expected a date YYYY-MM-DD")
 
 
-# The rows of the table and CSV forms: one per stage and period, plus a `total` per stage.
-COLUMNS = (
-    "stage",
-    "target_ms",
-    "period",
-    "count",
-    "completed",
-    "within_target",
-    "overdue",
-    "pending",
-    "percent_within",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-)
+COLUMNS = CSV_COLUMNS  # the rows of the table and CSV forms, as the report's CSV
 BREACH_COLUMNS = ("stage", "subject_id", "started_at", "ended_at", "duration_ms", "target_ms")
 
 

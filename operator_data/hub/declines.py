@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, select
+from sqlalchemy import case
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.commands.replies import Reply, render
@@ -23,9 +23,8 @@ from operator_data.hub.formatting import rupiah, short_ref
 from operator_data.hub.lifecycle import OPEN, PurchaseEvent, step
 from operator_data.hub.outbound import PRIORITY_RECEIPT
 from operator_data.store import Flow, TransactionState, schema
-from operator_data.store.chunks import chunks
 from operator_data.store.messages import Outgoing, enqueue_outbound_many
-from operator_data.store.transactions import Transaction
+from operator_data.store.transactions import Transaction, lock_in_states
 from operator_data.store.transitions import TRANSACTIONS, transition_many
 from p2apst_adapter.dialect import ResponseCode
 
@@ -74,7 +73,7 @@ async def apply_declines(ctx: HubContext, declines: Sequence[Decline]) -> list[b
     if not declines:
         return []
     async with ctx.unit() as (conn, _):
-        states = await _open(conn, sorted({d.tx.id for d in declines}))
+        states = await lock_in_states(conn, [d.tx.id for d in declines], OPEN)
         moving = decide(declines, states)
         now = ctx.now()
         moved = await _move(conn, moving, now)
@@ -85,21 +84,6 @@ async def apply_declines(ctx: HubContext, declines: Sequence[Decline]) -> list[b
         )
     first = {d.tx.id: d for d in moving if d.tx.id in moved}
     return [first.get(d.tx.id) is d for d in declines]
-
-
-async def _open(conn: AsyncConnection, ids: list[str]) -> dict[str, TransactionState]:
-    """The purchases among `ids` still open, read and locked in id order."""
-    t = schema.transactions
-    found: dict[str, TransactionState] = {}
-    for part in chunks(ids):
-        rows = await conn.execute(
-            select(t.c.id, t.c.state).where(t.c.id.in_(part)).order_by(t.c.id).with_for_update()
-        )
-        for row in rows:
-            state = TransactionState(row.state)
-            if state in OPEN:
-                found[str(row.id)] = state
-    return found
 
 
 async def _move(conn: AsyncConnection, moving: Sequence[Decline], at: datetime) -> set[str]:

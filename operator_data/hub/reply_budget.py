@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from operator_data.settings import HubSettings
+from operator_data.store.bulk import upsert
 from operator_data.store.chunks import chunks
 from operator_data.store.workflow_schema import reply_budgets
 
@@ -166,16 +166,15 @@ async def apply(
     silent, after = decide(asks, budgets, now, settings)
     changed = [b for n, b in after.items() if budgets.get(n) != b]
     if changed:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        upsert = dialect.insert(t)
+        statement = upsert(conn, t)
         await conn.execute(
-            upsert.on_conflict_do_update(
+            statement.on_conflict_do_update(
                 index_elements=[t.c.msisdn],
                 set_={
-                    "window_start": upsert.excluded.window_start,
-                    "replies": upsert.excluded.replies,
-                    "unregistered_at": upsert.excluded.unregistered_at,
-                    "reply_like_at": upsert.excluded.reply_like_at,
+                    "window_start": statement.excluded.window_start,
+                    "replies": statement.excluded.replies,
+                    "unregistered_at": statement.excluded.unregistered_at,
+                    "reply_like_at": statement.excluded.reply_like_at,
                 },
             ),
             [

@@ -30,10 +30,9 @@ from operator_data.hub.meter_link import seal_frame
 from operator_data.hub.outbound import PRIORITY_TOKEN
 from operator_data.store import Flow, TransactionState, schema
 from operator_data.store.bulk import insert_many, insert_returning
-from operator_data.store.chunks import chunks
 from operator_data.store.locks import lock_rows
 from operator_data.store.messages import Outgoing, enqueue_outbound_many
-from operator_data.store.transactions import Transaction, sealed_token
+from operator_data.store.transactions import Transaction, lock_in_states, sealed_token
 from operator_data.store.workflow_schema import hub_deliveries
 from p2apst_adapter.model import PurchaseResult
 
@@ -62,7 +61,7 @@ async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:
             conn,
             select(m.c.meter_number).where(m.c.meter_number.in_(meters)).order_by(m.c.meter_number),
         )
-        open_now = await _open(conn, [p.tx.id for p in unique])
+        open_now = await lock_in_states(conn, [p.tx.id for p in unique], _STEP.sources)
         moving = [p for p in unique if p.tx.id in open_now]
         if not moving:
             return []
@@ -128,19 +127,6 @@ async def issue_tokens(ctx: HubContext, paid: Sequence[Paid]) -> list[str]:
     for p in sendable:
         log.info("token of %s to meter %s, attempt 1", p.tx.id, p.tx.meter_number)
     return [p.tx.id for p in moving]
-
-
-async def _open(conn: AsyncConnection, ids: list[str]) -> dict[str, T]:
-    """The purchases a paid answer moves (still waiting for P2APST), read and locked in
-    id order."""
-    t = schema.transactions
-    found: dict[str, T] = {}
-    for part in chunks(sorted(ids)):
-        rows = await conn.execute(
-            select(t.c.id, t.c.state).where(t.c.id.in_(part)).order_by(t.c.id).with_for_update()
-        )
-        found.update({str(r.id): T(r.state) for r in rows if T(r.state) in _STEP.sources})
-    return found
 
 
 async def _issue(

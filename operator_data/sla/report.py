@@ -22,6 +22,24 @@ def wib_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=WIB).astimezone(UTC)
 
 
+#: The columns of the report's CSV (and of `pintar sla report --format table|csv`): one row
+#: per stage and period, plus a `total` row per stage.
+CSV_COLUMNS = (
+    "stage",
+    "target_ms",
+    "period",
+    "count",
+    "completed",
+    "within_target",
+    "overdue",
+    "pending",
+    "percent_within",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Figures:
     """One stage in one period.
@@ -105,20 +123,7 @@ class SlaReport:
 
     def to_csv(self) -> str:
         """One row per stage and period (plus a `total` row per stage), with a header."""
-        fields = [
-            "stage",
-            "target_ms",
-            "period",
-            "count",
-            "completed",
-            "within_target",
-            "overdue",
-            "pending",
-            "percent_within",
-            "p50_ms",
-            "p95_ms",
-            "p99_ms",
-        ]
+        fields = list(CSV_COLUMNS)
         out = io.StringIO()
         writer = SafeWriter(out, lineterminator="\n")
         writer.writerow(fields)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Table, insert
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -68,6 +68,13 @@ def _values(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, .
                 out[index] = processor(value)
         values.append(tuple(out))
     return values
+
+
+def upsert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The backend's own INSERT, which knows ON CONFLICT DO UPDATE (both have it)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 async def insert_many(

@@ -165,7 +165,6 @@ class Connection(aiosqlite.Connection):
     def __init__(self, connector: Any, iter_chunk_size: int, *, inline: bool = False) -> None:
         super().__init__(connector, iter_chunk_size)
         self.inline = inline
-        self.handed_over = 0  # statements run in the thread (for tests and benchmarks)
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
@@ -173,7 +172,6 @@ class Connection(aiosqlite.Connection):
     async def statement(self, sql: str, parameters: Any, many: bool) -> _Outcome:
         if self.inline and not may_wait(sql):
             return _run(self._conn, sql, parameters, many)
-        self.handed_over += 1
         return cast(_Outcome, await self._execute(_run, self._conn, sql, parameters, many))  # type: ignore[no-untyped-call]
 
     async def rollback(self) -> None:

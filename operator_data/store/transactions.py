@@ -5,7 +5,7 @@ The token is sealed at rest (AES-GCM, AAD = transaction id); views use `token_ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.sealing import SealError, open_sealed, seal
 from operator_data.store import schema
 from operator_data.store.bulk import insert_many, insert_returning
+from operator_data.store.chunks import chunks
 from operator_data.store.once import insert_once
 from operator_data.store.states import TransactionState
 from operator_data.store.transitions import TRANSACTIONS, NotFound, start, transition
@@ -340,3 +341,21 @@ def open_token(
             f"not the configured {master.key_id}"
         )
     return open_sealed(master, sealed, aad=transaction_id).decode("ascii")
+
+
+async def lock_in_states(
+    conn: AsyncConnection, ids: Sequence[str], states: Collection[TransactionState]
+) -> dict[str, TransactionState]:
+    """The transactions among `ids` in one of `states`, read and locked in id order (the
+    order every unit of work locks purchases in): their states, by id."""
+    t = schema.transactions
+    found: dict[str, TransactionState] = {}
+    for part in chunks(sorted(ids)):
+        rows = await conn.execute(
+            select(t.c.id, t.c.state).where(t.c.id.in_(part)).order_by(t.c.id).with_for_update()
+        )
+        for row in rows:
+            state = TransactionState(row.state)
+            if state in states:
+                found[str(row.id)] = state
+    return found

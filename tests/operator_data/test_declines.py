@@ -9,6 +9,7 @@ with the batch.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -135,26 +136,17 @@ def test_decide_takes_open_purchases_once_and_in_order() -> None:
 
 
 def _tx(tx_id: str) -> Transaction:
-    return Transaction(
-        id=tx_id,
+    made = Transaction.requested(
+        tx_id,
         idempotency_key=f"k:{tx_id}",
         meter_number=METER,
         customer_id=CUSTOMER,
         phone_msisdn=PHONE,
         amount_idr=20_000,
-        kwh=None,
-        token_masked=None,
-        has_token=False,
-        pln_ref=None,
-        switcher_ref=None,
-        stan=None,
-        response_code=None,
-        meter_outcome=None,
-        state=T.SUBMITTED,
-        state_at=T0,
         request_message_id=None,
-        created_at=T0,
+        at=T0,
     )
+    return replace(made, state=T.SUBMITTED)
 
 
 async def test_a_batch_costs_the_same_statements_for_2_purchases_as_for_40(store: Store) -> None:
