@@ -12,7 +12,6 @@ imported where they are used, not here.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +20,8 @@ from enum import StrEnum
 from typing import IO, Annotated, Any, NoReturn
 
 import typer
+
+from operator_data import csv_cells
 
 EXIT_BAD_INPUT = 2
 
@@ -78,22 +79,10 @@ def wib_text(moment: datetime) -> str:
     return moment.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S +07:00")
 
 
-# A spreadsheet runs a text cell beginning with one of these as a formula (CSV injection).
-# The rules are those of operator_data/csv_cells.py (being added alongside for the registry
-# export); this copy keeps the CLI free of imports until the two are merged.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-
-
 def neutralise(cell: str) -> str:
-    """A CSV cell a spreadsheet will show, not run: a leading apostrophe before `=`, `+`,
-    `-`, `@`, tab or CR (OWASP's advice). A number such as `-5` is left alone; a text that
-    already begins with apostrophes before such a character gets one more, so stripping
-    one apostrophe always gives back what was written."""
-    bare = cell.lstrip("'")
-    if bare.startswith(_FORMULA_STARTS) and (bare != cell or not _NUMBER.fullmatch(cell)):
-        return "'" + cell
-    return cell
+    """A CSV cell a spreadsheet will show, not run (operator_data/csv_cells.py: a leading
+    apostrophe before `=`, `+`, `-`, `@`, tab or CR; a number such as `-5` left alone)."""
+    return str(csv_cells.neutralise(cell))
 
 
 def _csv_cell(value: Any) -> str | int | float:
