@@ -10,7 +10,9 @@ memory. Each record is built from:
   last SMS from the meter (or reading arrival) before the day ended.
 
 A batch reads only what had arrived by its data cut (`ap2t_batches.generated_at`, the time
-of the day's first export), so re-exporting a day gives the identical file. Readings for a
+of the day's first export), so re-exporting a day gives the identical file; if the data
+behind the cut changed anyway, the re-export is a correction revision of the day (its own
+row, file and delivery state) and the acknowledged original stays on record. Readings for a
 day whose batch was already cut that arrive later are sent in the next batch as correction
 rows (`correction_of` = that day): a full recomputed row for each affected meter and day.
 """
@@ -44,7 +46,7 @@ from p2apst_adapter.ap2t.delivery import (
     batch_overdue,
     deliver_until_acknowledged,
 )
-from p2apst_adapter.ap2t.export import Manifest, batch_name, export_batch
+from p2apst_adapter.ap2t.export import Manifest, batch_name, stage_batch
 from p2apst_adapter.ap2t.records import DailyRecord
 
 log = logging.getLogger(__name__)
@@ -330,7 +332,120 @@ async def batch_records(
 class ExportedBatch:
     csv_path: Path
     manifest: Manifest
+    generated_at: datetime  # the day's data cut
+    created: bool = False  # this export wrote a new row (the day's first, or a revision)
+    acknowledged_at: datetime | None = None
+    receipt: str | None = None
+
+    @property
+    def revision(self) -> int:
+        return self.manifest.revision
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """One row of `ap2t_batches`: a day's revision and its delivery state."""
+
+    day: date
+    revision: int
+    supersedes: int | None
+    file: str
+    sha256: str
+    record_count: int
+    corrections: int
     generated_at: datetime
+    exported_at: datetime | None
+    acknowledged_at: datetime | None
+    receipt: str | None
+    delivery: str | None
+
+    @property
+    def state(self) -> str:
+        return "acknowledged" if self.acknowledged_at is not None else "pending"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "revision": self.revision,
+            "supersedes": self.supersedes,
+            "file": self.file,
+            "state": self.state,
+            "record_count": self.record_count,
+            "corrections": self.corrections,
+            "sha256": self.sha256,
+            "generated_at": self.generated_at,
+            "exported_at": self.exported_at,
+            "acknowledged_at": self.acknowledged_at,
+            "receipt": self.receipt,
+            "delivery": self.delivery,
+        }
+
+
+def _batch_record(row: Any) -> BatchRecord:
+    return BatchRecord(
+        day=row.day,
+        revision=int(row.revision),
+        supersedes=row.supersedes,
+        file=str(row.file),
+        sha256=str(row.sha256),
+        record_count=int(row.record_count),
+        corrections=int(row.corrections),
+        generated_at=row.generated_at,
+        exported_at=row.exported_at,
+        acknowledged_at=row.acknowledged_at,
+        receipt=row.receipt,
+        delivery=row.delivery,
+    )
+
+
+async def batch_history(
+    store: Store,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    pending_only: bool = False,
+    limit: int = 100,
+) -> list[BatchRecord]:
+    """The recorded batches, newest day first and, within a day, newest revision first."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    b = ap2t_batches
+    query = select(b).order_by(b.c.day.desc(), b.c.revision.desc()).limit(limit)
+    if since is not None:
+        query = query.where(b.c.day >= since)
+    if until is not None:
+        query = query.where(b.c.day < until)
+    if pending_only:
+        query = query.where(b.c.acknowledged_at.is_(None))
+    async with store.read() as conn:
+        return [_batch_record(row) for row in await conn.execute(query)]
+
+
+async def last_acknowledged(store: Store) -> BatchRecord | None:
+    """The batch (any revision) AP2T acknowledged last."""
+    b = ap2t_batches
+    async with store.read() as conn:
+        row = (
+            await conn.execute(
+                select(b)
+                .where(b.c.acknowledged_at.is_not(None))
+                .order_by(b.c.acknowledged_at.desc(), b.c.day.desc(), b.c.revision.desc())
+                .limit(1)
+            )
+        ).first()
+    return None if row is None else _batch_record(row)
+
+
+def _first_acknowledgements() -> Any:
+    """Per day, when AP2T first had its data (the first acknowledged revision): what the
+    daily duty is measured by. A correction acknowledged later is no new day's data."""
+    b = ap2t_batches
+    return (
+        select(b.c.day, func.min(b.c.acknowledged_at).label("acknowledged_at"))
+        .where(b.c.acknowledged_at.is_not(None))
+        .group_by(b.c.day)
+        .subquery()
+    )
 
 
 def describe(delivery: Delivery) -> str:
@@ -383,48 +498,84 @@ class Ap2tJob:
     async def export(
         self, day: date, progress: Callable[[int], None] | None = None
     ) -> ExportedBatch:
-        """Write `ap2t-YYYYMMDD.csv` + manifest; the first export fixes the data cut."""
+        """Write the day's batch + manifest; the first export fixes the data cut.
+
+        Unchanged content is a no-op: the latest revision stays as it is, delivery state
+        included (its file is rewritten byte for byte). Changed content (the data behind
+        the cut changed: a purge, a meter moved to another customer) is a correction: a
+        new revision with its own file and delivery state; the earlier ones stay on record.
+        """
+        b = ap2t_batches
         async with self.store.read() as conn:
-            known = (
-                await conn.execute(select(ap2t_batches).where(ap2t_batches.c.day == day))
+            latest = (
+                await conn.execute(
+                    select(b).where(b.c.day == day).order_by(b.c.revision.desc()).limit(1)
+                )
             ).first()
-            since = await conn.scalar(
-                select(func.max(ap2t_batches.c.generated_at)).where(ap2t_batches.c.day < day)
-            )
-        cut = known.generated_at if known is not None else self.clock()
-        manifest = await export_batch(
+            since = await conn.scalar(select(func.max(b.c.generated_at)).where(b.c.day < day))
+        cut = latest.generated_at if latest is not None else self.clock()
+        staged = await stage_batch(
             day,
             batch_records(self.store, day, cut=cut, since=since, chunk_size=self.chunk_size),
             self.out_dir,
             progress,
         )
-        values: dict[str, Any] = {
-            "file": manifest.file,
-            "sha256": manifest.sha256,
-            "record_count": manifest.record_count,
-            "corrections": manifest.corrections,
-        }
-        async with self.store.begin() as conn:
-            if known is None:
-                await conn.execute(insert(ap2t_batches).values(day=day, generated_at=cut, **values))
-            elif known.sha256 != manifest.sha256:
-                # The data behind the cut changed (e.g. purged): what AP2T acknowledged
-                # is no longer this file.
-                log.warning("AP2T batch %s changed on re-export (was %s)", day, known.sha256)
-                await conn.execute(
-                    update(ap2t_batches)
-                    .where(ap2t_batches.c.day == day)
-                    .values(acknowledged_at=None, receipt=None, delivery=None, **values)
+        try:
+            if latest is not None and latest.sha256 == staged.sha256:
+                manifest = staged.publish(int(latest.revision), latest.supersedes)
+                return ExportedBatch(
+                    self.out_dir / manifest.file,
+                    manifest,
+                    cut,
+                    acknowledged_at=latest.acknowledged_at,
+                    receipt=latest.receipt,
                 )
-        return ExportedBatch(self.out_dir / manifest.file, manifest, cut)
+            revision = 1 if latest is None else int(latest.revision) + 1
+            supersedes = None if latest is None else int(latest.revision)
+            async with self.store.begin() as conn:
+                # The row first, in the same transaction as the files' publication: if the
+                # revision is taken (another node exported the day at the same moment) the
+                # insert fails and the files stay unpublished.
+                await conn.execute(
+                    insert(b).values(
+                        day=day,
+                        revision=revision,
+                        supersedes=supersedes,
+                        generated_at=cut,
+                        exported_at=cut if latest is None else self.clock(),
+                        file=f"{batch_name(day, revision)}.csv",
+                        sha256=staged.sha256,
+                        record_count=staged.record_count,
+                        corrections=staged.corrections,
+                    )
+                )
+                manifest = staged.publish(revision, supersedes)
+        except BaseException:
+            staged.discard()
+            raise
+        if latest is not None:
+            log.warning(
+                "AP2T batch %s changed since revision %d (%s): correction revision %d (%s)",
+                day,
+                latest.revision,
+                latest.sha256,
+                revision,
+                manifest.sha256,
+            )
+        return ExportedBatch(self.out_dir / manifest.file, manifest, cut, created=True)
 
     async def deliver(
         self, day: date, *, attempts: int = 10, first_delay: float = 1.0
     ) -> Acknowledgement:
-        """Export (idempotent) and hand the batch to AP2T until it is acknowledged."""
+        """Export (idempotent) and hand the day's latest revision to AP2T until it is
+        acknowledged. A revision already acknowledged is not sent again: its recorded
+        acknowledgement is returned, so the first receipt and time are never overwritten."""
         if self.delivery is None:
             raise ValueError("no AP2T delivery configured: set ap2t.url + token or ap2t.directory")
         batch = await self.export(day)
+        if batch.acknowledged_at is not None and batch.receipt is not None:
+            log.info("AP2T batch %s already acknowledged: %s", batch.manifest.file, batch.receipt)
+            return Acknowledgement(batch.manifest.date, batch.manifest.sha256, batch.receipt)
         ack = await deliver_until_acknowledged(
             self.delivery,
             batch.csv_path,
@@ -435,14 +586,19 @@ class Ap2tJob:
         async with self.store.begin() as conn:
             await conn.execute(
                 update(ap2t_batches)
-                .where(ap2t_batches.c.day == day, ap2t_batches.c.sha256 == ack.sha256)
+                .where(
+                    ap2t_batches.c.day == day,
+                    ap2t_batches.c.revision == batch.revision,
+                    ap2t_batches.c.sha256 == ack.sha256,
+                    ap2t_batches.c.acknowledged_at.is_(None),
+                )
                 .values(
                     acknowledged_at=self.clock(),
                     receipt=ack.receipt,
                     delivery=describe(self.delivery)[:256],
                 )
             )
-        log.info("AP2T batch %s acknowledged: %s", batch_name(day), ack.receipt)
+        log.info("AP2T batch %s acknowledged: %s", batch.manifest.file, ack.receipt)
         return ack
 
     async def run(self, day: date) -> Acknowledgement | None:
@@ -455,13 +611,14 @@ class Ap2tJob:
 
     async def overdue(self, now: datetime) -> bool:
         """True (and an sla_events row plus a warning) when AP2T's last acknowledged batch
-        is older than the interval (at most 24 h, PLN 0066 art. 4(2))."""
+        is older than the interval (at most 24 h, PLN 0066 art. 4(2)). A day counts from
+        its first acknowledged revision: a correction acknowledged later is no new data."""
+        first = _first_acknowledgements()
         async with self.store.read() as conn:
             last = (
                 await conn.execute(
-                    select(ap2t_batches.c.day, ap2t_batches.c.acknowledged_at)
-                    .where(ap2t_batches.c.acknowledged_at.is_not(None))
-                    .order_by(ap2t_batches.c.acknowledged_at.desc())
+                    select(first.c.day, first.c.acknowledged_at)
+                    .order_by(first.c.acknowledged_at.desc())
                     .limit(1)
                 )
             ).first()
@@ -502,7 +659,10 @@ class StoreAp2tHistory:
     async def batches(self, limit: int) -> Sequence[Ap2tBatch]:
         b = ap2t_batches
         async with self.store.read() as conn:
-            rows = await conn.execute(select(b).order_by(b.c.day.desc()).limit(limit))
+            rows = await conn.execute(
+                select(b).order_by(b.c.day.desc(), b.c.revision.desc()).limit(limit)
+            )
+            # A revision's file name says it (ap2t-YYYYMMDD-r2.csv): the page shows each.
             return [
                 Ap2tBatch(
                     batch_id=str(row.file),

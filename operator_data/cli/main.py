@@ -99,6 +99,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "sla_cmd", "app", "Service-level figures computed from the state histories.", DATA
     ),
     "ap2t": LazyCommand("ap2t_cmd", "app", "The daily AP2T batch (non-transaction data).", DATA),
+    "sms-costs": LazyCommand(
+        "sms_costs_cmd",
+        "app",
+        "SMS cost data for the mobile operator, per customer and flow (0066 art. 6(4)).",
+        DATA,
+    ),
     "retention": LazyCommand(
         "retention_cmd", "app", "Data retention (5/2021 art. 168, 222(m); QoS art. 4(6)).", DATA
     ),

@@ -86,7 +86,17 @@ def _history(point: StatePoint) -> Subquery:
 def durations(stage: Stage, dialect: str, start: datetime, end: datetime, grain: str) -> Subquery:
     """One row per subject whose stage started in [start, end)."""
     if stage.kind is StageKind.AP2T_INTERVAL:
-        b = ap2t_batches
+        # A day counts once, from its first acknowledged revision: a correction of the
+        # day acknowledged later (ap2t_batches.revision > 1) is no new day's data.
+        b = (
+            select(
+                ap2t_batches.c.day,
+                func.min(ap2t_batches.c.acknowledged_at).label("acknowledged_at"),
+            )
+            .where(ap2t_batches.c.acknowledged_at.is_not(None))
+            .group_by(ap2t_batches.c.day)
+            .subquery()
+        )
         # LEAD over the acknowledged batches: each acknowledgement opens an interval that
         # the next one closes; the newest is still open (pending or overdue).
         intervals = (

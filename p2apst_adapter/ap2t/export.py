@@ -4,6 +4,12 @@ Re-exporting the same records gives a byte-identical file and manifest: rows mus
 (correction_of is None first, then) meter-number order, the manifest carries no wall-clock
 time, and the file is written to a temporary name and renamed, so a crash never leaves a
 half batch under the final name.
+
+A day whose content changed after it was exported is sent again as a *revision*
+(`ap2t-YYYYMMDD-r2.csv`, `-r3`, ...; the manifest says `revision` and `supersedes`), never
+as a rewrite of the file AP2T already has: `stage_batch` writes the records under a
+temporary name and only `StagedBatch.publish` gives them a revision's name, so the caller
+can compare the checksum with what it exported before choosing the name.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -36,6 +43,8 @@ class Manifest:
     record_count: int
     corrections: int
     sha256: str
+    revision: int = 1  # 2, 3, ...: a correction of the same day's earlier revision
+    supersedes: int | None = None  # the revision this one replaces (None for the first)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -45,19 +54,63 @@ class Manifest:
         return cls(**json.loads(text))
 
 
-def batch_name(day: date) -> str:
-    return f"ap2t-{day:%Y%m%d}"
+def batch_name(day: date, revision: int = 1) -> str:
+    """`ap2t-YYYYMMDD` for a day's first batch, `ap2t-YYYYMMDD-rN` for its revision N."""
+    if revision < 1:
+        raise ValueError(f"AP2T batch revisions start at 1, got {revision}")
+    return f"ap2t-{day:%Y%m%d}" if revision == 1 else f"ap2t-{day:%Y%m%d}-r{revision}"
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBatch:
+    """A batch written under a temporary name: publish it under a revision, or discard it."""
+
+    day: date
+    out_dir: Path
+    tmp_path: Path
+    record_count: int
+    corrections: int
+    sha256: str
+
+    def publish(self, revision: int = 1, supersedes: int | None = None) -> Manifest:
+        """Rename the file to the revision's name and write its manifest next to it."""
+        name = batch_name(self.day, revision)
+        path = self.out_dir / f"{name}.csv"
+        os.replace(self.tmp_path, path)
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            date=self.day.isoformat(),
+            file=path.name,
+            record_count=self.record_count,
+            corrections=self.corrections,
+            sha256=self.sha256,
+            revision=revision,
+            supersedes=supersedes,
+        )
+        _write_private(self.out_dir / f"{name}.manifest.json", manifest.to_json())
+        return manifest
+
+    def discard(self) -> None:
+        self.tmp_path.unlink(missing_ok=True)
 
 
 class _BatchWriter:
     def __init__(self, day: date, out_dir: Path) -> None:
         self.day = day
-        self.path = out_dir / f"{batch_name(day)}.csv"
-        self._tmp = self.path.with_suffix(".csv.tmp")
-        # Customer data (meters, customers, consumption): readable by its owner only.
-        self._file = os.fdopen(
-            os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
-        )
+        self.out_dir = out_dir
+        # A name of its own: two exports of one day (two nodes, or a re-export while the
+        # scheduled one runs) never write into each other's file. mkstemp makes it 0600:
+        # customer data (meters, customers, consumption) is readable by its owner only.
+        handle, tmp = tempfile.mkstemp(prefix=f"{batch_name(day)}.", suffix=".csv.tmp", dir=out_dir)
+        self._tmp = Path(tmp)
+        self._file = os.fdopen(handle, "wb")
         self._digest = hashlib.sha256()
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\n")
@@ -92,39 +145,33 @@ class _BatchWriter:
         self._buffer.seek(0)
         self._buffer.truncate()
 
-    def finish(self) -> Manifest:
+    def finish(self) -> StagedBatch:
         self._flush()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        os.replace(self._tmp, self.path)
-        manifest = Manifest(
-            schema_version=SCHEMA_VERSION,
-            date=self.day.isoformat(),
-            file=self.path.name,
-            record_count=self.count,
-            corrections=self.corrections,
-            sha256=self._digest.hexdigest(),
+        return StagedBatch(
+            self.day,
+            self.out_dir,
+            self._tmp,
+            self.count,
+            self.corrections,
+            self._digest.hexdigest(),
         )
-        manifest_path = self.path.with_name(f"{batch_name(self.day)}.manifest.json")
-        tmp = manifest_path.with_suffix(".json.tmp")
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-            out.write(manifest.to_json())
-        os.replace(tmp, manifest_path)
-        return manifest
 
     def abort(self) -> None:
         self._file.close()
         self._tmp.unlink(missing_ok=True)
 
 
-async def export_batch(
+async def stage_batch(
     day: date,
     records: AsyncIterable[DailyRecord] | Iterable[DailyRecord],
     out_dir: Path,
     progress: Callable[[int], None] | None = None,
-) -> Manifest:
-    """Writes the batch of `day`; memory stays flat however many records come."""
+) -> StagedBatch:
+    """Writes the records of `day` under a temporary name; memory stays flat however many
+    records come. The caller publishes or discards the result."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     writer = _BatchWriter(day, out_dir)
     try:
@@ -141,6 +188,24 @@ async def export_batch(
         return writer.finish()
     except BaseException:
         writer.abort()
+        raise
+
+
+async def export_batch(
+    day: date,
+    records: AsyncIterable[DailyRecord] | Iterable[DailyRecord],
+    out_dir: Path,
+    progress: Callable[[int], None] | None = None,
+    *,
+    revision: int = 1,
+    supersedes: int | None = None,
+) -> Manifest:
+    """Writes the batch of `day` as `revision` (file and manifest)."""
+    staged = await stage_batch(day, records, out_dir, progress)
+    try:
+        return staged.publish(revision, supersedes)
+    except BaseException:
+        staged.discard()
         raise
 
 

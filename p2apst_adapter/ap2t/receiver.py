@@ -1,7 +1,9 @@
 """The AP2T receiving simulator: accepts batch uploads, checks them, acknowledges them.
 
 Idempotent: the same batch sent twice gets the same receipt. A different file for a day
-that already has one is a conflict (corrections belong in a later batch, never a rewrite).
+and revision that already has one is a conflict (corrections belong in a later batch or a
+later revision of the day, never a rewrite). `batches` holds the newest revision received
+per day; `revisions` every one, by (day, revision).
 `fail_next` makes it answer 503 to the next N uploads, to exercise the sender's retries.
 """
 
@@ -30,6 +32,7 @@ class Ap2tReceiver:
     token: str
     fail_next: int = 0
     batches: dict[str, ReceivedBatch] = field(default_factory=dict)
+    revisions: dict[tuple[str, int], ReceivedBatch] = field(default_factory=dict)
     uploads: int = 0
 
     def app(self) -> FastAPI:
@@ -62,10 +65,21 @@ class Ap2tReceiver:
         rows = content.count(b"\n") - 1
         if rows != manifest.record_count:
             raise HTTPException(422, f"{rows} rows, the manifest says {manifest.record_count}")
-        known = self.batches.get(manifest.date)
+        if not isinstance(manifest.revision, int) or manifest.revision < 1:
+            raise HTTPException(422, f"bad manifest: revision {manifest.revision!r}")
+        key = (manifest.date, manifest.revision)
+        known = self.revisions.get(key)
         if known is not None and known.manifest.sha256 != digest:
-            raise HTTPException(409, f"a different batch for {manifest.date} was already received")
+            raise HTTPException(
+                409,
+                f"a different batch for {manifest.date} revision {manifest.revision}"
+                " was already received",
+            )
         if known is None:
-            known = ReceivedBatch(manifest, content, f"AP2T-{manifest.date}-{digest[:12]}")
-            self.batches[manifest.date] = known
+            suffix = "" if manifest.revision == 1 else f"-r{manifest.revision}"
+            known = ReceivedBatch(manifest, content, f"AP2T-{manifest.date}{suffix}-{digest[:12]}")
+            self.revisions[key] = known
+            newest = self.batches.get(manifest.date)
+            if newest is None or newest.manifest.revision < manifest.revision:
+                self.batches[manifest.date] = known
         return {"receipt": known.receipt, "sha256": digest, "date": manifest.date}

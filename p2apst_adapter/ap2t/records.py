@@ -1,4 +1,8 @@
-"""One AP2T record: a meter's day. The column table is the schema; bump SCHEMA_VERSION on change."""
+"""One AP2T record: a meter's day. The column table is the schema; bump SCHEMA_VERSION on change.
+
+Text columns (`Column.text`) are neutralised against spreadsheet formulas (`cells.py`); the
+rule changes no valid meter number, customer ID or alarm code, so the version stays 1.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+
+from p2apst_adapter.ap2t.cells import neutralise
 
 SCHEMA_VERSION = 1
 
@@ -32,6 +38,9 @@ class Column:
     name: str
     description: str
     render: Callable[[DailyRecord], str]
+    # Free text (identifiers, alarm codes as the meter sent them): neutralised on output.
+    # The other columns are numbers and times AP2T parses exactly, and never neutralised.
+    text: bool = False
 
 
 def _time(value: datetime | None) -> str:
@@ -52,8 +61,8 @@ COLUMNS: tuple[Column, ...] = (
         "the day the row describes (YYYY-MM-DD, WIB calendar day)",
         lambda r: r.day.isoformat(),
     ),
-    Column("meter_number", "11-digit PLN meter number", lambda r: r.meter_number),
-    Column("customer_id", "12-digit ID pelanggan", lambda r: r.customer_id),
+    Column("meter_number", "11-digit PLN meter number", lambda r: r.meter_number, text=True),
+    Column("customer_id", "12-digit ID pelanggan", lambda r: r.customer_id, text=True),
     Column(
         "last_reading_at",
         "meter timestamp of the last reading, UTC ISO 8601",
@@ -72,6 +81,7 @@ COLUMNS: tuple[Column, ...] = (
         "alarms",
         "alarm kinds raised during the day, separated by ';'",
         lambda r: ";".join(r.alarms),
+        text=True,
     ),
     Column("sms_in", "SMS received from the meter", lambda r: str(r.sms_in)),
     Column("sms_out", "SMS sent to the meter", lambda r: str(r.sms_out)),
@@ -90,4 +100,8 @@ COLUMNS: tuple[Column, ...] = (
 
 
 def render(record: DailyRecord) -> list[str]:
-    return [column.render(record) for column in COLUMNS]
+    """The record's CSV cells, text cells neutralised (`cells.neutralise`)."""
+    return [
+        neutralise(column.render(record)) if column.text else column.render(record)
+        for column in COLUMNS
+    ]
