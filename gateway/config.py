@@ -15,7 +15,7 @@ import tomllib
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
@@ -328,6 +328,11 @@ class GatewayConfig(BaseSettings):
         default="INFO",
         pattern="^(DEBUG|INFO|WARNING|ERROR)$",
         description="Logging threshold (logs go to stderr / the journal).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text, or json: one object per line (time, level, logger, message, "
+        "exception) for a log collector.",
     )
     redeliver_after: Annotated[float, Field(gt=0)] = Field(
         default=30.0,

@@ -35,6 +35,7 @@ from operator_data.crypto.master_key import (
     load_master_key_file,
     parse_master_key,
 )
+from operator_data.logs import LogFormat
 from operator_data.store.states import Flow
 from p2apst_adapter.client.tls import TlsConfigError, TlsFiles, client_context
 from p2apst_adapter.dialect.framing import Framing
@@ -531,6 +532,21 @@ class WebSettings(_Section):
     )
 
 
+class LoggingSettings(_Section):
+    """How `pintar hub` logs (stderr, the journal): text for people, JSON for a collector."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Logging threshold; `pintar hub --log-level` overrides it."
+    )
+    format: LogFormat = Field(
+        default="text",
+        description=(
+            "text, or json: one object per line with time (UTC), level, logger, message and "
+            "exception (operator_data/logs.py); PINTAR_LOGGING__FORMAT=json."
+        ),
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINTAR_",
@@ -552,6 +568,7 @@ class Settings(BaseSettings):
     mqtt: MqttBusSettings = MqttBusSettings()
     p2apst: P2apstSettings = P2apstSettings()
     web: WebSettings = WebSettings()
+    logging: LoggingSettings = LoggingSettings()
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

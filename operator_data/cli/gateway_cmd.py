@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ import typer
 from gateway.config import GatewayConfig, GatewayConfigError, load_gateway_config
 from gateway.service import RunningGateway, serve
 from operator_data.cli.output import emit, fail
+from operator_data.logs import configure_logging
 
 
 def _summary(config: GatewayConfig) -> dict[str, Any]:
@@ -85,10 +85,6 @@ def run(
     if check:
         emit(_summary(settings))
         return
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(settings))

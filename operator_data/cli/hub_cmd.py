@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import signal
 import socket
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from operator_data.cli.output import emit, fail
 from operator_data.hub.service import HubServiceError, RunningHub, serve
+from operator_data.logs import configure_logging
 from operator_data.settings import Settings, SettingsError, load_settings
 
 
@@ -54,6 +54,7 @@ def _summary(settings: Settings, worker_id: str) -> dict[str, Any]:
         ),
         "web": {"host": web.host, "port": web.port} if web.enabled else None,
         "push_token": "set" if settings.hub.push_token else "unset",
+        "logging": {"level": settings.logging.level, "format": settings.logging.format},
     }
 
 
@@ -99,7 +100,10 @@ def run(
             "--migrate", help="Upgrade the schema before starting (else: `pintar db upgrade`)."
         ),
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help="Python log level.")] = "INFO",
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="Log level (default: logging.level, INFO)."),
+    ] = None,
 ) -> None:
     """Run one hub worker until SIGTERM/SIGINT. Several may share one PostgreSQL database
     and one broker; run `pintar db upgrade` before starting them."""
@@ -112,11 +116,10 @@ def run(
     if check:
         emit(summary)
         return
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(log_level or settings.logging.level, settings.logging.format)
+    except ValueError as error:
+        fail(str(error))
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(settings, name, migrate))
