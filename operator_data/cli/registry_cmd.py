@@ -169,8 +169,8 @@ def apply_ledger(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Raise every meter's frame counter to the ceilings in a counter ledger: after a
-    database restore, once per hub machine's ledger, before any worker starts."""
+    """Raise every meter's frame counter and replay window to the marks in a counter ledger:
+    after a database restore, once per hub machine's ledger, before any worker starts."""
     settings = settings_or_fail(config)
     if file is not None and not file.is_file():
         fail(f"{file}: no such counter ledger")

@@ -124,6 +124,23 @@ async def log_meter_frames(
         if window.to_bytes() != before[meter]
     ]
     if moved:
+        # Before this transaction commits: the counter ledger's inbound ceilings stay above
+        # what it accepts, so a restored backup's older windows cannot take these frames
+        # again (a durable ledger write only when a meter passes its block).
+        keys = {
+            who.sender.meter_number: who.key.key
+            for _, who in fresh
+            if who.key is not None and isinstance(who.sender, SenderMeter)
+        }
+        await ctx.registry.record_rx_counters(
+            {
+                meter: (keys[meter], window.highest)
+                for meter, window in windows.items()
+                if window.highest is not None
+                and meter in keys
+                and window.to_bytes() != before[meter]
+            }
+        )
         meters = schema.meters
         await conn.execute(
             update(meters)

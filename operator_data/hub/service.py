@@ -148,10 +148,19 @@ async def running_hub(
         registry = Registry(store, master_key=master, pin_policy=settings.pin, ledger=ledger)
         # Before any frame is sealed: counters jump past what this machine's ledger says was
         # reserved, so a restored database cannot reuse an IV (docs/runbook.md).
-        moved = await registry.apply_counter_ledger()
+        moved = await registry.apply_counter_ledger(inbound=False)
         if moved:
             log.info(
                 "hub %s: frame counters of %d meters moved past their ledger", worker_id, moved
+            )
+        # Before any meter frame is taken: replay windows raised to the ledger's inbound
+        # floors (unless another worker holds the ledger); at a clean stop, after the hub
+        # has stopped taking frames, the exact marks recorded for the next start.
+        raised = await registry.start_ledger_session()
+        stack.push_async_callback(registry.end_ledger_session)
+        if raised:
+            log.info(
+                "hub %s: replay windows of %d meters raised to their ledger", worker_id, raised
             )
         transport = await stack.enter_async_context(
             MqttTransport(

@@ -9,6 +9,19 @@ counter beyond the recorded ceiling is handed out, the ceiling is raised by a bl
 durable. At start-up every meter's counter is raised to its ceiling (the rest of the block
 is skipped), so after any restore the next counter is above every counter ever used.
 
+The meter -> hub direction has the mirror problem: the replay window (`meters.replay_window`)
+rolls back with a restore, so a meter frame accepted after the backup would be accepted
+again. The ledger keeps an inbound ceiling per (meter, key) too — every counter accepted is
+below it — raised a block (RX_BLOCK) ahead of the highest accepted, durably, before the batch
+that accepts it commits. The meter chooses its counters, so a floor raised to that ceiling
+would also refuse up to a block of the meter's *next* frames; to spare that after a plain
+restart, the last hub worker of the machine to stop cleanly records each meter's exact
+high-water mark (`clean`), which a worker's first acceptance from that meter clears again.
+At start-up, when no other live worker holds the ledger (`sessions`: one per worker, with its
+process id), the window floor is raised to the clean mark where there is one, else to the
+ceiling (after a crash: at most a block of the meter's frames refused, never an old one
+taken).
+
 Keys are told apart by a fingerprint, HMAC-SHA256 of the meter number under the key itself:
 one-way, so the file holds nothing that opens a frame, and independent of the master key.
 The ledger also remembers every key a meter has had, so a key is never installed twice.
@@ -19,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Mapping
@@ -27,6 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BLOCK = 1024  # counters reserved at a time: one durable write per block per meter
+# Inbound: the meter picks its counters, and a crash costs up to a block of its next frames
+# (see above), so the block is small; one durable write per 64 frames per meter is still
+# rare (a meter reporting every 15 minutes: one every 16 hours).
+RX_BLOCK = 64
 _FINGERPRINT_LABEL = b"pintar comms key fingerprint\x00"
 
 _SCHEMA = """
@@ -35,6 +53,22 @@ CREATE TABLE IF NOT EXISTS tx_ceilings (
     fingerprint BLOB NOT NULL,
     ceiling INTEGER NOT NULL,
     PRIMARY KEY (meter_number, fingerprint)
+)
+"""
+_RX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rx_ceilings (
+    meter_number TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    ceiling INTEGER NOT NULL,
+    clean INTEGER,
+    PRIMARY KEY (meter_number, fingerprint)
+)
+"""
+_SESSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL
 )
 """
 
@@ -55,14 +89,62 @@ class Ceiling:
     ceiling: int  # every counter used under this key is below it
 
 
+@dataclass(frozen=True, slots=True)
+class RxMark:
+    """What the ledger knows of the counters accepted from a meter under one key."""
+
+    meter_number: str
+    fingerprint: bytes
+    ceiling: int  # every counter accepted under this key is below it
+    clean: int | None  # all accepted are below it, exactly (set at a clean stop), or unknown
+
+    @property
+    def floor(self) -> int:
+        """Counters below this may have been accepted: refuse them after a restore."""
+        return self.ceiling if self.clean is None else self.clean
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStart:
+    session: str  # this worker's id in the ledger
+    others_live: bool  # another process holds the ledger: the database is live, not restored
+    rx: list[RxMark]  # the inbound marks as they were when this session began
+
+
+def _started(pid: int) -> str:
+    """When process `pid` started (Linux: clock ticks after boot, /proc/PID/stat field 22),
+    or "" where that cannot be read: with it, a process id reused by an unrelated process
+    after a worker died is not taken for that worker."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name (field 2) is in parentheses and may hold spaces: count after it.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _alive(pid: int, started: str) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process by that id: judge by its start
+        pass
+    return not started or _started(pid) in ("", started)
+
+
 class CounterLedger:
     """The ledger file; safe to share between threads and processes (SQLite locking)."""
 
-    def __init__(self, path: Path, *, block: int = BLOCK) -> None:
-        if block < 1:
-            raise ValueError("block must be at least 1")
+    def __init__(self, path: Path, *, block: int = BLOCK, rx_block: int = RX_BLOCK) -> None:
+        if block < 1 or rx_block < 1:
+            raise ValueError("block and rx_block must be at least 1")
         self.path = path
         self.block = block
+        self.rx_block = rx_block
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +156,8 @@ class CounterLedger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.execute(_SCHEMA)
+            for schema in (_SCHEMA, _RX_SCHEMA, _SESSIONS_SCHEMA):
+                self._db.execute(schema)
         except (OSError, sqlite3.Error) as error:
             raise LedgerError(f"counter ledger {path}: {error}") from None
 
@@ -139,5 +222,112 @@ class CounterLedger:
                 raise LedgerError(f"counter ledger {self.path}: {error}") from None
         return [Ceiling(str(m), bytes(f), int(c)) for m, f, c in rows]
 
+    # -- the meter -> hub direction ---------------------------------------------------
 
-__all__ = ["BLOCK", "Ceiling", "CounterLedger", "LedgerError", "fingerprint"]
+    def rx_marks(self, keys: Collection[tuple[str, bytes]]) -> dict[tuple[str, bytes], RxMark]:
+        """The inbound mark of each (meter, fingerprint) the ledger knows."""
+        found: dict[tuple[str, bytes], RxMark] = {}
+        wanted = list(keys)
+        with self._lock:
+            try:
+                for start in range(0, len(wanted), 400):
+                    chunk = wanted[start : start + 400]
+                    clause = " OR ".join("(meter_number = ? AND fingerprint = ?)" for _ in chunk)
+                    params = [value for pair in chunk for value in pair]
+                    query = (
+                        "SELECT meter_number, fingerprint, ceiling, clean FROM rx_ceilings WHERE "
+                    )
+                    for row in self._db.execute(query + clause, params):
+                        mark = _rx_mark(row)
+                        found[(mark.meter_number, mark.fingerprint)] = mark
+            except sqlite3.Error as error:
+                raise LedgerError(f"counter ledger {self.path}: {error}") from None
+        return found
+
+    def raise_rx(self, ceilings: Mapping[tuple[str, bytes], int]) -> None:
+        """Record each inbound ceiling (never lowering one) and forget its clean mark (the
+        caller is about to accept from that meter), durably, in one transaction."""
+        if not ceilings:
+            return
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO rx_ceilings (meter_number, fingerprint, ceiling, clean) "
+                "VALUES (?, ?, ?, NULL) ON CONFLICT (meter_number, fingerprint) "
+                "DO UPDATE SET ceiling = max(ceiling, excluded.ceiling), clean = NULL",
+                [(meter, fp, ceiling) for (meter, fp), ceiling in ceilings.items()],
+            )
+
+    def all_rx(self) -> list[RxMark]:
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT meter_number, fingerprint, ceiling, clean FROM rx_ceilings "
+                    "ORDER BY meter_number"
+                ).fetchall()
+            except sqlite3.Error as error:
+                raise LedgerError(f"counter ledger {self.path}: {error}") from None
+        return [_rx_mark(row) for row in rows]
+
+    def _others_live(self, db: sqlite3.Connection, session: str | None) -> bool:
+        rows = [
+            (str(i), int(pid), str(started))
+            for i, pid, started in db.execute("SELECT id, pid, started FROM sessions")
+        ]
+        dead = [(i,) for i, pid, started in rows if i != session and not _alive(pid, started)]
+        db.executemany("DELETE FROM sessions WHERE id = ?", dead)  # crashed workers
+        return any(i != session and (i,) not in dead for i, _, _ in rows)
+
+    def others_live(self, session: str | None = None) -> bool:
+        """Whether a live hub worker (other than `session`) holds the ledger."""
+        with self._write() as db:
+            return self._others_live(db, session)
+
+    def begin_session(self, pid: int | None = None) -> SessionStart:
+        """Register a hub worker (of process `pid`, default this one), atomically with the
+        marks it applies at start: a worker that starts after it sees it live and leaves
+        the windows alone."""
+        session = secrets.token_hex(8)  # several workers may share a process (tests, demo)
+        with self._write() as db:
+            others = self._others_live(db, session)
+            rows = db.execute(
+                "SELECT meter_number, fingerprint, ceiling, clean FROM rx_ceilings"
+            ).fetchall()
+            pid = os.getpid() if pid is None else pid
+            db.execute(
+                "INSERT INTO sessions (id, pid, started) VALUES (?, ?, ?)",
+                (session, pid, _started(pid)),
+            )
+        return SessionStart(session, others, [_rx_mark(row) for row in rows])
+
+    def end_session(self, session: str, clean: Mapping[tuple[str, bytes], int]) -> bool:
+        """Unregister a worker stopping cleanly; if no other live worker holds the ledger,
+        record `clean` (each meter's highest accepted counter + 1, read from the database
+        after the last frame was accepted) in the same transaction. True if recorded."""
+        with self._write() as db:
+            db.execute("DELETE FROM sessions WHERE id = ?", (session,))
+            if self._others_live(db, session):
+                return False
+            db.executemany(
+                "UPDATE rx_ceilings SET clean = ?, ceiling = max(ceiling, ?) "
+                "WHERE meter_number = ? AND fingerprint = ?",
+                [(mark, mark, meter, fp) for (meter, fp), mark in clean.items()],
+            )
+        return True
+
+
+def _rx_mark(row: tuple[object, ...]) -> RxMark:
+    meter, fp, ceiling, clean = row
+    assert isinstance(fp, bytes) and isinstance(ceiling, int)
+    return RxMark(str(meter), fp, ceiling, None if clean is None else int(str(clean)))
+
+
+__all__ = [
+    "BLOCK",
+    "RX_BLOCK",
+    "Ceiling",
+    "CounterLedger",
+    "LedgerError",
+    "RxMark",
+    "SessionStart",
+    "fingerprint",
+]

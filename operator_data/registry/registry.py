@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from firmware_protocol.frames import ReplayWindow
 from gateway.msisdn import MsisdnError, normalise
 from operator_data.crypto.master_key import MasterKey
 from operator_data.crypto.pin_mac import PinHashError, PinMacKey, is_scrypt, verify_customer_pin
 from operator_data.crypto.pins import PinFormatError, check_pin_format
 from operator_data.crypto.sealing import SealError, open_sealed, seal
-from operator_data.registry.counter_ledger import CounterLedger, fingerprint
+from operator_data.registry.counter_ledger import CounterLedger, RxMark, fingerprint
 from operator_data.registry.models import (
     CommsKey,
     Conflict,
@@ -66,6 +67,14 @@ COMMS_KEY_BYTES = 16  # AES-128-GCM frame key (DLMS security suite 0 practice)
 _OPENED_KEYS = 200_000  # comms keys kept opened in memory (16 bytes each)
 
 
+_COUNTER_MAX = 2**32 - 1
+_FULL_BITMAP = 2**64 - 1  # a raised window: every counter of its 64 counts as seen
+
+
+def _window(stored: bytes) -> ReplayWindow:
+    return ReplayWindow.from_bytes(stored) if stored else ReplayWindow()
+
+
 def msisdn(text: str) -> str:
     try:
         return normalise(text)
@@ -90,6 +99,10 @@ class Registry:
         # Ceilings this process has read or written: the ledger never lowers one, so a
         # reservation below a cached ceiling needs no trip to the ledger file at all.
         self._ceilings: dict[tuple[str, bytes], int] = {}
+        # Inbound ceilings this process has raised (and so cleared the clean mark of): an
+        # accepted counter below one needs no ledger write.
+        self._rx_ceilings: dict[tuple[str, bytes], int] = {}
+        self._session: str | None = None  # this worker's session in the ledger, if a hub
         self._master = master_key
         self._pin = pin_policy
         self._clock = clock
@@ -619,19 +632,28 @@ class Registry:
         for pair, ceiling in ceilings.items():
             self._ceilings[pair] = max(ceiling, self._ceilings.get(pair, -1))
 
-    async def apply_counter_ledger(self) -> int:
+    async def apply_counter_ledger(self, *, inbound: bool = True) -> int:
         """Raise every meter's hub -> meter counter to the ceiling the ledger holds for its
         current key, skipping the rest of the block last reserved: run at start-up, so a
-        restored database never hands out a counter used before. Returns how many meters
-        were moved (after a plain restart: the ones that had reserved a block)."""
+        restored database never hands out a counter used before. With `inbound`, and when
+        no live hub worker holds the ledger, also raise each meter's replay window to the
+        ledger's inbound floor (`pintar registry apply-ledger` after a restore; a hub worker
+        does that part in `start_ledger_session`). Returns how many meters were moved
+        (after a plain restart: the ones that had reserved a block)."""
         if self._ledger is None:
             return 0
-        entries = await asyncio.to_thread(self._ledger.all)
+        moved = await self._apply_tx_ceilings(self._ledger)
+        if inbound and not await asyncio.to_thread(self._ledger.others_live):
+            moved |= await self._raise_rx_floors(await asyncio.to_thread(self._ledger.all_rx))
+        return len(moved)
+
+    async def _apply_tx_ceilings(self, ledger: CounterLedger) -> set[str]:
+        entries = await asyncio.to_thread(ledger.all)
         by_meter: dict[str, dict[bytes, int]] = {}
         for entry in entries:
             by_meter.setdefault(entry.meter_number, {})[entry.fingerprint] = entry.ceiling
         wanted = sorted(by_meter)
-        moved = 0
+        moved: set[str] = set()
         for start_at in range(0, len(wanted), 500):
             async with self._store.begin() as conn:
                 rows = list(
@@ -661,7 +683,131 @@ class Registry:
                         .values(tx_counter=bindparam("b_next")),
                         lifts,
                     )
-                moved += len(lifts)
+                moved.update(str(lift["b_meter"]) for lift in lifts)
+        return moved
+
+    # -- meter -> hub high-water marks in the ledger (restores; see counter_ledger) ---------
+
+    async def record_rx_counters(self, accepted: dict[str, tuple[bytes, int]]) -> None:
+        """Before the transaction that accepts them commits: make sure the ledger's inbound
+        ceiling is above each meter's highest accepted counter (`accepted[meter]` = (its
+        comms key, that counter)). Mostly nothing to write: the ceiling is raised a block
+        ahead, durably, once per RX_BLOCK counters per meter (and once per meter after the
+        process starts, which also clears the meter's clean mark)."""
+        ledger = self._ledger
+        if ledger is None or not accepted:
+            return
+        needed = {
+            (meter, fingerprint(meter, key)): highest + 1
+            for meter, (key, highest) in accepted.items()
+        }
+        unsure = [pair for pair, need in needed.items() if need > self._rx_ceilings.get(pair, -1)]
+        if not unsure:
+            return
+        marks = await asyncio.to_thread(ledger.rx_marks, unsure)
+        raise_to: dict[tuple[str, bytes], int] = {}
+        for pair in unsure:
+            mark = marks.get(pair)
+            if mark is not None and mark.clean is None and mark.ceiling >= needed[pair]:
+                self._rx_ceilings[pair] = mark.ceiling  # another worker of ours raised it
+            else:
+                raise_to[pair] = max(needed[pair] + ledger.rx_block, mark.ceiling if mark else 0)
+        await asyncio.to_thread(ledger.raise_rx, raise_to)
+        if len(self._rx_ceilings) + len(raise_to) > _OPENED_KEYS:
+            self._rx_ceilings.clear()  # a cache only (a miss costs a read, then a write)
+        self._rx_ceilings.update(raise_to)
+
+    async def start_ledger_session(self) -> int:
+        """At a hub worker's start, before it accepts any meter frame: register it in the
+        ledger and, unless another live worker already holds it (then the database is
+        live, not restored), raise each meter's replay window to the ledger's floor for
+        its key. Returns how many windows moved."""
+        ledger = self._ledger
+        if ledger is None:
+            return 0
+        begun = await asyncio.to_thread(ledger.begin_session)
+        self._session = begun.session
+        return 0 if begun.others_live else len(await self._raise_rx_floors(begun.rx))
+
+    async def end_ledger_session(self) -> bool:
+        """At a clean stop: record every meter's exact high-water mark as the clean mark if
+        this is the last live worker on the ledger (so the next start refuses no new frame),
+        and unregister. True if the marks were recorded."""
+        ledger, session = self._ledger, self._session
+        if ledger is None or session is None:
+            return False
+        self._session = None
+        marks = await asyncio.to_thread(ledger.all_rx)
+        clean: dict[tuple[str, bytes], int] = {}
+        for rows, prints in await self._rx_rows(marks):
+            for row in rows:
+                meter = str(row.meter_number)
+                fp = prints.get(meter)
+                if fp is not None:
+                    highest = _window(bytes(row.replay_window)).highest
+                    clean[(meter, fp)] = 0 if highest is None else highest + 1
+        return await asyncio.to_thread(ledger.end_session, session, clean)
+
+    async def _rx_rows(self, marks: Sequence[RxMark]) -> list[tuple[list[Any], dict[str, bytes]]]:
+        wanted = sorted({mark.meter_number for mark in marks})
+        found = []
+        async with self._store.read() as conn:
+            for start_at in range(0, len(wanted), 500):
+                rows = list(
+                    await conn.execute(
+                        select(
+                            m.c.meter_number,
+                            m.c.replay_window,
+                            m.c.comms_key_sealed,
+                            m.c.comms_key_master_id,
+                        ).where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
+                    )
+                )
+                found.append((rows, self._fingerprints(rows)))
+        return found
+
+    async def _raise_rx_floors(self, marks: Sequence[RxMark]) -> set[str]:
+        """Each meter's replay window raised so every counter below the ledger's floor for
+        its current key is refused (REPLAYED within 64 of it, TOO_OLD below). Never lowers
+        a window; a window already at or past the floor is left as it is."""
+        floors: dict[str, dict[bytes, int]] = {}
+        for mark in marks:
+            floors.setdefault(mark.meter_number, {})[mark.fingerprint] = mark.floor
+        wanted = sorted(floors)
+        moved: set[str] = set()
+        for start_at in range(0, len(wanted), 500):
+            async with self._store.begin() as conn:
+                rows = list(
+                    await conn.execute(
+                        select(
+                            m.c.meter_number,
+                            m.c.replay_window,
+                            m.c.comms_key_sealed,
+                            m.c.comms_key_master_id,
+                        )
+                        .where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
+                        .order_by(m.c.meter_number)
+                        .with_for_update()
+                    )
+                )
+                prints = self._fingerprints(rows)
+                lifts = []
+                for row in rows:
+                    meter = str(row.meter_number)
+                    floor = floors[meter].get(prints.get(meter, b""), 0)
+                    highest = _window(bytes(row.replay_window)).highest
+                    top = min(floor - 1, _COUNTER_MAX)
+                    if top >= 0 and (highest is None or highest < top):
+                        window = ReplayWindow(top, _FULL_BITMAP)
+                        lifts.append({"b_meter": meter, "b_rx": top, "b_window": window.to_bytes()})
+                if lifts:
+                    await conn.execute(
+                        update(m)
+                        .where(m.c.meter_number == bindparam("b_meter"))
+                        .values(rx_counter=bindparam("b_rx"), replay_window=bindparam("b_window")),
+                        lifts,
+                    )
+                moved.update(str(lift["b_meter"]) for lift in lifts)
         return moved
 
     async def frame_counters(
