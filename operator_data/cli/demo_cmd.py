@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from operator_data.cli.output import fail
-from operator_data.demo import DemoFaults, DemoOptions, FaultSpecError, Profile, run_demo
+from operator_data.demo import DemoFaults, DemoOptions, FaultSpecError, Profile
+from operator_data.demo.run import DataDirError, run_demo_interactive
+from p2apst_adapter.simulator import LedgerError
 
 
 def run(
@@ -22,7 +24,10 @@ def run(
     ] = Profile.FAST,
     duration: Annotated[
         float | None,
-        typer.Option(help="Seconds of traffic, then a summary (default: until Ctrl-C)."),
+        typer.Option(
+            help="Seconds of traffic, then a summary (default: until Ctrl-C, which ends the "
+            "same way; a second Ctrl-C skips the drain)."
+        ),
     ] = None,
     faults: Annotated[
         str, typer.Option(help="Fault SPEC: 'moderate', or name=rate,... (see docs/demo.md).")
@@ -60,5 +65,10 @@ def run(
     except (FaultSpecError, ValueError) as error:
         fail(str(error))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Ctrl-C is the demo's own (stop, drain, summary; again: skip the drain). A third one
+    # comes here as KeyboardInterrupt: quit without a summary.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(options))
+        try:
+            asyncio.run(run_demo_interactive(options))
+        except (LedgerError, DataDirError) as error:
+            fail(str(error))

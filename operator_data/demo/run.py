@@ -11,15 +11,18 @@ import random
 import secrets
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 import uvicorn
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from gateway.at import ModemConfig
 from gateway.housekeeping import Housekeeper
@@ -34,8 +37,17 @@ from meter_sim.network import NetworkProfile, SmsNetwork
 from meter_sim.phones.behaviour import Behaviour
 from operator_data.ap2t_source import StoreAp2tHistory
 from operator_data.api.app import create_app
+from operator_data.crypto.master_key import MasterKey
+from operator_data.demo.interrupt import Interrupts
+from operator_data.demo.live import (
+    CountingCarrier,
+    format_figures,
+    format_live,
+    format_phase,
+    live_figures,
+)
 from operator_data.demo.options import DemoOptions, Profile
-from operator_data.demo.summary import Counters, collect_summary, live_line
+from operator_data.demo.summary import Counters, collect_summary
 from operator_data.hub import Hub, HubPurchaseJournal, HubReportOutbox
 from operator_data.hub.actions import HubActions
 from operator_data.hub.push_api import router as push_router
@@ -50,11 +62,11 @@ from operator_data.settings import (
     SlaTargets,
     WebSettings,
 )
-from operator_data.store import Store
+from operator_data.store import Store, schema
 from operator_data.store.file_modes import make_private
 from p2apst_adapter.ap2t.receiver import Ap2tReceiver
 from p2apst_adapter.client import ClientSettings, P2apstClient
-from p2apst_adapter.simulator import FaultPlan, P2apstSimulator
+from p2apst_adapter.simulator import FaultPlan, Ledger, P2apstSimulator
 
 log = logging.getLogger("pintar.demo")
 
@@ -80,7 +92,11 @@ class World:
     ap2t_url: str
     web_url: str | None
     counters: Counters
+    sms: CountingCarrier
     housekeeper: Housekeeper | None = None
+    #: Purchases the simulator's books held as paid when this run began (a resumed run).
+    paid_before: int = 0
+    credited_before: int = 0  # tokens the meters had credited when this run began
 
 
 def _master_key_file(data_dir: Path) -> Path:
@@ -90,6 +106,27 @@ def _master_key_file(data_dir: Path) -> Path:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32) + "\n")
     return path
+
+
+class DataDirError(RuntimeError):
+    """The data directory cannot be resumed faithfully; the message says why."""
+
+
+async def _has_transactions(store: Store) -> bool:
+    t = schema.transactions
+    async with store.read() as conn:  # LIMIT 1: stops at the first row it finds
+        return (await conn.execute(select(t.c.id).limit(1))).first() is not None
+
+
+def ledger_key(master: MasterKey) -> bytes:
+    """The key sealing the P2APST simulator's books: derived from the demo's master key, so
+    the data directory holds one secret, and a value of the hub's never opens there."""
+    hkdf = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"pintar demo p2apst ledger")
+    return hkdf.derive(master.key)
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def demo_settings(options: DemoOptions) -> Settings:
@@ -121,13 +158,24 @@ async def _provision(registry: Registry, members: list[FleetMember]) -> None:
         await registry.set_pin(member.phone_msisdn, member.pin, actor="demo")
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves the signals alone. uvicorn's own takes Ctrl-C from the
+    demo, shuts the AP2T receiver and the web app down at once (the summary then failed to
+    deliver the day's batch) and raises the signal again when it is done; the demo owns
+    Ctrl-C and closes its servers itself."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 @asynccontextmanager
 async def _serve(app: FastAPI, port: int) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -139,17 +187,22 @@ async def _serve(app: FastAPI, port: int) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def build_world(options: DemoOptions) -> AsyncIterator[World]:
+async def build_world(
+    options: DemoOptions, say: Callable[[str], None] = _quiet
+) -> AsyncIterator[World]:
+    """The whole system, started; `say` hears what start-up is doing (it takes seconds)."""
     settings = demo_settings(options)
     faults = options.faults
     fast = options.profile is Profile.FAST
     members = build_members(options.meters, options.seed, hub_msisdn=SHORT_CODE)
     async with AsyncExitStack() as stack:
+        say(f"the store in {options.data_dir}")
         store = await stack.enter_async_context(Store.from_settings(settings))
         await store.migrate()
         master = settings.security.load_master_key()
         assert master is not None
         registry = Registry(store, master_key=master, pin_policy=settings.pin)
+        say(f"the registry: {len(members)} meters and their customers' PINs")
         await _provision(registry, members)
 
         delays = (0.0, 0.0) if fast else (1.0, 5.0)
@@ -165,6 +218,7 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
                 seed=options.seed,
             )
         )
+        say(f"{options.modems} emulated modem(s) behind the AT driver")
         timing = TimingProfile.FAST if fast else TimingProfile.REALISTIC
         emulators = [
             await stack.enter_async_context(
@@ -199,9 +253,8 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
                 ),
             )
         )
-        gateway = await stack.enter_async_context(
-            SpooledGateway("gw1", JournalledPool(pool, journal), spool)
-        )
+        sms = CountingCarrier(JournalledPool(pool, journal))
+        gateway = await stack.enter_async_context(SpooledGateway("gw1", sms, spool))
         # As a gateway node does (gateway/service.py): acked and final SMS leave no text in
         # the spool's or the journal's WAL after a round.
         housekeeper = await stack.enter_async_context(
@@ -214,9 +267,24 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
             )
         )
 
+        say("the P2APST simulator and the hub")
+        # The simulator's books live in the data directory, so that a restarted demo knows
+        # what P2APST was paid and which token identifiers it used (tokens sealed, 0600).
+        books_file = data / "p2apst-sim.db"
+        if not books_file.exists() and await _has_transactions(store):
+            raise DataDirError(
+                f"{data}: the hub's store holds purchases but the P2APST simulator's books "
+                "(p2apst-sim.db) are missing (a data directory of an older demo?): resuming "
+                "would re-issue tokens the meters have used; use a new --data-dir"
+            )
+        books = stack.enter_context(Ledger(books_file, key=ledger_key(master)))
+        paid_before = books.paid_count
+        if books.starts > 1:
+            say(f"resuming: the P2APST simulator's books hold {paid_before} paid purchases")
         simulator = await stack.enter_async_context(
             P2apstSimulator(
                 sim_meters(members),
+                ledger=books,
                 faults=FaultPlan(
                     noanswer=faults.p2apst_noanswer, drop=faults.p2apst_drop, seed=options.seed
                 ),
@@ -254,6 +322,7 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
             repeat_rate=faults.repeats,
             seed=options.seed,
         )
+        say(f"{len(members)} simulated meters and phones")
         fleet = await stack.enter_async_context(
             Fleet(
                 members,
@@ -294,20 +363,26 @@ async def build_world(options: DemoOptions) -> AsyncIterator[World]:
                 log.warning("helpdesk web app not started: %s", error)
         yield World(
             options, settings, store, registry, members, network, emulators, pool,
-            simulator, hub, fleet, ap2t, ap2t_url, web_url, counters, housekeeper,
+            simulator, hub, fleet, ap2t, ap2t_url, web_url, counters, sms, housekeeper,
+            paid_before, sum(len(meter.credited) for meter in fleet.meters),
         )  # fmt: skip
 
 
 async def _traffic(world: World, stop: asyncio.Event) -> None:
     """Customers buy tokens (and sometimes ask for their balance) at the configured rate."""
-    rng = random.Random(world.options.seed * 7919)
+    starts = world.simulator.ledger.starts
+    # A resumed run draws other customers and amounts than the run before it (the same
+    # sequence would be all duplicates of what was just bought).
+    seed = world.options.seed * 7919
+    rng = random.Random(seed if starts <= 1 else f"{seed}/restart {starts}")
     interval = 1.0 / world.options.rate
     phones = world.fleet.phones
     # A customer does not buy the same amount twice within the hub's duplicate window
-    # (the hub would rightly answer PURCHASE_DUPLICATE, and the demo count it as asked).
+    # (the hub would rightly answer PURCHASE_DUPLICATE, and the demo count it as asked),
+    # purchases of a run before this one on the data dir included.
     window = world.settings.hub.duplicate_window_s
-    bought: dict[tuple[str, int], float] = {}
     clock = asyncio.get_running_loop().time
+    bought = await _recent_purchases(world, window, clock())
     while not stop.is_set():
         phone = rng.choice(phones)
         amounts = [
@@ -326,16 +401,86 @@ async def _traffic(world: World, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), interval)
 
 
+async def _recent_purchases(
+    world: World, window: float, now: float
+) -> dict[tuple[str, int], float]:
+    """(phone, amount) → when (on the loop's clock) it was last bought, for the purchases
+    the store holds from the last `window` seconds: read once, as the traffic starts (not
+    on the live line's path, so its cost does not recur)."""
+    t = schema.transactions
+    since = datetime.now(UTC) - timedelta(seconds=window)
+    async with world.store.read() as conn:
+        rows = await conn.execute(
+            select(t.c.phone_msisdn, t.c.amount_idr, t.c.created_at).where(
+                t.c.created_at >= since, t.c.phone_msisdn.is_not(None)
+            )
+        )
+        recent = list(rows)
+    bought: dict[tuple[str, int], float] = {}
+    for phone, amount, created in recent:
+        age = (datetime.now(UTC) - created).total_seconds()
+        key = (str(phone), int(amount))
+        bought[key] = max(bought.get(key, -window), now - age)
+    return bought
+
+
 async def _live(world: World, out: TextIO, stop: asyncio.Event) -> None:
     while not stop.is_set():
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 5.0)
-        out.write(await live_line(world) + "\n")
+        out.write(format_live(live_figures(world, datetime.now(UTC))) + "\n")
         out.flush()
 
 
-async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, object]:
-    async with build_world(options) as world:
+def _say(out: TextIO, phase: str) -> Callable[[str], None]:
+    def say(detail: str) -> None:
+        out.write(format_phase(datetime.now(UTC), phase, detail) + "\n")
+        out.flush()
+
+    return say
+
+
+async def _traffic_until_stopped(world: World, out: TextIO, interrupts: Interrupts) -> str:
+    """Runs the traffic until `--duration` ends or a Ctrl-C; says which."""
+    options = world.options
+    world.fleet.start(tick_s=5.0)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_traffic(world, stop))]
+    if options.live:
+        tasks.append(asyncio.create_task(_live(world, out, stop)))
+    try:
+        if interrupts.stop.is_set():  # pressed during start-up
+            return "interrupt"
+        try:
+            await asyncio.wait_for(interrupts.stop.wait(), options.duration)
+        except TimeoutError:
+            return "duration"
+        return "interrupt"
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_demo(
+    options: DemoOptions, out: TextIO = sys.stdout, interrupts: Interrupts | None = None
+) -> dict[str, object]:
+    """Runs the demo until `--duration` ends or `interrupts.stop` (the first Ctrl-C), then
+    drains and returns the summary (printed, and written to `--summary`). `interrupts.cut`
+    (a second Ctrl-C) ends the drain at once; the summary says it was cut short."""
+    interrupts = interrupts or Interrupts()
+    quiet = not options.live
+
+    def on_press(presses: int) -> None:
+        if presses == 1:
+            out.write("\nCtrl-C: stopping the traffic; Ctrl-C again to skip the drain\n")
+        else:
+            out.write("\nCtrl-C: drain cut short; the summary shows what has settled\n")
+        out.flush()
+
+    interrupts.on_press(on_press)
+    say = _quiet if quiet else _say(out, "starting")
+    say(f"{options.meters} meters, {options.modems} modems, data in {options.data_dir}")
+    async with build_world(options, say) as world:
         out.write(
             f"pintar demo: {options.meters} meters, {options.modems} modems "
             f"({', '.join(e.device_path for e in world.emulators)}), profile {options.profile}, "
@@ -345,25 +490,40 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> dict[str, 
         )
         if world.web_url:
             out.write(f"  helpdesk web app at {world.web_url} (pintar users add to log in)\n")
+        if options.duration is None:
+            out.write("  running until Ctrl-C\n")
         out.flush()
-        world.fleet.start(tick_s=5.0)
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(_traffic(world, stop))]
-        if options.live:
-            tasks.append(asyncio.create_task(_live(world, out, stop)))
-        try:
-            if options.duration is None:
-                await asyncio.Event().wait()
-            else:
-                await asyncio.sleep(options.duration)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        out.write("traffic stopped; waiting for answers in flight...\n")
+        stopped_by = await _traffic_until_stopped(world, out, interrupts)
+        out.write(
+            f"traffic stopped ({stopped_by}); waiting up to {options.drain_seconds:g} s "
+            "for answers in flight...\n"
+        )
         out.flush()
-        summary = await collect_summary(world, drain=options.drain_seconds)
+        drain_say = _quiet if quiet else _say(out, "draining")
+
+        def progress(elapsed: float, left: int) -> None:
+            drain_say(
+                f"{elapsed:.0f} s of at most {options.drain_seconds:g} s, "
+                f"{left} paid purchases not settled yet | "
+                + format_figures(live_figures(world, datetime.now(UTC)))
+            )
+
+        summary = await collect_summary(
+            world, drain=options.drain_seconds, cut=interrupts.cut, progress=progress
+        )
+    summary = {"stopped_by": stopped_by, **summary}
     text = json.dumps(summary, indent=2, default=str)
     out.write(text + "\n")
     if options.summary is not None:
         options.summary.write_text(text + "\n", encoding="utf-8")
     return summary
+
+
+async def run_demo_interactive(options: DemoOptions) -> dict[str, object]:
+    """`run_demo` with Ctrl-C (and SIGTERM) wired to its interrupts: what `pintar demo` runs."""
+    interrupts = Interrupts()
+    interrupts.install()
+    try:
+        return await run_demo(options, interrupts=interrupts)
+    finally:
+        interrupts.remove()

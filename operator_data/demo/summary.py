@@ -8,7 +8,9 @@ customers were told), with the hub's own records explaining every difference.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter as Tally
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,25 +47,6 @@ async def _scalar(world: World, query: Any) -> int:
         return int(await conn.scalar(query) or 0)
 
 
-async def live_line(world: World) -> str:
-    messages = schema.messages
-    sms_in = await _scalar(
-        world, select(func.count()).select_from(messages).where(messages.c.direction == "in")
-    )
-    sms_out = await _scalar(
-        world, select(func.count()).select_from(messages).where(messages.c.direction == "out")
-    )
-    applied = sum(len(meter.credited) for meter in world.fleet.meters)
-    modems = Tally(str(state) for state in world.pool.modems.values())
-    return (
-        f"[{datetime.now(WIB):%H:%M:%S}] SMS in {sms_in} out {sms_out} | "
-        f"purchases asked {world.counters.purchases_asked} "
-        f"paid {len(world.simulator.ledger.paid())} | tokens applied {applied} | "
-        f"SLA breaches {world.counters.sla_breaches} | "
-        f"modems {dict(modems)}"
-    )
-
-
 def _credited_tokens(world: World) -> dict[str, int]:
     """token_digest → how often meters credited it (meters keep no clear token at rest)."""
     seen: Tally[str] = Tally()
@@ -84,15 +67,23 @@ async def _transaction_states(world: World) -> dict[str, str]:
         return {ref: state for ref, state in rows if ref}
 
 
-async def _settled(world: World) -> bool:
-    paid = world.simulator.ledger.paid()
+async def _unsettled(world: World) -> int:
+    """Paid purchases neither credited nor settled by the hub (0 does not yet mean the
+    run is settled: see `_settled`)."""
     credited = _credited_tokens(world)
     states = await _transaction_states(world)
-    for entry in paid:
-        if _was_credited(entry, credited):
-            continue
-        if states.get(entry.switcher_reference) not in _SETTLED:
-            return False
+    return sum(
+        1
+        for entry in world.simulator.ledger.paid()
+        if not _was_credited(entry, credited)
+        and states.get(entry.switcher_reference) not in _SETTLED
+    )
+
+
+async def _settled(world: World) -> bool:
+    if await _unsettled(world):
+        return False
+    states = await _transaction_states(world)
     # Purchases the hub still has open (advising, waiting for a meter) are not settled.
     if any(state not in _SETTLED for state in states.values()):
         return False
@@ -101,7 +92,9 @@ async def _settled(world: World) -> bool:
         return False
     # A receipt is queued when its token is applied and reaches the phone a moment later.
     # Without network loss every one comes, so wait for them all (with loss one may not).
-    return bool(world.options.faults.loss) or len(world.fleet.ledger().receipts) >= len(credited)
+    # The meters remember the credits of earlier runs on this data dir, the phones do not.
+    credited = len(_credited_tokens(world)) - world.credited_before
+    return bool(world.options.faults.loss) or len(world.fleet.ledger().receipts) >= credited
 
 
 async def _unanswered(world: World) -> int:
@@ -155,13 +148,39 @@ async def _open_work(world: World) -> dict[str, Any]:
     }
 
 
-async def _drain(world: World, seconds: float) -> None:
-    """Lets answers in flight come home: until every paid purchase is settled."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
+#: Seconds between two drain progress reports.
+PROGRESS_EVERY = 5.0
+
+
+async def _drain(
+    world: World,
+    seconds: float,
+    cut: asyncio.Event | None = None,
+    progress: Callable[[float, int], None] | None = None,
+) -> dict[str, Any]:
+    """Lets answers in flight come home: until every paid purchase is settled, `seconds`
+    have passed or `cut` is set. `progress(elapsed, unsettled)` every few seconds."""
+    cut = cut or asyncio.Event()
+    clock = asyncio.get_running_loop().time
+    start = clock()
+    deadline = start + seconds
+    reported = start
+    settled = False
+    while not cut.is_set() and clock() < deadline:
         if await _settled(world):
-            return
-        await asyncio.sleep(1.0)
+            settled = True
+            break
+        if progress is not None and clock() - reported >= PROGRESS_EVERY:
+            reported = clock()
+            progress(reported - start, await _unsettled(world))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cut.wait(), 1.0)
+    return {
+        "settled": settled,
+        "cut_short": cut.is_set() and not settled,
+        "seconds": round(clock() - start, 1),
+        "limit_s": seconds,
+    }
 
 
 async def _helpdesk_meters(world: World) -> set[str]:
@@ -240,8 +259,16 @@ async def _ap2t(world: World) -> dict[str, Any]:
     }
 
 
-async def collect_summary(world: World, *, drain: float) -> dict[str, Any]:
-    await _drain(world, drain)
+async def collect_summary(
+    world: World,
+    *,
+    drain: float,
+    cut: asyncio.Event | None = None,
+    progress: Callable[[float, int], None] | None = None,
+) -> dict[str, Any]:
+    """Drains (see `_drain`), then checks the books. A resumed run's books include the
+    purchases of the runs before it: `resumed` says how many were paid then."""
+    drained = await _drain(world, drain, cut, progress)
     paid = list(world.simulator.ledger.paid())
     credited = _credited_tokens(world)
     ledger = world.fleet.ledger()
@@ -254,7 +281,8 @@ async def collect_summary(world: World, *, drain: float) -> dict[str, Any]:
         ),
     )
     lost = await _losses(world, paid, credited)
-    duplicate_purchases = max(0, len(paid) - ledger.purchases_sent)
+    # The phones remember only this run; the simulator's books every run on this data dir.
+    duplicate_purchases = max(0, len(paid) - world.paid_before - ledger.purchases_sent)
     messages = schema.messages
     per_transaction = (
         select(messages.c.transaction_id)
@@ -270,6 +298,11 @@ async def collect_summary(world: World, *, drain: float) -> dict[str, Any]:
         "modems": world.options.modems,
         "profile": str(world.options.profile),
         "seed": world.options.seed,
+        "drain": drained,
+        "resumed": {
+            "runs_before": world.simulator.ledger.starts - 1,
+            "paid_before": world.paid_before,
+        },
         "purchases_asked": ledger.purchases_sent,
         "purchases_paid": len(paid),
         "tokens_delivered": tokens_delivered,

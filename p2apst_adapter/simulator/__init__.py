@@ -8,7 +8,7 @@ from p2apst_adapter.simulator.faults import (
     FaultScript,
     FaultSpecError,
 )
-from p2apst_adapter.simulator.ledger import Ledger, LedgerEntry, LedgerState
+from p2apst_adapter.simulator.ledger import Ledger, LedgerEntry, LedgerError, LedgerState
 from p2apst_adapter.simulator.meters import MeterRegistry, SimMeter, demo_meters, load_meters
 from p2apst_adapter.simulator.server import P2apstSimulator, SimulatorSettings
 
@@ -21,6 +21,7 @@ __all__ = [
     "FaultSpecError",
     "Ledger",
     "LedgerEntry",
+    "LedgerError",
     "LedgerState",
     "MeterRegistry",
     "P2apstSimulator",

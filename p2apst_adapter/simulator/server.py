@@ -75,6 +75,16 @@ def _now() -> datetime:
     return datetime.now(WIB)
 
 
+def _references_random(seed: int | None, starts: int) -> random.Random:
+    """The source of references, receipts and tokens' random blocks. Books reopened after
+    a restart must not be handed the references of the first run again (each would be
+    answered 0088, already paid), so a reopened ledger gets a sequence of its own, still
+    reproducible from the seed."""
+    if seed is None or starts <= 1:
+        return random.Random(seed)
+    return random.Random(f"{seed}/restart {starts}")
+
+
 class _Peer:
     """One client connection: its sign-on state, the answers it is owed, its writer."""
 
@@ -141,7 +151,9 @@ class P2apstSimulator:
         self._host = host
         self._port = port
         self._clock = clock
-        self._random = random.Random(seed if seed is not None or faults is None else faults.seed)
+        self._random = _references_random(
+            seed if seed is not None or faults is None else faults.seed, self.ledger.starts
+        )
         self._server: asyncio.Server | None = None
         self._peers: set[_Peer] = set()
         self._received: Counter[str] = Counter()
