@@ -5,6 +5,10 @@ then sends a delivery receipt (deliver_sm, esm_class 0x04) when one was asked fo
 mobile-originated deliver_sm, answers with scripted error statuses (throttling), and drops
 connections on demand. Receipts and MO messages not answered by the ESME are kept and sent
 again after its next bind, as a real SMSC does.
+
+It can also stand in front of a network (meter_sim.network.smpp_bridge): `forward` is then
+given each submit_sm before it is answered, and the receipts are the forwarder's to send
+(`send_receipt`) once the network knows the outcome, instead of at once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -38,6 +43,14 @@ class Submitted:
     registered_delivery: int
     short_message: bytes
     tlvs: dict[int, bytes]
+    source_addr_ton: int = 0
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+
+
+#: Takes an accepted submit_sm before it is answered; returns the command_status to answer
+#: with (ESME_ROK, or an error that refuses the message: nothing is then recorded).
+Forward = Callable[[Submitted], int]
 
 
 @dataclass(slots=True)
@@ -77,6 +90,8 @@ class SmscSimulator:
         self._held_receipts: list[Pdu] = []
         #: while this event is unset, submit_sm are taken but answered only once it is set
         self.hold: asyncio.Event | None = None
+        #: set: submit_sm go to this forwarder, which also sends their receipts (send_receipt)
+        self.forward: Forward | None = None
         self.outstanding = 0  # submit_sm received and not yet answered
         self.max_outstanding = 0
         self.binds = 0
@@ -283,39 +298,60 @@ class SmscSimulator:
                 await write_pdu(client.writer, Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, status))
                 return
         message_id = f"{next(self._ids):08x}"
-        self.submitted.append(
-            Submitted(
-                message_id,
-                pdu.text("source_addr"),
-                pdu.text("destination_addr"),
-                pdu.number("esm_class"),
-                pdu.number("data_coding"),
-                pdu.number("registered_delivery"),
-                pdu.octets("short_message"),
-                dict(pdu.tlvs),
-            )
+        submitted = Submitted(
+            message_id,
+            pdu.text("source_addr"),
+            pdu.text("destination_addr"),
+            pdu.number("esm_class"),
+            pdu.number("data_coding"),
+            pdu.number("registered_delivery"),
+            pdu.octets("short_message"),
+            dict(pdu.tlvs),
+            pdu.number("source_addr_ton"),
+            pdu.number("dest_addr_ton"),
+            pdu.number("dest_addr_npi"),
         )
+        if self.forward is not None:
+            # Before the answer: a message the forwarder cannot take is refused, not lost.
+            status = self.forward(submitted)
+            if status != Status.ESME_ROK:
+                await write_pdu(client.writer, Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, status))
+                return
+        self.submitted.append(submitted)
         await write_pdu(
             client.writer,
             Pdu(Command.SUBMIT_SM_RESP, pdu.sequence, params={"message_id": message_id}),
         )
-        if pdu.number("registered_delivery") & 0x03:
+        if self.forward is None and submitted.registered_delivery & 0x03:
             now = datetime.now(UTC)
-            state = self.receipt_state
-            await (self._hold_receipt if self.hold_receipts else self._queue_deliver)(
-                {
-                    "source_addr_ton": pdu.number("dest_addr_ton"),
-                    "source_addr_npi": pdu.number("dest_addr_npi"),
-                    "source_addr": pdu.text("destination_addr"),
-                    "destination_addr": pdu.text("source_addr"),
-                    "esm_class": ESM_DELIVERY_RECEIPT,
-                    "short_message": receipt_text(message_id, state, now, now).encode(),
-                },
-                {
-                    Tag.RECEIPTED_MESSAGE_ID: message_id.encode() + b"\x00",
-                    Tag.MESSAGE_STATE: bytes((STATE_OF_RECEIPT[state],)),
-                },
-            )
+            await self.send_receipt(submitted, self.receipt_state, submitted_at=now, done_at=now)
+
+    async def send_receipt(
+        self,
+        submitted: Submitted,
+        state: ReceiptState,
+        *,
+        submitted_at: datetime,
+        done_at: datetime,
+    ) -> None:
+        """Queues the delivery receipt (deliver_sm, esm_class 0x04) of a message this SMSC
+        took, from its recipient back to its sender; kept back while `hold_receipts` is set."""
+        await (self._hold_receipt if self.hold_receipts else self._queue_deliver)(
+            {
+                "source_addr_ton": submitted.dest_addr_ton,
+                "source_addr_npi": submitted.dest_addr_npi,
+                "source_addr": submitted.destination_addr,
+                "destination_addr": submitted.source_addr,
+                "esm_class": ESM_DELIVERY_RECEIPT,
+                "short_message": receipt_text(
+                    submitted.message_id, state, submitted_at, done_at
+                ).encode(),
+            },
+            {
+                Tag.RECEIPTED_MESSAGE_ID: submitted.message_id.encode() + b"\x00",
+                Tag.MESSAGE_STATE: bytes((STATE_OF_RECEIPT[state],)),
+            },
+        )
 
     async def _hold_receipt(
         self, params: dict[str, int | str | bytes], tlvs: dict[int, bytes]

@@ -13,9 +13,13 @@ Endpoint interface — anything with an MSISDN implements two coroutines and att
 `submit` returns at once; delivery happens after the profile's delay, maybe lost,
 duplicated or overtaken; a report request (`report_reference`, the sender's TP-MR) brings
 a status report back to the sender's endpoint.
+
+`NetworkSmsc` (smpp_bridge) is an SMPP 3.4 SMSC on this network: the endpoint of a
+service's short code, for a gateway with carrier smpp.
 """
 
 from meter_sim.network.messages import Endpoint, NetworkSms, NetworkStatusReport
+from meter_sim.network.smpp_bridge import NetworkSmsc
 from meter_sim.network.smsc import (
     STATUS_DELIVERED,
     STATUS_NOT_DELIVERED,
@@ -33,6 +37,7 @@ __all__ = [
     "Endpoint",
     "NetworkProfile",
     "NetworkSms",
+    "NetworkSmsc",
     "NetworkStatusReport",
     "SmsNetwork",
 ]
