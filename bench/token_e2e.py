@@ -64,6 +64,11 @@ LOW_RATE = 50.0
 IDLE_RATE = 2.0
 IDLE_COUNT = 10
 TARGET_P99_MS = 50.0
+#: The floor for resolving the purchase-pipeline issue: 100 purchases/s sustained (here for
+#: FLOOR_SECONDS, on the first case only) with the hub's share p99 under FLOOR_P99_MS.
+FLOOR_RATE = 100.0
+FLOOR_SECONDS = 20.0
+FLOOR_P99_MS = 100.0
 SHORT_CODE = "87000"
 FIRST_HUB_LINE = 6281100000001
 MODEMS = 4
@@ -137,7 +142,10 @@ phones) is imported from the fleet's CSV with the registry's import and every ph
 is set with `Registry.set_pin` (setup, not timed); then {WARM_UP} warm-up purchases. Open
 loop: purchases are offered at a steady rate (`BELI 50000 <PIN>`), each from a distinct
 phone for a distinct meter, so nothing is refused as a duplicate; a rate's run ends when
-every phone has its receipt.
+every phone has its receipt. The rates 2, 50 and 200/s are short runs (the size's
+purchases); the first case also runs {FLOOR_RATE:.0f}/s for {FLOOR_SECONDS:.0f} s
+({FLOOR_RATE * FLOOR_SECONDS:.0f} purchases), the purchase-pipeline issue's floor
+(sustained, hub share p99 < {FLOOR_P99_MS:.0f} ms).
 
 The hub's own share of a purchase is measured at the hub process's two boundaries, with
 wall-clock stamps taken inside it: the MQTT transport (a subclass of `MqttTransport` that
@@ -218,7 +226,27 @@ NOTES = [
     "on the shared cores; the hub's own work and every measurement definition are the same. "
     "The first run of both (2026-12-04, one after the other, 200/s offered, SQLite, one "
     "worker): over SMPP 67.0 purchases/s, per purchase 9.1 ms hub, 4.2 ms gateway and 1.9 ms "
-    "world CPU; over modems 50.4/s, 9.8 ms hub, 8.1 ms gateway, 3.8 ms world.",
+    "world CPU; over modems 50.4/s, 9.8 ms hub, 8.1 ms gateway, 3.8 ms world (both on a "
+    "machine 74-100 % busy with other work).",
+    "Figures of 2026-12-04 before this run, same machine class. At the start of the day "
+    "(36f8685, modems only, quiet machine, load 0.9): SQLite, one worker, 34.3/s at 50/s and "
+    "55.5/s at 200/s (160 purchases), 14.0 ms hub CPU, 16.9 statements and 2.85 commits per "
+    "purchase, hub share p99 738 ms; PostgreSQL one worker 52.1/s (13.0 ms), two workers "
+    "26.9/s (36 ms). Since then: bus batches on by default both ways (a gateway's waiting "
+    "events and a dispatch round's sends, 32 per MQTT message: hub CPU at 100/s 8.9-9.3 ms "
+    "with events alone, 7.7-8.1 ms batched, broker CPU halved), a read unit wholly on the "
+    "event loop (deferred BEGIN and its COMMIT inline: 399 to 173 µs of CPU per read "
+    "unit), BEGIN IMMEDIATE inline when the write lock is free, a token's key and SIM in "
+    "one statement, and the gateway over SMPP.",
+    "Where the hub's time goes at low rates (the reason the sustained run queues): at 2/s "
+    "every purchase's stages run alone, 135 statements in 27 transactions (17 write units "
+    "and 10 read units) per purchase; at 30/s 68 statements and 8.8 transactions; at 100/s "
+    "17.5 and 2.2. A purchase's five SMS each move through their own units (logged, "
+    "claimed by the dispatcher, handed over, send result, status report: each a SELECT, "
+    "an UPDATE of messages, a message_states INSERT and outbox and cost-ledger writes), so "
+    "the hub only keeps up at 100/s by letting batches grow, which is queueing: hub share "
+    "p50 about 130-150 ms per segment. The hub's CPU at the sustained 100/s is 86 % of one "
+    "core.",
     "PIN verification is part of the hub's CPU per purchase, with whatever hashing the "
     "registry uses at the time (each case's last note names the scheme of the stored "
     "hashes): scrypt (n = 2^14, r = 8) took ~45-90 ms of CPU per purchase on these "
@@ -959,11 +987,17 @@ def _ms(values: list[float]) -> tuple[float, float, float]:
 
 def _rows(outcome: Outcome) -> list[Row]:
     label = f"{outcome.label}: {outcome.rate:.0f} purchases/s offered"
-    judged = outcome.rate == TARGET_RATE
     hub = _ms(outcome.hub_ms)
     total = _ms(outcome.total_ms)
-    target = f"p99 < {TARGET_P99_MS:.0f} ms at {TARGET_RATE:.0f}/s"
-    passed = hub[2] < TARGET_P99_MS and outcome.achieved >= 0.95 * TARGET_RATE if judged else None
+    target, passed = "", None
+    if outcome.rate == TARGET_RATE:
+        target = f"p99 < {TARGET_P99_MS:.0f} ms at {TARGET_RATE:.0f}/s"
+        passed = hub[2] < TARGET_P99_MS and outcome.achieved >= 0.95 * TARGET_RATE
+    elif outcome.rate == FLOOR_RATE:
+        label += f" for {outcome.offer_seconds:.0f} s"
+        target = f"p99 < {FLOOR_P99_MS:.0f} ms at {FLOOR_RATE:.0f}/s sustained"
+        passed = hub[2] < FLOOR_P99_MS and outcome.achieved >= 0.95 * FLOOR_RATE
+    judged = passed is not None
     cpu = outcome.per_purchase(sum(outcome.hub_cpu)) * 1000
     statements = outcome.per_purchase(
         sum(n for verb, n in outcome.statements.items() if verb not in CONTROL)
@@ -1015,12 +1049,15 @@ def _breakdown(outcome: Outcome) -> str:
     )
 
 
-def _plan(size: int) -> tuple[tuple[float, int], ...]:
-    return (
+def _plan(size: int, *, sustained: bool = False) -> tuple[tuple[float, int], ...]:
+    steps = (
         (IDLE_RATE, min(IDLE_COUNT, max(3, size // 2))),
         (LOW_RATE, max(3, size // 2)),
         (TARGET_RATE, size),
     )
+    if sustained:
+        steps += ((FLOOR_RATE, round(FLOOR_RATE * FLOOR_SECONDS)),)
+    return steps
 
 
 async def _case(
@@ -1034,7 +1071,8 @@ async def _case(
     *,
     profiled: int,
 ) -> None:
-    plan = _plan(size)
+    # The sustained floor run on the first case (the profiled one) at full sizes only.
+    plan = _plan(size, sustained=profiled > 0)
     meters = WARM_UP + sum(c for _, c in plan) + profiled
     async with build_world(backend, workers, carrier, casedir, meters, log) as world:
         phones = world.fleet.phones

@@ -110,11 +110,11 @@ class MqttSection(_WithPassword):
         description="The older name of the top-level redeliver_after (still honoured).",
     )
     events_per_message: Annotated[int, Field(ge=1, le=256)] = Field(
-        default=1,
+        default=32,
         description=(
             "Events one bus message carries at most when several are waiting (a batch "
-            "document); 1 (the default) sends each alone, as hub workers before batches "
-            "expect. No gain measured at 200 purchases/s on one 2-core machine."
+            "document); 1 sends each alone, as hub workers from before batches expect "
+            "(set it during an upgrade from such a version: docs/bus.md)."
         ),
     )
 

@@ -232,6 +232,21 @@ class Spool(DurableSqlite):
             result.append(SpooledOutbound(sms, OutboundState(state), attempts))
         return result
 
+    async def backlog(self) -> dict[str, int]:
+        """What waits here: outbound SMS not yet final, by state, and events the hub has
+        not acknowledged (an ack deletes one). Final rows, kept until `purge`, are not
+        counted: a range of the (state, seq) index and the events table, so the cost
+        follows the backlog, not the history (the bridge reports it: gateway/mqtt/bridge.py)."""
+        counts = {f"outbound_{OutboundState.QUEUED}": 0, f"outbound_{OutboundState.SENDING}": 0}
+        for state, rows in await self.db.execute_fetchall(
+            "SELECT state, count(*) FROM outbound WHERE state IN (?, ?) GROUP BY state",
+            (OutboundState.QUEUED, OutboundState.SENDING),
+        ):
+            counts[f"outbound_{state}"] = int(rows)
+        events = await self.db.execute_fetchall("SELECT count(*) FROM events")
+        counts["events_unacked"] = int(next(iter(events))[0])
+        return counts
+
     async def mark(
         self,
         message_id: str,

@@ -193,6 +193,10 @@ class SpooledGateway:
     async def unacknowledged_events(self) -> list[TransportEvent]:
         return [event for _, event in await self._spool.unacknowledged()]
 
+    async def spool_backlog(self) -> dict[str, int]:
+        """Rows waiting in the spool by state (`Spool.backlog`), for the bus status."""
+        return await self._spool.backlog()
+
     # -- inside ---------------------------------------------------------------------------
 
     async def _pump(self) -> None:

@@ -448,6 +448,28 @@ def _first_acknowledgements() -> Any:
     )
 
 
+async def last_daily_acknowledgement(store: Store) -> tuple[date, datetime] | None:
+    """The latest day AP2T has, and when it first had it (`_first_acknowledgements`): what
+    `Ap2tJob.overdue` and the `pintar_ap2t_*` metrics measure. A read only; `ap2t_batches`
+    holds one row per day and revision."""
+    first = _first_acknowledgements()
+    async with store.read() as conn:
+        last = (
+            await conn.execute(
+                select(first.c.day, first.c.acknowledged_at)
+                .order_by(first.c.acknowledged_at.desc())
+                .limit(1)
+            )
+        ).first()
+    return None if last is None else (last.day, last.acknowledged_at)
+
+
+def ap2t_late(last_at: datetime | None, now: datetime, interval: timedelta) -> bool:
+    """AP2T has had no new day acknowledged for longer than `interval`, or for over 24 h
+    whatever the interval (PLN 0066 art. 4(2), `batch_overdue`); none ever is late too."""
+    return batch_overdue(last_at, now) or (last_at is not None and now - last_at > interval)
+
+
 def describe(delivery: Delivery) -> str:
     if isinstance(delivery, HttpUpload):
         return f"http:{delivery.url}"
@@ -613,20 +635,9 @@ class Ap2tJob:
         """True (and an sla_events row plus a warning) when AP2T's last acknowledged batch
         is older than the interval (at most 24 h, PLN 0066 art. 4(2)). A day counts from
         its first acknowledged revision: a correction acknowledged later is no new data."""
-        first = _first_acknowledgements()
-        async with self.store.read() as conn:
-            last = (
-                await conn.execute(
-                    select(first.c.day, first.c.acknowledged_at)
-                    .order_by(first.c.acknowledged_at.desc())
-                    .limit(1)
-                )
-            ).first()
-        last_at: datetime | None = None if last is None else last.acknowledged_at
-        late = batch_overdue(last_at, now) or (
-            last_at is not None and now - last_at > self.interval
-        )
-        if not late:
+        last = await last_daily_acknowledgement(self.store)
+        last_at: datetime | None = None if last is None else last[1]
+        if not ap2t_late(last_at, now, self.interval):
             return False
         age_ms = None if last_at is None else round((now - last_at).total_seconds() * 1000)
         async with self.store.begin() as conn:
@@ -634,7 +645,7 @@ class Ap2tJob:
                 insert(schema.sla_events).values(
                     metric=SLA_METRIC,
                     subject_type="ap2t_batch",
-                    subject_id=None if last is None else last.day.isoformat(),
+                    subject_id=None if last is None else last[0].isoformat(),
                     started_at=last_at or now,
                     ended_at=None,
                     duration_ms=age_ms,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -35,10 +35,14 @@ from operator_data.crypto.master_key import (
     load_master_key_file,
     parse_master_key,
 )
+from operator_data.duties.schedule import parse_time_of_day
 from operator_data.logs import LogFormat
 from operator_data.store.states import Flow
 from p2apst_adapter.client.tls import TlsConfigError, TlsFiles, client_context
+from p2apst_adapter.dialect.default import P2APST
 from p2apst_adapter.dialect.framing import Framing
+from p2apst_adapter.dialect.loader import DialectFileError, load_dialect
+from p2apst_adapter.dialect.table import Dialect
 
 # Numbers that must never be a service code (5/2021): police, emergency, fire, SAR, ...
 EMERGENCY_NUMBERS = frozenset({"110", "112", "113", "115", "117", "119"})
@@ -65,6 +69,32 @@ class DatabaseSettings(_Section):
     )
     echo: bool = False
     busy_timeout_ms: Annotated[int, Field(ge=100, le=600_000)] = 10_000
+    statement_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] = Field(
+        default=30_000,
+        description="PostgreSQL only: longest a statement may run (0: no limit).",
+    )
+    lock_timeout_ms: Annotated[int, Field(ge=0, le=3_600_000)] = Field(
+        default=10_000,
+        description="PostgreSQL only: longest a statement may wait for a lock (0: no limit).",
+    )
+    probe_timeout_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=2.0, description="/readyz and the store watch: a write probe slower is a stall."
+    )
+    probe_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=10.0, description="How often the hub's store watch probes the store."
+    )
+    failures_alarm: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=3, description="Store calls failing in a row before the store watch alarms."
+    )
+    alarm_reminder_s: Annotated[float, Field(ge=10, le=86_400)] = Field(
+        default=600.0, description="While the store stays down, an ERROR reminder this often."
+    )
+    ready_inbound_age_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0, description="/readyz: oldest unprocessed inbound SMS may be this old."
+    )
+    ready_outbox_age_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0, description="/readyz: oldest due outbox row may be this overdue."
+    )
     pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     sqlite_synchronous: Literal["full", "normal"] = Field(
         default="full",
@@ -351,6 +381,14 @@ class MqttBusSettings(_Section):
     )
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     max_backoff: Annotated[float, Field(gt=0)] = 30.0
+    sends_per_message: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=32,
+        description=(
+            "SMS one bus message to a gateway carries at most when the hub sends several at "
+            "once (a batch document); 1 sends each alone, as gateways from before batched "
+            "sends expect (set it during an upgrade from such a version: docs/bus.md)."
+        ),
+    )
     failover_after: Annotated[float, Field(ge=0)] = Field(
         default=300.0,
         description=(
@@ -392,6 +430,7 @@ class MqttBusSettings(_Section):
             topics=Topics(root=self.topic_root),
             keepalive=self.keepalive,
             max_backoff=self.max_backoff,
+            sends_per_message=self.sends_per_message,
         )
 
 
@@ -443,6 +482,29 @@ class P2apstSettings(_Section):
         default=None,
         description="Name P2APST's certificate must carry, when not `host` (e.g. an IP host).",
     )
+    dialect_file: Path | None = Field(
+        default=None,
+        description=(
+            "This switcher's ISO 8583 dialect (TOML or JSON, a copy of the shipped "
+            "pln-default.toml edited to what it sends); unset: the shipped default."
+        ),
+    )
+
+    @field_validator("dialect_file")
+    @classmethod
+    def _dialect_loads(cls, value: Path | None) -> Path | None:
+        # Read at start-up so that a faulty file stops the hub with the key at fault,
+        # not the first purchase.
+        if value is not None:
+            try:
+                load_dialect(value)
+            except DialectFileError as error:
+                raise ValueError(f"dialect_file {error}") from None
+        return value
+
+    def dialect(self) -> Dialect:
+        """The dialect this switcher speaks: `dialect_file`'s, or the shipped default."""
+        return P2APST if self.dialect_file is None else load_dialect(self.dialect_file)
 
     @model_validator(mode="after")
     def _lane_in_range(self) -> Self:
@@ -547,6 +609,72 @@ class LoggingSettings(_Section):
     )
 
 
+class DutiesSettings(_Section):
+    """The hub's scheduled duties (operator_data/duties/; docs/runbook.md, "What runs
+    when"): each once per cluster and WIB day, at a WIB time "HH:MM", or "off". A run covers
+    the WIB day before the one it runs on."""
+
+    enabled: bool = Field(default=True, description="Off: this worker runs no duty.")
+    ap2t_deliver_at: str = Field(
+        default="00:30", description="Export the previous day's AP2T batch and deliver it."
+    )
+    ap2t_deadline_at: str = Field(
+        default="06:00",
+        description="The previous day's AP2T batch not acknowledged by then: an alarm.",
+    )
+    retention_purge_at: str = Field(default="02:00", description="The retention purge.")
+    sla_report_at: str = Field(default="00:15", description="The previous day's SLA report.")
+    sms_costs_at: str = Field(default="00:20", description="The previous day's SMS costs.")
+    reports_dir: Path = Field(
+        default=Path("reports/sla"), description="SLA reports (relative: under data_dir)."
+    )
+    sms_costs_dir: Path = Field(
+        default=Path("sms-costs"), description="SMS cost files (relative: under data_dir)."
+    )
+    retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    ap2t_lookback_days: Annotated[int, Field(ge=0, le=31)] = Field(
+        default=7,
+        description=(
+            "The AP2T run also delivers days this far back that have no batch yet (missed "
+            "while no worker ran) or a revision not yet acknowledged."
+        ),
+    )
+    retry_first_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=60.0, description="A failed duty is tried again after this, then doubling."
+    )
+    retry_max_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=3600.0, description="The longest wait between tries."
+    )
+    alarm_after: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=3, description="Failures in a row before an ERROR and a helpdesk incident."
+    )
+
+    @field_validator(
+        "ap2t_deliver_at", "ap2t_deadline_at", "retention_purge_at", "sla_report_at",
+        "sms_costs_at",
+    )  # fmt: skip
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        parse_time_of_day(value)  # its ValueError names the value and the format
+        return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.retry_max_s < self.retry_first_s:
+            raise ValueError("retry_max_s must be at least retry_first_s")
+        deliver, deadline = self.time_of("ap2t_deliver_at"), self.time_of("ap2t_deadline_at")
+        if deliver is not None and deadline is not None and deadline <= deliver:
+            raise ValueError(
+                f"ap2t_deadline_at {self.ap2t_deadline_at} must be after ap2t_deliver_at "
+                f"{self.ap2t_deliver_at} (both WIB, the same day)"
+            )
+        return self
+
+    def time_of(self, field: str) -> time | None:
+        """The WIB time of one of the *_at fields (None: off)."""
+        return parse_time_of_day(str(getattr(self, field)))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PINTAR_",
@@ -569,6 +697,7 @@ class Settings(BaseSettings):
     p2apst: P2apstSettings = P2apstSettings()
     web: WebSettings = WebSettings()
     logging: LoggingSettings = LoggingSettings()
+    duties: DutiesSettings = DutiesSettings()
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ README = ROOT / "README.md"
 DEPLOY = ROOT / "deploy"
 
 # Options every data command has (said once under the table) or that every command has.
-COMMON_OPTIONS = frozenset({"--config", "--help"})
+COMMON_OPTIONS = frozenset({"--config", "--data-dir", "--help"})
 # Text files that may cite docs; generated or vendored trees are not ours to check.
 TEXT_SUFFIXES = frozenset({".md", ".py", ".toml", ".yml", ".yaml", ".txt", ".html", ".sh", ".j2"})
 SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__", ".mypy_cache"})
@@ -128,7 +128,7 @@ def test_the_readme_names_no_command_that_does_not_exist() -> None:
 
 def test_rows_that_spell_out_options_spell_out_all_of_them() -> None:
     # A row for one command, not ending in "...", lists its options (so `--check` and
-    # friends are seen); `--config` is said once under the table.
+    # friends are seen); `--config` and `--data-dir` are said once under the table.
     commands = typer_commands()
     for row in command_table(README.read_text(encoding="utf-8")):
         if row.elided or any(len(choices) > 1 for choices in row.words):

@@ -17,6 +17,11 @@ Sends and acks are taken on concurrently (up to `IN_FLIGHT` at once), so that a 
 the hub goes into the spool in a few group commits rather than one commit after another.
 They run apart from the broker session: a connection lost meanwhile does not cut a send off
 between its spool commit and its handover to the carrier.
+
+A gateway with a spool (`spool_backlog`) also reports what waits in it: the retained
+`online` status is published again every `spool_report_every` seconds with the counts in
+a user property (topics.SPOOL_PROPERTY), for the hub's metrics. The payload stays `online`,
+so a hub that reads only that is unaffected, and no topic or ACL line is added.
 """
 
 from __future__ import annotations
@@ -25,14 +30,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway import payload
 from gateway.mqtt.connection import MqttSettings, reconnecting, stop
-from gateway.mqtt.topics import OFFLINE, ONLINE, parse_ack
+from gateway.mqtt.topics import (
+    OFFLINE,
+    ONLINE,
+    SPOOL_PROPERTY,
+    SpoolReport,
+    parse_ack,
+    spool_property,
+)
 from gateway.payload import PayloadError
 from gateway.transport import OutboundSms, TransportEvent
 
@@ -49,10 +64,25 @@ class LocalGateway(Protocol):
     async def ack_many(self, event_ids: Sequence[str]) -> None: ...
 
 
+@runtime_checkable
+class CountsBacklog(Protocol):
+    async def spool_backlog(self) -> dict[str, int]: ...
+
+
 class GatewayBridge:
-    def __init__(self, name: str, gateway: LocalGateway, settings: MqttSettings) -> None:
+    def __init__(
+        self,
+        name: str,
+        gateway: LocalGateway,
+        settings: MqttSettings,
+        *,
+        spool_report_every: float = 60.0,
+    ) -> None:
+        if spool_report_every <= 0:
+            raise ValueError(f"spool_report_every must be positive, not {spool_report_every}")
         self.name = name
         self._gateway = gateway
+        self._spool_every = spool_report_every
         self._settings = settings
         self._topics = settings.topics
         self.connected = asyncio.Event()
@@ -99,6 +129,8 @@ class GatewayBridge:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._forward_events(client))
                     group.create_task(self._receive(client))
+                    if isinstance(self._gateway, CountsBacklog):
+                        group.create_task(self._report_spool(client, self._gateway))
             except* aiomqtt.MqttError as errors:
                 raise errors.exceptions[0] from None
             except* asyncio.CancelledError:
@@ -111,6 +143,23 @@ class GatewayBridge:
                             self._topics.status(self.name), OFFLINE, qos=1, retain=True
                         )
                 raise
+
+    async def _report_spool(self, client: aiomqtt.Client, spool: CountsBacklog) -> None:
+        """The retained `online` again, with the spool's backlog, now and then every
+        `spool_report_every` s: every hub worker reads the status topic, and one that
+        starts later gets the last report at once."""
+        topic = self._topics.status(self.name)
+        while True:
+            try:
+                rows = await spool.spool_backlog()
+            except Exception as error:  # an unreadable spool is not fatal to the bus
+                log.warning("gateway %s: spool not counted: %s", self.name, error)
+            else:
+                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                report = spool_property(SpoolReport(rows, datetime.now(UTC)))
+                properties.UserProperty = [(SPOOL_PROPERTY, report)]
+                await client.publish(topic, ONLINE, qos=1, retain=True, properties=properties)
+            await asyncio.sleep(self._spool_every)
 
     async def _forward_events(self, client: aiomqtt.Client) -> None:
         """Publishes the gateway's events, as many as are waiting (up to
@@ -155,21 +204,30 @@ class GatewayBridge:
         self._room.release()
 
     async def _take_send(self, raw: bytes) -> None:
+        """One SMS, or a hub's batch of them (taken at once, so the spool group-commits
+        them): an item that is not a valid send is logged and skipped by itself."""
         try:
-            item = payload.loads(raw)
+            items = payload.loads_many(raw)
         except PayloadError as error:
             log.error("gateway %s: refused a send that is not a payload: %s", self.name, error)
             return
-        if not isinstance(item, OutboundSms):
-            return
+        sends: list[OutboundSms] = []
+        for item in items:
+            if isinstance(item, PayloadError):
+                log.error("gateway %s: refused a send that is not a payload: %s", self.name, item)
+            elif isinstance(item, OutboundSms):
+                sends.append(item)
+        await asyncio.gather(*(self._take_one(sms) for sms in sends))
+
+    async def _take_one(self, sms: OutboundSms) -> None:
         try:
-            await self._gateway.send(item)
+            await self._gateway.send(sms)
         except Exception:
             # Not fatal to the bridge: with no send result the hub's outbox tries again.
             log.exception(
                 "gateway %s: could not take send %s; the hub will send it again",
                 self.name,
-                item.message_id,
+                sms.message_id,
             )
 
     async def _apply_acks(self, event_ids: Sequence[str]) -> None:

@@ -30,9 +30,12 @@ class MqttSettings:
     keepalive: int = 30
     session_expiry: int = 3600  # seconds the broker keeps a gateway's queued sends
     max_backoff: float = 30.0
-    #: Gateway side: events carried by one bus message at most (1: one event a message,
-    #: as hub workers older than the batch document expect).
-    events_per_message: int = 1
+    #: Gateway side: events carried by one bus message at most when several are waiting
+    #: (1: one event a message, as hub workers older than the batch document expect).
+    events_per_message: int = 32
+    #: Hub side: SMS carried by one bus message at most when several are sent at once (1:
+    #: one SMS a message, as gateways older than batched sends expect).
+    sends_per_message: int = 32
 
     def tls_context(self) -> ssl.SSLContext | None:
         if self.tls_ca_file is None:

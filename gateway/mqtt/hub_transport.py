@@ -15,6 +15,11 @@ acknowledged it to the broker, so waiting would not slow the gateways down, only
 backlog into aiomqtt's unbounded incoming queue (while gateway status changes wait behind
 it). Dropping is safe because the event stays in its gateway's spool until a hub acks it,
 and the gateway delivers it again after its `redeliver_after`.
+
+Sends the hub makes without yielding in between (the dispatcher starts a whole claim at
+once) leave as one batch document per gateway (`sends_per_message` at most), the way acks
+do: each bus message, and the paho work of publishing and decoding it on both sides, then
+carries many SMS. Every SMS in the batch shares the publish's outcome.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import hashlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Self
 
@@ -32,7 +37,13 @@ import aiomqtt
 
 from gateway import payload
 from gateway.mqtt.connection import MqttSettings, reconnecting, stop
-from gateway.mqtt.topics import ONLINE, ack_payload
+from gateway.mqtt.topics import (
+    ONLINE,
+    SPOOL_PROPERTY,
+    SpoolReport,
+    ack_payload,
+    parse_spool_property,
+)
 from gateway.payload import PayloadError
 from gateway.transport import OutboundSms, TransportEvent
 
@@ -73,6 +84,7 @@ class MqttTransport:
         self._dropping = False  # in an overflow episode: warn at its start and end only
         self._origin: dict[str, str] = {}  # event id → gateway, until acked
         self._online: dict[str, bool] = {}
+        self._spools: dict[str, SpoolReport] = {}  # gateway → its last spool report
         self.failover_after = failover_after
         # gateway → loop time this worker first knew it offline (for the fail-over limit)
         self._offline_since: dict[str, float] = {}
@@ -83,6 +95,9 @@ class MqttTransport:
         # Acks waiting to be published, per gateway: a batch's acks leave as one message.
         self._acks: dict[str, list[str]] = {}
         self._flushing: asyncio.Task[None] | None = None
+        # Sends waiting to be published, per gateway, each with its caller's future.
+        self._sends: dict[str, list[tuple[OutboundSms, asyncio.Future[bool]]]] = {}
+        self._sending: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self._status_changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -104,8 +119,10 @@ class MqttTransport:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._flushing is not None:
-            await asyncio.gather(self._flushing, return_exceptions=True)
+        for task in (self._sending, self._flushing):
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
+        self._refuse_waiting_sends()
         await stop(self._task)
 
     @property
@@ -127,6 +144,33 @@ class MqttTransport:
             finally:
                 self._client = None
 
+    @property
+    def spool_reports(self) -> Mapping[str, SpoolReport]:
+        """Each gateway's last spool backlog report (its `online` status's user property),
+        kept while the gateway is offline: the hub's metrics show how old it is."""
+        return dict(self._spools)
+
+    async def wait_for_spool_report(
+        self, gateway: str, accept: Callable[[SpoolReport], bool] = lambda _: True
+    ) -> SpoolReport:
+        """Returns `gateway`'s spool report once one that `accept` takes has come."""
+        async with self._status_changed:
+            await self._status_changed.wait_for(
+                lambda: gateway in self._spools and accept(self._spools[gateway])
+            )
+            return self._spools[gateway]
+
+    def _note_spool(self, gateway: str, message: aiomqtt.Message) -> None:
+        found = getattr(message.properties, "UserProperty", None) or []
+        for key, value in found:
+            if key != SPOOL_PROPERTY:
+                continue
+            report = parse_spool_property(value)
+            if report is None:
+                log.warning("gateway %s: spool report not understood: %.200r", gateway, value)
+            else:
+                self._spools[gateway] = report
+
     async def wait_for_gateway(self, gateway: str) -> None:
         """Returns once `gateway` is known to be online."""
         async with self._status_changed:
@@ -141,6 +185,7 @@ class MqttTransport:
             return False
         if topic == self._topics.status(gateway):
             self._online[gateway] = raw == ONLINE
+            self._note_spool(gateway, message)
             if raw == ONLINE:
                 self._offline_since.pop(gateway, None)
             else:
@@ -223,11 +268,58 @@ class MqttTransport:
         if gateway is None:
             gateway = _rendezvous(sms.message_id, gateways)
         self.pin(sms.message_id, gateway)
+        if self._settings.sends_per_message <= 1:
+            try:
+                await client.publish(self._topics.send(gateway), payload.dumps(sms), qos=1)
+            except aiomqtt.MqttError:
+                return False
+            return True
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._sends.setdefault(gateway, []).append((sms, outcome))
+        if self._sending is None or self._sending.done():
+            # Runs once the caller yields, like the acks' flush: the sends started meanwhile
+            # go out together.
+            self._sending = asyncio.create_task(self._flush_sends())
+        return await outcome
+
+    async def _flush_sends(self) -> None:
+        per_message = self._settings.sends_per_message
         try:
-            await client.publish(self._topics.send(gateway), payload.dumps(sms), qos=1)
+            while self._sends:
+                pending, self._sends = self._sends, {}
+                for gateway, queued in pending.items():
+                    for start in range(0, len(queued), per_message):
+                        chunk = queued[start : start + per_message]
+                        await self._publish_sends(gateway, chunk)
+        finally:
+            self._refuse_waiting_sends()
+
+    def _refuse_waiting_sends(self) -> None:
+        # Cancelled or shutting down: what was not published is refused, and the hub's
+        # outbox offers it again.
+        for queued in self._sends.values():
+            for _, outcome in queued:
+                if not outcome.done():
+                    outcome.set_result(False)
+        self._sends = {}
+
+    async def _publish_sends(
+        self, gateway: str, chunk: list[tuple[OutboundSms, asyncio.Future[bool]]]
+    ) -> None:
+        items = [sms for sms, _ in chunk]
+        document = payload.dumps_many(items)  # one SMS alone: its plain document
+        client = self._client
+        published = False
+        try:
+            if client is not None:
+                await client.publish(self._topics.send(gateway), document, qos=1)
+                published = True
         except aiomqtt.MqttError:
-            return False
-        return True
+            published = False
+        finally:
+            for _, outcome in chunk:
+                if not outcome.done():
+                    outcome.set_result(published)
 
     async def events(self) -> AsyncIterator[TransportEvent]:
         while True:

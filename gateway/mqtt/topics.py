@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 ONLINE = b"online"
 OFFLINE = b"offline"
+#: MQTT v5 user property of a gateway's `online` status: its spool backlog (SpoolReport).
+#: A property, not the payload, so that a hub reading only `online`/`offline` is unchanged.
+SPOOL_PROPERTY = "pintar-spool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +61,32 @@ def parse_ack(raw: bytes) -> list[str]:
         return []
     ids = document.get("event_ids")
     return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolReport:
+    """A gateway's spool backlog as it counted it: rows by state, and when."""
+
+    rows: Mapping[str, int]
+    at: datetime
+
+
+def spool_property(report: SpoolReport) -> str:
+    return json.dumps({"v": 1, "rows": dict(report.rows), "at": report.at.isoformat()})
+
+
+def parse_spool_property(text: str) -> SpoolReport | None:
+    """None for anything but a version-1 report with whole counts and an aware time."""
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict) or document.get("v") != 1:
+            return None
+        rows, at = document.get("rows"), datetime.fromisoformat(str(document.get("at")))
+    except (json.JSONDecodeError, ValueError):
+        return None
+    if not isinstance(rows, dict) or at.tzinfo is None:
+        return None
+    counts = {k: v for k, v in rows.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if len(counts) != len(rows) or any(v < 0 for v in counts.values()):
+        return None
+    return SpoolReport(counts, at)

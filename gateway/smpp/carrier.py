@@ -29,6 +29,7 @@ from typing import Self
 
 from gateway.msisdn import MsisdnError, normalise
 from gateway.smpp.message import (
+    DELIVERIES,
     ESM_DELIVERY_RECEIPT,
     ESM_TYPE_MASK,
     LongMessages,
@@ -36,8 +37,9 @@ from gateway.smpp.message import (
     decode_content,
     parse_receipt,
     split,
+    user_data,
 )
-from gateway.smpp.pdu import RETRY_LATER, Command, Pdu, SmppError, Status, Tag, UnknownCommand
+from gateway.smpp.pdu import RETRY_LATER, Command, Pdu, SmppError, Status, UnknownCommand
 from gateway.smpp.reassembly import Assembled, GroupKey, PartStore
 from gateway.smpp.receipts import ReceiptBook
 from gateway.smpp.stream import read_pdu, write_pdu
@@ -311,7 +313,7 @@ class SmppCarrier:
                     log.warning(
                         "%s: unexpected %s #%d", self.settings.name, pdu.command.name, pdu.sequence
                     )
-            elif pdu.command is Command.DELIVER_SM:
+            elif pdu.command in DELIVERIES:  # deliver_sm, or data_sm (SMPP 3.4 §4.7)
                 group.create_task(self._deliver(session, pdu))
             elif pdu.command is Command.ENQUIRE_LINK:
                 await write_pdu(session.writer, Pdu(Command.ENQUIRE_LINK_RESP, pdu.sequence))
@@ -479,12 +481,11 @@ class SmppCarrier:
             await self._stored(event)
         if group is not None and self._parts is not None:
             await self._parts.forget(group)
-        await write_pdu(
-            session.writer, Pdu(Command.DELIVER_SM_RESP, pdu.sequence, params={"message_id": ""})
-        )
+        answer = DELIVERIES[pdu.command]
+        await write_pdu(session.writer, Pdu(answer, pdu.sequence, params={"message_id": ""}))
 
     async def _receipt(self, pdu: Pdu) -> DeliveryReport | None:
-        body = pdu.octets("short_message").decode("latin-1")
+        body = user_data(pdu).decode("latin-1")
         try:
             receipt = parse_receipt(body, dict(pdu.tlvs))
         except SmppError as error:
@@ -507,15 +508,20 @@ class SmppCarrier:
         )
 
     async def _inbound(self, pdu: Pdu) -> tuple[InboundSms | None, GroupKey | None]:
-        """The event of a deliver_sm; for one part of several, None until the last one
-        (then also the group to forget once the event is stored)."""
-        body = pdu.tlvs.get(Tag.MESSAGE_PAYLOAD) or pdu.octets("short_message")
+        """The event of a deliver_sm or data_sm; for one part of several, None until the
+        last one (then also the group to forget once the event is stored)."""
+        body = user_data(pdu)
         try:
             content = decode_content(pdu.number("data_coding"), pdu.number("esm_class"), body)
             text, data, concat = content.text, content.data, content.concat
         except SmppError as error:
             # Keep what the SMSC gave us rather than refuse it (it would be lost or looped).
-            log.warning("%s: deliver_sm kept as raw data: %s", self.settings.name, error)
+            log.warning(
+                "%s: %s kept as raw data: %s",
+                self.settings.name,
+                pdu.command.name.lower(),
+                error,
+            )
             text, data, concat = None, body, None
         sender = _msisdn(pdu)
         if concat is not None and concat[1] > 1 and self._parts is not None:

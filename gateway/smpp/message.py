@@ -1,4 +1,5 @@
-"""What goes into submit_sm and comes out of deliver_sm: data_coding, splitting, receipts.
+"""What goes into submit_sm and comes out of deliver_sm (or data_sm): data_coding,
+splitting, receipts.
 
 With data_coding 0 the short_message holds GSM-7 septets one per octet (unpacked), which is
 what SMSCs expect over SMPP; UCS-2 is big-endian; 8-bit data is sent as is (data_coding 4).
@@ -16,7 +17,7 @@ from enum import IntEnum, StrEnum
 
 from gateway.pdu import gsm7
 from gateway.pdu.errors import PduError
-from gateway.smpp.pdu import SmppError, Tag
+from gateway.smpp.pdu import Command, Pdu, SmppError, Tag
 from gateway.transport import OutboundSms
 
 ESM_UDHI = 0x40
@@ -24,6 +25,16 @@ ESM_TYPE_MASK = 0x3C
 ESM_DELIVERY_RECEIPT = 0x04
 SHORT_MESSAGE_MAX = 140  # octets, as on the air interface
 UDH_CONCAT_LENGTH = 6  # 05 00 03 ref total seq
+
+
+#: SMSC-to-ESME commands that carry a message (MO or receipt) and how each is answered.
+DELIVERIES = {Command.DELIVER_SM: Command.DELIVER_SM_RESP, Command.DATA_SM: Command.DATA_SM_RESP}
+
+
+def user_data(pdu: Pdu) -> bytes:
+    """The message octets of a deliver_sm or data_sm: the message_payload TLV when present
+    (always, for data_sm, which has no short_message), else short_message."""
+    return pdu.tlvs.get(Tag.MESSAGE_PAYLOAD) or pdu.octets("short_message")
 
 
 class DataCoding(IntEnum):

@@ -22,7 +22,7 @@ class SmppError(ValueError):
 
 class UnknownCommand(SmppError):
     """A whole PDU (its length checked) whose command_id this codec does not know, e.g. an
-    SMSC's alert_notification, data_sm, outbind or query_sm_resp: the stream is still in
+    SMSC's alert_notification or outbind: the stream is still in
     step, so the link answers it (generic_nack, SMPP 3.4 §4.3) and goes on."""
 
     def __init__(self, command_id: int, status: int, sequence: int) -> None:
@@ -54,6 +54,8 @@ class Command(IntEnum):
     UNBIND_RESP = 0x80000006
     ENQUIRE_LINK = 0x00000015
     ENQUIRE_LINK_RESP = 0x80000015
+    DATA_SM = 0x00000103
+    DATA_SM_RESP = 0x80000103
 
     @property
     def is_response(self) -> bool:
@@ -165,6 +167,21 @@ BODIES: Mapping[Command, tuple[Param, ...]] = {
     Command.UNBIND_RESP: (),
     Command.ENQUIRE_LINK: (),
     Command.ENQUIRE_LINK_RESP: (),
+    # SMPP 3.4 §4.7: a deliver_sm without short_message (user data in message_payload) and
+    # with 65-octet addresses; SMSCs send MO messages and receipts this way.
+    Command.DATA_SM: (
+        _c("service_type", 6),
+        _i("source_addr_ton"),
+        _i("source_addr_npi"),
+        _c("source_addr", 65),
+        _i("dest_addr_ton"),
+        _i("dest_addr_npi"),
+        _c("destination_addr", 65),
+        _i("esm_class"),
+        _i("registered_delivery"),
+        _i("data_coding"),
+    ),
+    Command.DATA_SM_RESP: (_c("message_id", 65),),
 }
 
 #: Commands that may have TLVs after the mandatory parameters.
@@ -175,6 +192,8 @@ _WITH_TLVS = frozenset(
         Command.BIND_RECEIVER_RESP,
         Command.SUBMIT_SM,
         Command.DELIVER_SM,
+        Command.DATA_SM,
+        Command.DATA_SM_RESP,
     }
 )
 
@@ -188,6 +207,8 @@ class Tag(IntEnum):
     SAR_SEGMENT_SEQNUM = 0x020F
     MESSAGE_PAYLOAD = 0x0424
     MESSAGE_STATE = 0x0427
+    NETWORK_ERROR_CODE = 0x0423
+    DELIVERY_FAILURE_REASON = 0x0425  # data_sm_resp: why the ESME did not take it
     SC_INTERFACE_VERSION = 0x0210
 
 
@@ -278,7 +299,9 @@ def decode(frame: bytes) -> Pdu:
         raise UnknownCommand(command_id, status, sequence) from None
     offset = HEADER.size
     params: dict[str, Value] = {}
-    if not (command.is_response and status != 0 and offset == length):
+    # A response may come without a body: SMPP 3.4 §3.3 for a failure, and SMSCs for an
+    # answer nobody waits on (a stray data_sm_resp); its parameters then read as absent.
+    if not (command.is_response and offset == length):
         for param in BODIES[command]:
             value, offset = _decode_param(frame, offset, param, params)
             params[param.name] = value

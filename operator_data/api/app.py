@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from operator_data.api import i18n
+from operator_data.api import helpdesk_texts, i18n
 from operator_data.api.auth import Accounts
 from operator_data.api.deps import TEMPLATES_DIR, AppContext, language_of
 from operator_data.api.metrics import AppMetrics
@@ -30,9 +30,15 @@ from operator_data.api.request_gate import RequestGate
 from operator_data.api.routers import (
     alarms,
     api_docs,
+    charge_pages,
+    charges,
     customers,
     health,
+    incident_pages,
+    incidents,
     messages,
+    meter_history,
+    meter_pages,
     meters,
     pages,
     sla,
@@ -89,7 +95,10 @@ def create_app(
         health.router,
         messages.router,
         meters.router,
+        meter_history.router,
         customers.router,
+        charges.router,
+        incidents.router,
         transactions.router,
         status_router.router,
         sla.router,
@@ -97,6 +106,9 @@ def create_app(
         users.router,
         pages.router,
         user_pages.router,
+        incident_pages.router,
+        meter_pages.router,
+        charge_pages.router,
         api_docs.router,
         *extra_routers,
     ):
@@ -113,6 +125,8 @@ def create_app(
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["wib"] = wib
+    # The menu's labels of the incident and charges pages, on every page's base template.
+    templates.env.globals["nav_texts"] = helpdesk_texts.nav_texts
     return templates
 
 
@@ -120,7 +134,12 @@ def _is_page(request: Request) -> bool:
     """Errors of our HTML pages render as pages; everything else (the API, routers the
     hub mounts, unknown paths) keeps FastAPI's JSON errors."""
     endpoint = request.scope.get("endpoint")
-    return getattr(endpoint, "__module__", None) in (pages.__name__, user_pages.__name__)
+    return getattr(endpoint, "__module__", None) in _PAGE_MODULES
+
+
+_PAGE_MODULES = frozenset(
+    module.__name__ for module in (pages, user_pages, incident_pages, meter_pages, charge_pages)
+)
 
 
 def _error(request: Request, code: int, detail: str) -> Response:

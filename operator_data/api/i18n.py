@@ -58,6 +58,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "today": ("Hari ini", "Today"),
     "this_month": ("Bulan ini", "This month"),
     "breaches": ("Pelanggaran SLA", "SLA breaches"),
+    "sla_targets_note": (
+        "Target dari pengaturan [sla] server ini; angka dihitung seperti `pintar sla report`.",
+        "Targets from this server's [sla] settings; figures computed as `pintar sla report`.",
+    ),
     "sms_volume": ("Volume SMS per hari", "SMS volume per day"),
     "sla_over_time": ("SLA terpenuhi per hari (%)", "SLA met per day (%)"),
     "acknowledge": ("Konfirmasi", "Acknowledge"),

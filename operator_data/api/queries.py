@@ -137,8 +137,45 @@ async def search_messages(
     rows = [dict(r._mapping) for r in await conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
+    await link_requests(conn, rows)
     next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
     return Page(rows, next_cursor)
+
+
+# A purchase is created a moment after the SMS that asked for it; the margin only widens
+# the index range read, it never links a wrong row (the message id must match).
+_REQUEST_MARGIN = timedelta(hours=1)
+
+
+async def link_requests(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Give each customer request on the page (BELI ...) the transaction it started.
+
+    Only the hub's own SMS carry `messages.transaction_id`; the customer's request is
+    linked the other way (`transactions.request_message_id`). A stuck purchase, which has
+    no token SMS yet, was therefore not linked from the phone's log. Read through the
+    (phone_msisdn, created_at) index: the page's senders, since its oldest request.
+    """
+    requests = [
+        r
+        for r in rows
+        if r["transaction_id"] is None
+        and r["direction"] == Direction.IN.value
+        and r["flow"] == Flow.CUSTOMER_TO_HUB.value
+        and r["peer_msisdn"] is not None
+    ]
+    if not requests:
+        return
+    since = min(r["created_at"] for r in requests) - _REQUEST_MARGIN
+    found = await conn.execute(
+        select(txn.c.id, txn.c.request_message_id).where(
+            txn.c.phone_msisdn.in_(sorted({r["peer_msisdn"] for r in requests})),
+            txn.c.created_at >= since,
+            txn.c.request_message_id.in_([r["id"] for r in requests]),
+        )
+    )
+    by_message = {m: t for t, m in found}
+    for r in requests:
+        r["transaction_id"] = by_message.get(r["id"])
 
 
 # -- timelines ---------------------------------------------------------------------------
@@ -396,50 +433,12 @@ def sla_checks(stages: Sequence[Stage], targets: SlaTargets, now: datetime) -> l
 
 
 # -- SLA dashboard -----------------------------------------------------------------------
+# The SLA figures themselves come from operator_data.sla (the same report as the CLI).
 
 
-@dataclass(frozen=True, slots=True)
-class SlaSummary:
-    metric: str
-    total: int
-    met: int
-    breached: int
-
-    @property
-    def percent_met(self) -> float | None:
-        decided = self.met + self.breached
-        return None if decided == 0 else 100.0 * self.met / decided
-
-
-async def sla_summary(conn: AsyncConnection, since: datetime, until: datetime) -> list[SlaSummary]:
-    rows = await conn.execute(
-        select(sla.c.metric, sla.c.met, func.count())
-        .where(sla.c.started_at >= since, sla.c.started_at < until)
-        .group_by(sla.c.metric, sla.c.met)
-    )
-    by_metric: dict[str, list[int]] = {}
-    for metric, met, count in rows:
-        totals = by_metric.setdefault(metric, [0, 0, 0])
-        totals[0] += count
-        if met is True:
-            totals[1] += count
-        elif met is False:
-            totals[2] += count
-    return [SlaSummary(k, *v) for k, v in sorted(by_metric.items())]
-
-
-async def sla_breaches(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        select(sla).where(sla.c.met.is_(False)).order_by(sla.c.started_at.desc()).limit(limit)
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-async def daily_counts(
-    conn: AsyncConnection, day_starts: Sequence[datetime]
-) -> list[tuple[datetime, int, int, int]]:
-    """Per day: (day start, SMS count, SLA met, SLA decided). One indexed range count
-    per day keeps it portable between SQLite and PostgreSQL."""
+async def daily_sms_counts(conn: AsyncConnection, day_starts: Sequence[datetime]) -> list[int]:
+    """SMS logged per day (one indexed range count per day, portable between SQLite and
+    PostgreSQL)."""
     result = []
     for start in day_starts:
         end = start + timedelta(days=1)
@@ -448,16 +447,7 @@ async def daily_counts(
             .select_from(msg)
             .where(msg.c.created_at >= start, msg.c.created_at < end)
         )
-        decided = await conn.execute(
-            select(sla.c.met, func.count())
-            .where(sla.c.started_at >= start, sla.c.started_at < end, sla.c.met.is_not(None))
-            .group_by(sla.c.met)
-        )
-        met = total = 0
-        for flag, n in decided:
-            total += n
-            met += n if flag else 0
-        result.append((start, int(count or 0), met, total))
+        result.append(int(count or 0))
     return result
 
 

@@ -68,3 +68,7 @@ Index("ix_api_keys_user_id", api_keys.c.user_id)
 Index("ix_messages_flow_created_at", messages.c.flow, messages.c.created_at)
 
 TABLES = (api_users, api_unknown_logins, api_sessions, api_keys)
+
+# The incident queue's tables live in their own module; importing it here registers them
+# on `schema.metadata` wherever the helpdesk tables are (see operator_data/store/__init__.py).
+import operator_data.api.incident_tables  # noqa: E402, F401

@@ -10,8 +10,9 @@ from typing import Any
 from operator_data.api import queries
 from operator_data.api.auth import Principal
 from operator_data.api.deps import AppContext, audit
-from operator_data.api.present import phone_for, wib_day_start, wib_month_start
+from operator_data.api.present import phone_for, wib_day_start
 from operator_data.registry.models import check_customer_id, check_meter_number
+from operator_data.sla import dashboard as sla_figures
 from operator_data.store.transitions import NotFound
 
 
@@ -132,40 +133,30 @@ async def transaction(
 
 
 async def sla_dashboard(ctx: AppContext, days: int = 14) -> dict[str, Any]:
+    """Today, this month and the daily series, computed by `operator_data.sla` from the
+    state histories exactly as `pintar sla report` computes them (not from sla_events,
+    which holds breaches only); the targets used are part of the answer."""
     now = ctx.clock()
-    today = wib_day_start(now)
-    month = wib_month_start(now)
-    starts = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    figures = await sla_figures.sla_dashboard(ctx.store, ctx.settings.sla, now, days=days)
+    starts = [wib_day_start(now) - timedelta(days=n) for n in range(days - 1, -1, -1)]
     async with ctx.store.read() as conn:
-        today_summary = await queries.sla_summary(conn, today, today + timedelta(days=1))
-        month_summary = await queries.sla_summary(conn, month, now + timedelta(seconds=1))
-        breaches = await queries.sla_breaches(conn, 50)
-        daily = await queries.daily_counts(conn, starts)
+        sms = await queries.daily_sms_counts(conn, starts)
     return {
-        "today": [_summary(s) for s in today_summary],
-        "this_month": [_summary(s) for s in month_summary],
-        "breaches": breaches,
+        "today": [asdict(s) for s in figures.today],
+        "this_month": [asdict(s) for s in figures.this_month],
+        "breaches": list(figures.breaches),
         "daily": [
             {
                 "day_start": start,
-                "sms": sms,
-                "sla_met": met,
-                "sla_decided": decided,
-                "sla_percent": None if decided == 0 else 100.0 * met / decided,
+                "sms": count,
+                "sla_met": day.met,
+                "sla_decided": day.decided,
+                "sla_percent": day.percent,
             }
-            for start, sms, met, decided in daily
+            for start, count, day in zip(starts, sms, figures.daily, strict=True)
         ],
         "targets_s": ctx.settings.sla.model_dump(),
-    }
-
-
-def _summary(s: queries.SlaSummary) -> dict[str, Any]:
-    return {
-        "metric": s.metric,
-        "total": s.total,
-        "met": s.met,
-        "breached": s.breached,
-        "percent_met": s.percent_met,
+        "targets_ms": figures.targets_ms,
     }
 
 

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from operator_data.ap2t_source import Ap2tJob, BatchRecord, batch_history, last_acknowledged
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import (
     FormatOption,
     emit,
@@ -22,6 +21,7 @@ from operator_data.cli.output import (
     progress_shown,
 )
 from operator_data.cli.sla_cmd import parse_day
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.settings import Settings
 from operator_data.store import Store
 from p2apst_adapter.ap2t.delivery import DeliveryRejected
@@ -93,6 +93,7 @@ def export(
     date_: DateOption,
     out: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Write ap2t-YYYYMMDD.csv and its manifest; print the manifest.
 
@@ -100,14 +101,14 @@ def export(
     correction revision (ap2t-YYYYMMDD-r2.csv, ...) to deliver, the original kept on record.
     """
     day = parse_day("--date", date_)
-    emit(asyncio.run(_export(settings_or_fail(config), day, out)))
+    emit(asyncio.run(_export(settings_or_fail(config, data_dir), day, out)))
 
 
 @app.command("deliver")
-def deliver(date_: DateOption, config: ConfigOption = None) -> None:
+def deliver(date_: DateOption, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Export the day's batch and hand it to AP2T until acknowledged."""
     day = parse_day("--date", date_)
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     if settings.ap2t.url is None and settings.ap2t.directory is None:
         fail("no AP2T delivery configured: set ap2t.url + ap2t.token or ap2t.directory")
     try:
@@ -133,9 +134,9 @@ async def _overdue(settings: Settings) -> dict[str, object]:
 
 
 @app.command("overdue")
-def overdue(config: ConfigOption = None) -> None:
+def overdue(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Is AP2T's last acknowledged batch older than the interval? (Records an SLA event.)"""
-    emit(asyncio.run(_overdue(settings_or_fail(config))))
+    emit(asyncio.run(_overdue(settings_or_fail(config, data_dir))))
 
 
 async def _list(
@@ -163,6 +164,7 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
     format_: FormatOption = "json",
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """List the recorded batches and their revisions, newest first, with delivery state."""
     chosen = parse_format(format_)
@@ -172,5 +174,5 @@ def list_(
         fail(f"--to {to} must be after --from {from_}")
     if limit < 1:
         fail(f"--limit {limit}: expected at least 1")
-    rows = asyncio.run(_list(settings_or_fail(config), since, until, pending, limit))
+    rows = asyncio.run(_list(settings_or_fail(config, data_dir), since, until, pending, limit))
     emit_rows(rows, chosen, columns=LIST_COLUMNS, title="AP2T batches")

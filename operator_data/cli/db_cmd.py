@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from operator_data.cli.output import emit, fail
-from operator_data.settings import Settings, SettingsError, load_settings
+from operator_data.cli.output import emit
+
+# Re-exported: the shared store options (operator_data/cli/store_options.py).
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
+from operator_data.settings import Settings
 from operator_data.store import Store
 
 app = typer.Typer(help="The hub database: migrations.", no_args_is_help=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", envvar="PINTAR_CONFIG", help="TOML settings file."),
-]
-
-
-def settings_or_fail(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except SettingsError as error:
-        fail(str(error))
 
 
 async def _upgrade(settings: Settings, revision: str) -> dict[str, object]:
@@ -49,13 +39,14 @@ async def _current(settings: Settings) -> dict[str, object]:
 @app.command("upgrade")
 def upgrade(
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
     revision: Annotated[str, typer.Option(help="Target revision.")] = "heads",
 ) -> None:
     """Apply the shipped migrations up to REVISION (default: the newest)."""
-    emit(asyncio.run(_upgrade(settings_or_fail(config), revision)))
+    emit(asyncio.run(_upgrade(settings_or_fail(config, data_dir), revision)))
 
 
 @app.command("current")
-def current(config: ConfigOption = None) -> None:
+def current(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Show the schema revision of the database (null = empty)."""
-    emit(asyncio.run(_current(settings_or_fail(config))))
+    emit(asyncio.run(_current(settings_or_fail(config, data_dir))))

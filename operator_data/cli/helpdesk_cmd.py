@@ -11,14 +11,23 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
+from operator_data.ap2t_source import StoreAp2tHistory
 from operator_data.api.app import create_app
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.registry import Registry
 from operator_data.settings import Settings
 from operator_data.store import Store
 
 app = typer.Typer(help="Helpdesk web app and operations API.", no_args_is_help=True)
+
+
+def build_app(settings: Settings, store: Store, registry: Registry) -> FastAPI:
+    """The app `serve` runs: the hub's pages on the same database, with the AP2T batch
+    history read from `ap2t_batches` as the hub shows it (without it the page and
+    /api/v1/ap2t/batches said "no data" although batches existed, issue 17)."""
+    return create_app(settings, store, registry, ap2t_history=StoreAp2tHistory(store))
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
@@ -28,7 +37,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             store, master_key=settings.security.load_master_key(), pin_policy=settings.pin
         )
         server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, store, registry), host=host, port=port)
+            uvicorn.Config(build_app(settings, store, registry), host=host, port=port)
         )
         await server.serve()
 
@@ -38,6 +47,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Serve the web pages (/), the API (/api/v1, /docs), /healthz, /readyz, /metrics."""
-    asyncio.run(_serve(settings_or_fail(config), host, port))
+    asyncio.run(_serve(settings_or_fail(config, data_dir), host, port))

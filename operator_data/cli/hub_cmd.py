@@ -16,6 +16,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from operator_data.cli.output import emit, fail
+from operator_data.cli.store_options import DataDirOption
 from operator_data.hub.service import HubServiceError, RunningHub, serve
 from operator_data.logs import configure_logging
 from operator_data.settings import Settings, SettingsError, load_settings
@@ -84,6 +85,7 @@ def run(
             help="TOML file (see deploy/hub.example.toml).",
         ),
     ] = None,
+    data_dir: DataDirOption = None,
     worker_id: Annotated[
         str | None,
         typer.Option(
@@ -109,7 +111,8 @@ def run(
     and one broker; run `pintar db upgrade` before starting them."""
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
     try:
-        settings = load_settings(config)
+        overrides = {} if data_dir is None else {"data_dir": data_dir}
+        settings = load_settings(config, **overrides)
         summary = _summary(settings, name)
     except (SettingsError, ValueError) as error:
         fail(str(error))

@@ -10,8 +10,8 @@ from typing import Annotated, TextIO, cast
 
 import typer
 
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import LineCounter, emit, fail, progress
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.registry import (
     COMMS_KEY_BYTES,
     ImportRejected,
@@ -78,8 +78,9 @@ async def _export(settings: Settings, out: TextIO) -> int:
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV file, one line per meter.")],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     try:
         with file.open(encoding="utf-8-sig", newline="") as source:
             summary = asyncio.run(_import(settings, source))
@@ -99,9 +100,10 @@ def export(
         Path | None, typer.Option("--out", help="Write here instead of standard output.")
     ] = None,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Export the registry as CSV (comms keys and PINs are never exported)."""
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     if out is None:
         asyncio.run(_export(settings, sys.stdout))
         return
@@ -129,11 +131,12 @@ def set_comms_key(
     meter: Annotated[str, typer.Argument(help="Meter number (11 digits).")],
     key_id: Annotated[str, typer.Option("--key-id", help="The new key's id, e.g. k2.")],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Give a registered meter a new SMS-frame key, read as 32 hex digits from standard
     input (never an argument: it would show in the process list). The meter's current key,
     or any key it has had, is refused: its frame counters would repeat."""
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     text = sys.stdin.readline().strip()
     try:
         key = bytes.fromhex(text)
@@ -168,10 +171,11 @@ def apply_ledger(
         ),
     ] = None,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Raise every meter's frame counter and replay window to the marks in a counter ledger:
     after a database restore, once per hub machine's ledger, before any worker starts."""
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     if file is not None and not file.is_file():
         fail(f"{file}: no such counter ledger")
     try:

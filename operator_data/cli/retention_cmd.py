@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import FormatOption, emit_rows, parse_format, progress
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.retention import PurgeResult, purge
 from operator_data.settings import Settings
 from operator_data.store import Store, utcnow
@@ -41,10 +41,11 @@ def purge_(
     ] = 1000,
     format_: FormatOption = "json",
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Delete expired rows in bounded batches; skipped if another node is purging."""
     shape = parse_format(format_)
-    result = asyncio.run(_purge(settings_or_fail(config), dry_run, batch_size))
+    result = asyncio.run(_purge(settings_or_fail(config, data_dir), dry_run, batch_size))
     rows = [{"table": name, "rows": count} for name, count in result.counts.items()]
     verb = "would delete (dry run)" if dry_run else "deleted"
     title = f"Retention purge: rows {verb}" if result.ran else "Skipped: another node is purging"

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import (
     Format,
     FormatOption,
@@ -18,6 +17,7 @@ from operator_data.cli.output import (
     parse_format,
     write_table,
 )
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.settings import Settings
 from operator_data.sla import SlaReport, sla_report
 from operator_data.sla.report import CSV_COLUMNS
@@ -62,6 +62,7 @@ def report(
     format_: FormatOption = "json",
     group: Annotated[str, typer.Option("--group", help="day or month.")] = "day",
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Per stage: count, percent within target, p50/p95/p99 (nearest rank) and breaches."""
     shape = parse_format(format_)
@@ -70,7 +71,7 @@ def report(
     from_day, to_day = parse_day("--from", from_), parse_day("--to", to)
     if to_day <= from_day:
         fail(f"--to {to_day} must be after --from {from_day}")
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     result = asyncio.run(_report(settings, from_day, to_day, group))
     title = f"SLA, WIB days {from_day} to {to_day} (exclusive), by {group}"
     emit_rows(_rows(result), shape, columns=COLUMNS, document=result.to_dict(), title=title)

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import emit, fail, progress
 from operator_data.cli.sla_cmd import parse_day
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.settings import Settings
 from operator_data.sms_costs.export import DayNotOver, export_day
 from operator_data.store import Store, utcnow
@@ -44,11 +44,12 @@ def export(
         typer.Option("--out", help=f"Output directory (default: {DEFAULT_DIR} under data_dir)."),
     ] = None,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Write sms-costs-YYYYMMDD.csv and its manifest for a finished WIB day; print the
     manifest (docs/reporting.md describes the format)."""
     day = parse_day("--date", date_)
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     target = out if out is not None else settings.data_dir / DEFAULT_DIR
     if target.exists() and not target.is_dir():
         fail(f"--out {target}: not a directory")

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from operator_data.api.auth import Accounts, ApiKey, AuthError, Role, User
-from operator_data.cli.db_cmd import ConfigOption, settings_or_fail
 from operator_data.cli.output import FormatOption, emit, emit_rows, fail, parse_format
+from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.settings import Settings
 from operator_data.store import Store
 from operator_data.store.types import utcnow
@@ -136,9 +136,10 @@ def add(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Create a user; the password is prompted for (or read from stdin), never an argument."""
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     password = _read_password(password_stdin)
     try:
         emit(asyncio.run(_add(settings, name, role, password)))
@@ -151,10 +152,12 @@ KEY_COLUMNS = ("key_id", "label", "created_at", "revoked_at")
 
 
 @app.command("list")
-def list_(format_: FormatOption = "json", config: ConfigOption = None) -> None:
+def list_(
+    format_: FormatOption = "json", config: ConfigOption = None, data_dir: DataDirOption = None
+) -> None:
     """List users and their roles."""
     shape = parse_format(format_)
-    users = asyncio.run(_list(settings_or_fail(config)))
+    users = asyncio.run(_list(settings_or_fail(config, data_dir)))
     emit_rows(users, shape, columns=USER_COLUMNS, title="Helpdesk users")
 
 
@@ -163,10 +166,11 @@ def api_key(
     name: Annotated[str, typer.Argument(help="The user the key acts as.")],
     label: Annotated[str, typer.Option("--label", help="What the key is for.")] = "cli",
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Issue an API key for NAME (printed once; only its hash is stored)."""
     try:
-        key = asyncio.run(_key(settings_or_fail(config), name, label))
+        key = asyncio.run(_key(settings_or_fail(config, data_dir), name, label))
     except AuthError as error:
         fail(str(error))
     if key is None:
@@ -189,10 +193,11 @@ def _emit_change(change: Coroutine[Any, Any, User | None], name: str) -> None:
 def unlock(
     name: Annotated[str, typer.Argument(help="The user locked out by failed logins.")],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """End NAME's login lock-out now and reset the failed-login count (audited)."""
     try:
-        emit(asyncio.run(_unlock(settings_or_fail(config), name)))
+        emit(asyncio.run(_unlock(settings_or_fail(config, data_dir), name)))
     except AuthError as error:
         fail(str(error))
 
@@ -201,18 +206,20 @@ def unlock(
 def activate(
     name: Annotated[str, typer.Argument(help="The deactivated user.")],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Reactivate NAME: the password and the API keys not revoked work again (audited)."""
-    _emit_change(_set_active(settings_or_fail(config), name, True), name)
+    _emit_change(_set_active(settings_or_fail(config, data_dir), name, True), name)
 
 
 @app.command("deactivate")
 def deactivate(
     name: Annotated[str, typer.Argument(help="The user.")],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Deactivate NAME: their sessions end and their API keys stop working (audited)."""
-    _emit_change(_set_active(settings_or_fail(config), name, False), name)
+    _emit_change(_set_active(settings_or_fail(config, data_dir), name, False), name)
 
 
 @app.command("role")
@@ -222,9 +229,10 @@ def role(
         Role, typer.Argument(metavar="ROLE", help="helpdesk, supervisor or admin.")
     ],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Give NAME another role; it holds from their next request (audited)."""
-    _emit_change(_role(settings_or_fail(config), name, new_role), name)
+    _emit_change(_role(settings_or_fail(config, data_dir), name, new_role), name)
 
 
 @app.command("password")
@@ -234,10 +242,11 @@ def password(
         bool, typer.Option("--stdin", help="Read the new password from standard input.")
     ] = False,
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Set NAME's password (prompted for, or read from stdin; never an argument). Closes
     their sessions and lifts a login lock-out; API keys stay (audited)."""
-    settings = settings_or_fail(config)
+    settings = settings_or_fail(config, data_dir)
     if asyncio.run(_user(settings, name)) is None:  # before asking for a password
         fail(f"user {name!r} does not exist")
     try:
@@ -254,10 +263,11 @@ def api_keys(
     name: Annotated[str, typer.Argument(help="The user whose keys are listed.")],
     format_: FormatOption = "json",
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """List NAME's API keys, revoked ones included (never a secret: none is stored)."""
     shape = parse_format(format_)
-    keys = asyncio.run(_keys(settings_or_fail(config), name))
+    keys = asyncio.run(_keys(settings_or_fail(config, data_dir), name))
     if keys is None:
         fail(f"user {name!r} does not exist")
     rows = [_key_shown(k) for k in keys]
@@ -269,9 +279,10 @@ def revoke_key(
     name: Annotated[str, typer.Argument(help="The user the key acts as.")],
     key_id: Annotated[str, typer.Argument(help="The key's id (`pintar users api-keys NAME`).")],
     config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Revoke one of NAME's API keys for good (audited)."""
-    key = asyncio.run(_revoke(settings_or_fail(config), name, key_id))
+    key = asyncio.run(_revoke(settings_or_fail(config, data_dir), name, key_id))
     if key is None:
         fail(f"user {name!r} has no API key {key_id!r}")
     emit(_key_shown(key))

@@ -37,6 +37,7 @@ from meter_sim.network import NetworkProfile, SmsNetwork
 from meter_sim.phones.behaviour import Behaviour
 from operator_data.ap2t_source import StoreAp2tHistory
 from operator_data.api.app import create_app
+from operator_data.cli.store_options import login_command
 from operator_data.crypto.master_key import MasterKey
 from operator_data.demo.interrupt import Interrupts
 from operator_data.demo.live import (
@@ -489,7 +490,8 @@ async def run_demo(
             f"AP2T receiver at {world.ap2t_url}\n"
         )
         if world.web_url:
-            out.write(f"  helpdesk web app at {world.web_url} (pintar users add to log in)\n")
+            login = login_command(options.data_dir)
+            out.write(f"  helpdesk web app at {world.web_url}; create a login: {login}\n")
         if options.duration is None:
             out.write("  running until Ctrl-C\n")
         out.flush()

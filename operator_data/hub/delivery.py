@@ -48,7 +48,6 @@ _ACKNOWLEDGED = step(PurchaseEvent.REPORT_ACKNOWLEDGED)
 _SILENT = step(PurchaseEvent.METER_SILENT)
 
 NO_ANSWER = "meter tidak menjawab"
-_CHUNK = 500  # keys per IN (...) list
 
 
 async def customer_phone(conn: AsyncConnection, tx: Transaction) -> str | None:
@@ -73,19 +72,9 @@ class DeliveryTarget:
 
 
 async def targets(ctx: HubContext, meters: Sequence[str]) -> dict[str, DeliveryTarget | str]:
-    """Each meter's comms key and SIM, or why its token cannot go: two reads for all."""
-    keys = await ctx.registry.comms_keys(meters)
-    sims = schema.sims
-    numbers: dict[str, str] = {}
+    """Each meter's comms key and SIM, or why its token cannot go: one read for all."""
+    keys, numbers = await ctx.registry.comms_keys_and_sims(meters)
     wanted = sorted(set(meters))
-    async with ctx.store.read() as conn:
-        for start in range(0, len(wanted), _CHUNK):
-            rows = await conn.execute(
-                select(sims.c.meter_number, sims.c.msisdn).where(
-                    sims.c.meter_number.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            numbers.update({str(meter): str(msisdn) for meter, msisdn in rows})
     found: dict[str, DeliveryTarget | str] = {}
     for meter in wanted:
         key = keys.get(meter)

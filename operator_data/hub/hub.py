@@ -93,7 +93,7 @@ class Hub:
         #: `claims`: which worker drives which purchase, when workers share a database.
         self.purchases = PurchaseDriver(self.ctx, claims)
         #: Gateways and modems as their events describe them (the helpdesk status page).
-        self.status = ModemBoard()
+        self.status = ModemBoard(worker=worker_id, p2apst=p2apst, transport=transport)
         self.worker_id = worker_id
         #: This worker's P2APST link, down too long: a helpdesk incident (its own sweep).
         self.link_watch = LinkWatch(self.ctx, worker_id)

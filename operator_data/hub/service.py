@@ -19,13 +19,16 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import uvicorn
 
 from gateway.mqtt import MqttTransport
 from operator_data.ap2t_source import StoreAp2tHistory
 from operator_data.api.app import create_app
+from operator_data.duties.clock import DutyClock, SystemClock
+from operator_data.duties.jobs import hub_runner
+from operator_data.duties.runner import DutyRunner
 from operator_data.hub.actions import HubActions
 from operator_data.hub.dispatcher import release_previous_claims
 from operator_data.hub.hub import Hub
@@ -36,6 +39,7 @@ from operator_data.registry import Registry
 from operator_data.registry.counter_ledger import CounterLedger, LedgerError
 from operator_data.settings import Settings
 from operator_data.store import Store
+from operator_data.store_health import StoreWatch
 from p2apst_adapter.client import ClientSettings, P2apstClient, StanSource
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class RunningHub:
     p2apst: P2apstClient | None
     hub: Hub
     web_url: str | None
+    duties: DutyRunner | None = None  # the scheduled duties (operator_data/duties/)
 
 
 def client_settings(settings: Settings) -> ClientSettings:
@@ -124,9 +129,14 @@ async def _check_schema(store: Store) -> None:
 
 @asynccontextmanager
 async def running_hub(
-    settings: Settings, *, worker_id: str = "hub", migrate: bool = False
+    settings: Settings,
+    *,
+    worker_id: str = "hub",
+    migrate: bool = False,
+    clock: DutyClock | None = None,
 ) -> AsyncIterator[RunningHub]:
-    """Starts one hub worker; on exit stops the web app, the hub, P2APST, MQTT and store."""
+    """Starts one hub worker; on exit stops the duties, the web app, the hub, P2APST, MQTT
+    and store."""
     master = settings.security.load_master_key()
     if master is None:
         raise HubServiceError(
@@ -138,6 +148,8 @@ async def running_hub(
             await store.migrate()
         else:
             await _check_schema(store)
+        # A stalled store is logged, alarmed and counted, not silent (store_health.py).
+        await stack.enter_async_context(StoreWatch(store, settings.database, worker_id=worker_id))
         ledger_path = settings.hub.counter_ledger_path(settings.data_dir)
         try:
             ledger = None if ledger_path is None else CounterLedger(ledger_path)
@@ -202,6 +214,9 @@ async def running_hub(
         if settings.web.enabled:
             url = await stack.enter_async_context(_web(settings, running))
             running = RunningHub(settings, worker_id, store, registry, transport, client, hub, url)
+        if settings.duties.enabled:  # each once per cluster; `clock` is the tests' to move
+            runner = hub_runner(settings, store, clock or SystemClock(), worker_id)
+            running = replace(running, duties=await stack.enter_async_context(runner))
         yield running
 
 

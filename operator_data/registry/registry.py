@@ -474,9 +474,16 @@ class Registry:
         self, meter_numbers: Collection[str]
     ) -> dict[str, CommsKey | NotFound | SealError]:
         """`comms_key` for many meters in one read; each meter's key or why it has none."""
-        master = self.require_master_key()
+        return (await self.comms_keys_and_sims(meter_numbers))[0]
+
+    async def comms_keys_and_sims(
+        self, meter_numbers: Collection[str]
+    ) -> tuple[dict[str, CommsKey | NotFound | SealError], dict[str, str]]:
+        """`comms_keys`, and each meter's SIM number (meters without one left out), in one
+        statement: what a token frame needs to be sealed and addressed."""
         wanted = sorted(set(meter_numbers))
         rows: dict[str, Any] = {}
+        numbers: dict[str, str] = {}
         async with self._store.read() as conn:
             for start_at in range(0, len(wanted), 500):
                 for r in await conn.execute(
@@ -485,9 +492,20 @@ class Registry:
                         m.c.comms_key_sealed,
                         m.c.comms_key_master_id,
                         m.c.comms_key_id,
-                    ).where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
+                        s.c.msisdn,
+                    )
+                    .select_from(m.outerjoin(s, s.c.meter_number == m.c.meter_number))
+                    .where(m.c.meter_number.in_(wanted[start_at : start_at + 500]))
                 ):
                     rows[r.meter_number] = r
+                    if r.msisdn is not None:
+                        numbers[str(r.meter_number)] = str(r.msisdn)
+        return self._keys_of(wanted, rows), numbers
+
+    def _keys_of(
+        self, wanted: Sequence[str], rows: dict[str, Any]
+    ) -> dict[str, CommsKey | NotFound | SealError]:
+        master = self.require_master_key()
         keys: dict[str, CommsKey | NotFound | SealError] = {}
         for meter_number in wanted:
             row = rows.get(meter_number)
@@ -502,7 +520,8 @@ class Registry:
                 )
             else:
                 try:
-                    key = open_sealed(master, row.comms_key_sealed, aad=meter_number)
+                    # Memoised: every paid batch needs its meters' keys again.
+                    key = self._open_comms_key(master, bytes(row.comms_key_sealed), meter_number)
                 except SealError as error:
                     keys[meter_number] = error
                     continue

@@ -137,7 +137,8 @@ class SlaReport:
         return out.getvalue()
 
 
-def _percent(within: int, count: int) -> float | None:
+def percent_within(within: int, count: int) -> float | None:
+    """The report's percentage (2 decimals), also the SLA dashboard's."""
     return None if count == 0 else round(100.0 * within / count, 2)
 
 
@@ -158,7 +159,7 @@ async def _figures(store: Store, d: Any, target_ms: int, as_of_ms: int) -> dict[
             within_target=int(r.within),
             overdue=int(r.overdue),
             pending=int(r.started) - count,
-            percent_within=_percent(int(r.within), count),
+            percent_within=percent_within(int(r.within), count),
             p50_ms=None if p is None or p.p50 is None else int(p.p50),
             p95_ms=None if p is None or p.p95 is None else int(p.p95),
             p99_ms=None if p is None or p.p99 is None else int(p.p99),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from operator_data.store import sqlite_driver
+from operator_data.store.errors import (
+    GroupCommitFailed,
+    StoreError,
+    StoreTimeout,
+    is_broken_connection,
+    is_store_failure,
+    statement_kind,
+    timeout_limit,
+)
 from operator_data.store.file_modes import make_private
 
 if TYPE_CHECKING:
@@ -24,13 +36,41 @@ if TYPE_CHECKING:
 _IMMEDIATE = "pintar_sqlite_immediate"
 
 
-class StoreError(RuntimeError):
-    """The store is misconfigured or used outside its lifetime."""
+__all__ = ["GroupCommitFailed", "Store", "StoreError", "StoreHealth", "StoreTimeout"]
 
 
-class GroupCommitFailed(StoreError):
-    """The transaction this unit of work was committed in failed (an I/O error, a full
-    disk, a COMMIT refused): the unit's writes are not in the database."""
+@dataclass(slots=True)
+class StoreHealth:
+    """How this process's store calls have been going (store_health.py reads it for the
+    alarm, /readyz and the metrics). Times are time.monotonic()."""
+
+    consecutive_failures: int = 0
+    failures: int = 0  # calls that failed, ever (the watch looks at how many since its last look)
+    timeouts: int = 0  # of which ended in a StoreTimeout
+    last_error: str | None = None
+    last_failure_at: float | None = None
+    last_success_at: float | None = None
+    #: The last write probe: how long it took (None: none yet, or it did not finish).
+    probe_seconds: float | None = None
+    probe_ok: bool | None = None
+    #: What the hub's store watch found wrong at its last look (None: nothing).
+    alarm: str | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.consecutive_failures == 0 and self.probe_ok is not False and not self.alarm
+
+    def succeeded(self) -> None:
+        self.consecutive_failures = 0
+        self.last_success_at = time.monotonic()
+
+    def failed(self, error: BaseException) -> None:
+        self.consecutive_failures += 1
+        self.failures += 1
+        if isinstance(error, StoreTimeout):
+            self.timeouts += 1
+        self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        self.last_failure_at = time.monotonic()
 
 
 #: At most this many units of work share one SQLite transaction (one fsync).
@@ -71,6 +111,8 @@ class Store:
         *,
         echo: bool = False,
         busy_timeout_ms: int = 10_000,
+        statement_timeout_ms: int = 30_000,
+        lock_timeout_ms: int = 10_000,
         pool_size: int = 10,
         synchronous: str = "full",
         group_commit: bool = True,
@@ -92,6 +134,11 @@ class Store:
             self._url = self._url.set(drivername="postgresql+asyncpg")
         self._echo = echo
         self._busy_timeout_ms = busy_timeout_ms
+        if statement_timeout_ms < 0 or lock_timeout_ms < 0:
+            raise StoreError("statement and lock timeouts must be >= 0 ms (0: none)")
+        self._statement_timeout_ms = statement_timeout_ms
+        self._lock_timeout_ms = lock_timeout_ms
+        self.health = StoreHealth()
         self._pool_size = pool_size
         self._engine: AsyncEngine | None = None
         self._write_gate = asyncio.Lock()
@@ -107,6 +154,8 @@ class Store:
             settings.database.effective_url(settings.data_dir),
             echo=settings.database.echo,
             busy_timeout_ms=settings.database.busy_timeout_ms,
+            statement_timeout_ms=settings.database.statement_timeout_ms,
+            lock_timeout_ms=settings.database.lock_timeout_ms,
             pool_size=settings.database.pool_size,
             synchronous=settings.database.sqlite_synchronous,
             sqlite_inline=settings.database.sqlite_inline,
@@ -120,6 +169,10 @@ class Store:
     def dialect(self) -> str:
         """ "sqlite" or "postgresql"."""
         return self._url.get_backend_name()
+
+    @property
+    def busy_timeout_ms(self) -> int:
+        return self._busy_timeout_ms
 
     @property
     def engine(self) -> AsyncEngine:
@@ -141,10 +194,55 @@ class Store:
         else:
             kwargs["pool_size"] = self._pool_size
             kwargs["pool_pre_ping"] = True
+            # Every statement on every connection is bounded by the server: a held table
+            # lock or a stuck query ends in a StoreTimeout instead of a silent freeze.
+            kwargs["connect_args"] = {"server_settings": self._pg_timeouts()}
         self._engine = create_async_engine(self._url, **kwargs)
         if self.dialect == "sqlite":
             self._configure_sqlite(self._engine)
+        self._handle_errors(self._engine)
         return self
+
+    def _pg_timeouts(self, *, off: bool = False) -> dict[str, str]:
+        return {
+            "statement_timeout": "0" if off else str(int(self._statement_timeout_ms)),
+            "lock_timeout": "0" if off else str(int(self._lock_timeout_ms)),
+        }
+
+    def _handle_errors(self, engine: AsyncEngine) -> None:
+        """One place for every call's driver errors: a timeout becomes a StoreTimeout, and
+        a connection whose asyncpg protocol broke mid-call (killed backend, cancelled call:
+        "another operation is in progress") is invalidated, never pooled again."""
+        dialect = self.dialect
+        busy = int(self._busy_timeout_ms)
+
+        @event.listens_for(engine.sync_engine, "handle_error")
+        def _on_error(context: ExceptionContext) -> BaseException | None:
+            original = context.original_exception
+            broken = dialect == "postgresql" and is_broken_connection(original)
+            if broken and not context.is_disconnect:
+                context.is_disconnect = True
+                # Only this connection: the pre-ping weeds out any other dead one.
+                context.invalidate_pool_on_disconnect = False
+            error = context.sqlalchemy_exception
+            if not isinstance(error, DBAPIError):
+                return None
+            limit = timeout_limit(error, dialect, busy)
+            if limit is None:
+                return None
+            return StoreTimeout(statement_kind(context.statement), limit, error)
+
+    @contextlib.contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Record the unit of work's outcome in `health` (a unit's own errors, such as a
+        constraint, are not the store failing)."""
+        try:
+            yield
+        except BaseException as error:
+            if is_store_failure(error):
+                self.health.failed(error)
+            raise
+        self.health.succeeded()
 
     async def __aexit__(
         self,
@@ -185,19 +283,20 @@ class Store:
         """A read-write transaction: committed on normal exit, rolled back on error. On
         SQLite with group commit, a savepoint in a transaction shared with the units that
         queued meanwhile; either way the caller resumes only once it is committed."""
-        if (
-            self.dialect == "sqlite"
-            and self._group_commit
-            and self._writer is not asyncio.current_task()
-        ):
-            async with self._grouped() as connection:
-                yield connection
-            return
-        async with self._writer_turn(), self.engine.connect() as connection:
-            if self.dialect == "sqlite":
-                await connection.execution_options(**{_IMMEDIATE: True})
-            async with connection.begin():
-                yield connection
+        with self._watched():
+            if (
+                self.dialect == "sqlite"
+                and self._group_commit
+                and self._writer is not asyncio.current_task()
+            ):
+                async with self._grouped() as connection:
+                    yield connection
+                return
+            async with self._writer_turn(), self.engine.connect() as connection:
+                if self.dialect == "sqlite":
+                    await connection.execution_options(**{_IMMEDIATE: True})
+                async with connection.begin():
+                    yield connection
 
     @asynccontextmanager
     async def _grouped(self) -> AsyncIterator[AsyncConnection]:
@@ -331,14 +430,28 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only unit of work (a deferred transaction, never blocking writers)."""
-        async with self.engine.connect() as connection, connection.begin():
-            yield connection
+        with self._watched():
+            async with self.engine.connect() as connection, connection.begin():
+                yield connection
 
     async def migrate(self, revision: str = "heads") -> None:
         """Bring the schema up to `revision` with the shipped Alembic migrations."""
         from operator_data.migrations.runner import upgrade
 
-        await upgrade(self.engine, revision)
+        if self.dialect != "postgresql":
+            await upgrade(self.engine, revision)
+            return
+        # A migration may build an index on a big table for longer than any store call
+        # is allowed: it runs on a connection of its own, without the timeouts.
+        engine = create_async_engine(
+            self._url,
+            poolclass=NullPool,
+            connect_args={"server_settings": self._pg_timeouts(off=True)},
+        )
+        try:
+            await upgrade(engine, revision)
+        finally:
+            await engine.dispose()
 
     async def current_revision(self) -> str | None:
         from operator_data.migrations.runner import current_revision

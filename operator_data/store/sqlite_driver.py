@@ -14,7 +14,10 @@ hand-over costs two thread wake-ups that the OS may schedule late, and with ~10 
 per unit of work they were the hub's biggest single cost (a fifth of its main thread
 under load, docs/benchmarks.md). What may wait stays in the thread, so the event loop never
 blocks on another process: BEGIN (IMMEDIATE waits on the busy timeout for the write lock),
-COMMIT (fsync with synchronous=FULL, and the WAL checkpoint), ROLLBACK and PRAGMAs. In WAL
+COMMIT (fsync with synchronous=FULL, and the WAL checkpoint), ROLLBACK and PRAGMAs. Two
+exceptions that cannot wait: a BEGIN IMMEDIATE is first tried inline with the busy timeout
+off (taken at once when the lock is free, else handed to the thread to wait), and a read
+unit's deferred BEGIN and its COMMIT (no lock, nothing to flush) run inline. In WAL
 mode, a statement inside a transaction waits on nothing: readers do not block writers, and a
 write transaction already holds the write lock.
 
@@ -144,6 +147,28 @@ def may_wait(sql: str) -> bool:
     return head.startswith(_MAY_WAIT)
 
 
+def _deferred_begin(sql: str) -> bool:
+    """A plain (deferred) BEGIN: it takes no lock, so it cannot wait."""
+    return sql.strip().upper() in ("BEGIN", "BEGIN DEFERRED", "BEGIN TRANSACTION")
+
+
+def _immediate_begin(sql: str) -> bool:
+    return sql.strip().upper() == "BEGIN IMMEDIATE"
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    # SQLITE_BUSY ("database is locked") or SQLITE_LOCKED; sqlite3 names the code on 3.11.
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _reads_only(sql: str) -> bool:
+    # SELECT only: a statement beginning WITH may end in an INSERT, UPDATE or DELETE.
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
 def _drain(raw: sqlite3.Cursor) -> list[Any]:
     try:
         return raw.fetchall()
@@ -165,19 +190,65 @@ class Connection(aiosqlite.Connection):
     def __init__(self, connector: Any, iter_chunk_size: int, *, inline: bool = False) -> None:
         super().__init__(connector, iter_chunk_size)
         self.inline = inline
+        # In a deferred transaction that has only read so far (the store's read units):
+        # its BEGIN took no lock and its COMMIT or ROLLBACK releases a WAL snapshot, with
+        # nothing to flush, so neither can wait and both run inline (a read unit was two
+        # thread hand-overs, ~0.3 ms of CPU, for one or two inline SELECTs).
+        self._reading = False
+        self._busy_ms: int | None = None  # the connection's busy timeout, read once
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
 
     async def statement(self, sql: str, parameters: Any, many: bool) -> _Outcome:
-        if self.inline and not may_wait(sql):
-            return _run(self._conn, sql, parameters, many)
+        if self.inline:
+            if self._reading and not _reads_only(sql):
+                self._reading = False  # it may write: its COMMIT may flush
+            if not may_wait(sql):
+                return _run(self._conn, sql, parameters, many)
+            if _deferred_begin(sql) and not self._conn.in_transaction:
+                outcome = _run(self._conn, sql, parameters, many)
+                self._reading = True
+                return outcome
+            if _immediate_begin(sql) and not self._conn.in_transaction:
+                taken = self._begin_if_free(sql)
+                if taken is not None:
+                    return taken
         return cast(_Outcome, await self._execute(_run, self._conn, sql, parameters, many))  # type: ignore[no-untyped-call]
+
+    def _begin_if_free(self, sql: str) -> _Outcome | None:
+        """BEGIN IMMEDIATE inline when the write lock is free this instant (no busy wait:
+        the busy timeout is off for the attempt); None when another connection holds it,
+        and the caller waits for it in the thread with the usual timeout. Most write
+        units find the lock free (one hub writer per database), so they cost no hand-over
+        to take it; only the COMMIT, which flushes, still goes to the thread."""
+        connection = self._conn
+        if self._busy_ms is None:
+            self._busy_ms = int(connection.execute("PRAGMA busy_timeout").fetchone()[0])
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            return _run(connection, sql, (), False)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            return None
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+
+    async def commit(self) -> None:
+        if self.inline and self._reading:
+            self._reading = False
+            self._conn.commit()
+            return
+        await super().commit()
 
     async def rollback(self) -> None:
         # The pool rolls back every connection it gets back; with no transaction open
         # (the unit committed) there is nothing to hand over.
-        if self.inline and not self._conn.in_transaction:
+        if self.inline and (self._reading or not self._conn.in_transaction):
+            self._reading = False
+            if self._conn.in_transaction:
+                self._conn.rollback()
             return
         await super().rollback()
 

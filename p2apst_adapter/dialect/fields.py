@@ -1,17 +1,13 @@
-"""The P2APST dialect as data: MTIs and the field table, in one place.
+"""The vocabulary of the P2APST dialect: MTIs, codes and the row type of the field table.
 
-Operators whose switcher document differs build another `Dialect` from their own rows;
-everything else (codec, client, simulator) takes the dialect as a parameter.
+The rows themselves are data: the shipped `pln-default.toml` (or an operator's own file,
+see `loader`) fills a `Dialect` with them.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from enum import Enum, IntEnum, StrEnum
-from typing import Any
-
-from iso8583.specs import default_ascii
 
 
 class Mti(StrEnum):
@@ -86,58 +82,6 @@ class FieldSpec:
     length: LengthType
     max_len: int
     desc: str
-
-
-_N, _ANS = Kind.NUMERIC, Kind.TEXT
-_FIX, _LL, _LLL = LengthType.FIXED, LengthType.LLVAR, LengthType.LLLVAR
-
-#: The fields the P2APST dialect overrides or pins down; all others keep pyiso8583's
-#: `default_ascii` definition.
-P2APST_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec(2, _N, _LL, 5, "Product code (99501 postpaid, 99502 prepaid, 99504 non-bill)"),
-    FieldSpec(4, _N, _FIX, 16, "Amount: currency 360 + minor-unit digit + 12-digit amount"),
-    FieldSpec(11, _N, _FIX, 12, "System trace audit number"),
-    FieldSpec(12, _N, _FIX, 14, "Local date-time YYYYMMDDhhmmss"),
-    FieldSpec(15, _N, _FIX, 8, "Settlement date YYYYMMDD"),
-    FieldSpec(26, _N, _FIX, 4, "Merchant category code"),
-    FieldSpec(32, _N, _LL, 7, "Bank code"),
-    FieldSpec(33, _N, _LL, 7, "Partner / switcher ID"),
-    FieldSpec(39, _N, _FIX, 4, "Response code"),
-    FieldSpec(41, _ANS, _FIX, 16, "Terminal ID"),
-    FieldSpec(48, _ANS, _LLL, 999, "Private data 1 (per-message layout)"),
-    FieldSpec(56, _ANS, _LL, 99, "Original data element"),
-    FieldSpec(62, _ANS, _LLL, 999, "Private data 2"),
-    FieldSpec(63, _ANS, _LLL, 999, "Info text for the customer's receipt"),
-    FieldSpec(70, _N, _FIX, 3, "Network management information code"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """A complete field table: pyiso8583's ASCII defaults with `fields` laid over them."""
-
-    fields: tuple[FieldSpec, ...] = P2APST_FIELDS
-
-    def field(self, bit: int) -> FieldSpec | None:
-        for spec in self.fields:
-            if spec.bit == bit:
-                return spec
-        return None
-
-    def numeric_bits(self) -> frozenset[int]:
-        return frozenset(spec.bit for spec in self.fields if spec.kind is Kind.NUMERIC)
-
-    def pyiso8583_spec(self) -> dict[str, dict[str, Any]]:
-        spec: dict[str, dict[str, Any]] = copy.deepcopy(default_ascii)
-        for row in self.fields:
-            spec[str(row.bit)] = {
-                "data_enc": "ascii",
-                "len_enc": "ascii",
-                "len_type": int(row.length),
-                "max_len": row.max_len,
-                "desc": row.desc,
-            }
-        return spec
-
-
-P2APST = Dialect()
+    #: How the field's bytes become text. `latin-1` takes any byte, for informational text
+    #: (bit 63) that a switcher may fill with whatever its receipt printer accepts.
+    encoding: str = "ascii"

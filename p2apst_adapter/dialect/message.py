@@ -14,8 +14,9 @@ from typing import Any
 
 import iso8583
 
+from p2apst_adapter.dialect.default import P2APST
 from p2apst_adapter.dialect.errors import IsoError
-from p2apst_adapter.dialect.fields import P2APST, Dialect
+from p2apst_adapter.dialect.table import Dialect
 
 _MTI = re.compile(r"[0-9]{4}")
 _DIGITS = re.compile(r"[0-9]*")

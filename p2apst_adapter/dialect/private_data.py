@@ -1,5 +1,6 @@
 """Fixed-width sub-fields inside bits 4, 48, 56 and 62, as tables of (name, width, kind).
 
+The tables themselves are data (the dialect file, see `loader`); this module is their types.
 Values: `DIGITS` and `TEXT` decode to `str` (digits keep their leading zeros, text loses its
 padding spaces), `NUMBER` to `int`, `MONEY` to `Decimal`. A money sub-field is one
 minor-unit digit (how many of the following digits are decimals) and then the digits.
@@ -14,7 +15,6 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 
 from p2apst_adapter.dialect.errors import IsoError
-from p2apst_adapter.dialect.fields import Mti
 
 Value = str | int | Decimal
 _DIGITS = re.compile(r"[0-9]*")
@@ -96,13 +96,20 @@ class SubField:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """A fixed sequence of sub-fields, optionally followed by `count` repeats of `repeat`."""
+    """A fixed sequence of sub-fields, optionally followed by repeats of `repeat`.
+
+    With `count`, the NUMBER sub-field of that name says how many repeats follow; without
+    it, as many whole repeats as the text holds (real bit 62s carry an unsold amount after
+    `total_repeat = 0`, so the count cannot be trusted there). A `lenient` layout is
+    informational: `decode` keeps what parses and never raises; `problem` says what did not.
+    """
 
     name: str
     bit: int
     fields: tuple[SubField, ...]
     repeat: SubField | None = None
-    count: str | None = None  # the NUMBER sub-field holding the number of repeats
+    count: str | None = None
+    lenient: bool = False
 
     @property
     def width(self) -> int:
@@ -119,11 +126,13 @@ class Layout:
             if sub.name not in values:
                 raise IsoError(f"{self.name} needs {sub.name}", field=where)
             parts.append(sub.encode(_value(values[sub.name], where), where))
-        if self.repeat is not None and self.count is not None:
+        if self.repeat is not None:
             items = values.get(self.repeat.name, ())
-            if not isinstance(items, list | tuple) or len(items) != values.get(self.count):
+            if not isinstance(items, list | tuple) or (
+                self.count is not None and len(items) != values.get(self.count)
+            ):
                 raise IsoError(
-                    f"{self.repeat.name} must be a list of {self.count} items",
+                    f"{self.repeat.name} must be a list of {self.count or 'any number of'} items",
                     field=f"{self.bit}.{self.repeat.name}",
                 )
             for index, item in enumerate(items):
@@ -132,184 +141,92 @@ class Layout:
         return "".join(parts)
 
     def decode(self, text: str) -> dict[str, object]:
+        """The values; a strict layout raises `IsoError` (field and offset) on any fault."""
+        values, problem = self._decode(text)
+        if problem is not None and not self.lenient:
+            raise problem
+        return values
+
+    def problem(self, text: str) -> IsoError | None:
+        """What a strict reading of `text` refuses, or None; for lenient layouts' logs."""
+        return self._decode(text)[1]
+
+    def _decode(self, text: str) -> tuple[dict[str, object], IsoError | None]:
         values: dict[str, object] = {}
+        first: IsoError | None = None
         offset = 0
         for sub in self.fields:
             piece = text[offset : offset + sub.width]
             where = f"{self.bit}.{sub.name}"
             if len(piece) < sub.width:
-                raise IsoError(
+                short = IsoError(
                     f"{self.name} is {len(text)} characters, too short for {sub.name}",
                     field=where,
                     offset=offset,
                 )
-            values[sub.name] = sub.decode(piece, where, offset)
+                return values, first or short
+            try:
+                values[sub.name] = sub.decode(piece, where, offset)
+            except IsoError as error:
+                if not self.lenient:
+                    return values, error
+                first = first or error  # fixed widths: the next sub-field is still in place
             offset += sub.width
-        if self.repeat is not None and self.count is not None:
-            count = values[self.count]
-            assert isinstance(count, int)
-            items: list[Value] = []
-            for index in range(count):
-                where = f"{self.bit}.{self.repeat.name}[{index}]"
-                piece = text[offset : offset + self.repeat.width]
-                if len(piece) < self.repeat.width:
-                    raise IsoError(
-                        f"{self.name} ends before repeat {index}", field=where, offset=offset
-                    )
-                items.append(self.repeat.decode(piece, where, offset))
-                offset += self.repeat.width
+        if self.repeat is not None:
+            items, offset, fault = self._repeats(text, offset, values)
             values[self.repeat.name] = items
+            if fault is not None:
+                return values, first or fault
         if offset != len(text):
-            raise IsoError(
+            extra = IsoError(
                 f"{self.name} has {len(text) - offset} characters too many",
                 field=str(self.bit),
                 offset=offset,
             )
-        return values
+            return values, first or extra
+        return values, first
+
+    def _repeats(
+        self, text: str, offset: int, values: Mapping[str, object]
+    ) -> tuple[list[Value], int, IsoError | None]:
+        assert self.repeat is not None
+        wanted: int | None = None
+        if self.count is not None:
+            count = values.get(self.count)
+            if not isinstance(count, int):
+                return (
+                    [],
+                    offset,
+                    IsoError(
+                        f"{self.name} has no readable {self.count}",
+                        field=f"{self.bit}.{self.count}",
+                    ),
+                )
+            wanted = count
+        items: list[Value] = []
+        while wanted is None or len(items) < wanted:
+            where = f"{self.bit}.{self.repeat.name}[{len(items)}]"
+            piece = text[offset : offset + self.repeat.width]
+            if len(piece) < self.repeat.width:
+                if wanted is None and not piece:
+                    break
+                fault = IsoError(
+                    f"{self.name} ends inside repeat {len(items)}"
+                    if piece or wanted is None
+                    else f"{self.name} ends before repeat {len(items)}",
+                    field=where,
+                    offset=offset,
+                )
+                return items, offset, fault
+            try:
+                items.append(self.repeat.decode(piece, where, offset))
+            except IsoError as error:
+                return items, offset, error
+            offset += self.repeat.width
+        return items, offset, None
 
 
 def _value(value: object, where: str) -> Value:
     if isinstance(value, str | int | Decimal):
         return value
     raise IsoError(f"unsupported value {value!r}", field=where)
-
-
-_D, _N, _T, _M = SubKind.DIGITS, SubKind.NUMBER, SubKind.TEXT, SubKind.MONEY
-
-
-def _money(name: str, width: int = 11, minor: int = 0) -> SubField:
-    return SubField(name, width, _M, minor)
-
-
-SWITCHER_ID = SubField("switcher_id", 7, _D)
-METER_NUMBER = SubField("meter_number", 11, _D)
-CUSTOMER_ID = SubField("customer_id", 12, _D)
-FLAG = SubField("flag", 1, _D)  # 0 = look up by meter number, 1 = by customer ID
-PLN_REFERENCE = SubField("pln_reference", 32, _T)
-SWITCHER_REFERENCE = SubField("switcher_reference", 32, _T)
-CUSTOMER_NAME = SubField("customer_name", 25, _T)
-TARIFF = SubField("tariff", 4, _T)
-POWER_VA = SubField("power_va", 9, _N)
-BUYING_OPTION = SubField("buying_option", 1, _D)
-TOKEN = SubField("token", 20, _D)
-
-# --- bit 4 -----------------------------------------------------------------------------
-AMOUNT = Layout("amount", 4, (SubField("currency", 3, _D), _money("amount", 13)))
-
-# --- bit 48, prepaid ---------------------------------------------------------------------
-INQUIRY_REQUEST = Layout("inquiry request", 48, (SWITCHER_ID, METER_NUMBER, CUSTOMER_ID, FLAG))
-INQUIRY_RESPONSE = Layout(
-    "inquiry response",
-    48,
-    (
-        *INQUIRY_REQUEST.fields,
-        PLN_REFERENCE,
-        SWITCHER_REFERENCE,
-        CUSTOMER_NAME,
-        TARIFF,
-        POWER_VA,
-        _money("admin_fee"),
-    ),
-)
-PURCHASE_REQUEST = Layout("purchase request", 48, (*INQUIRY_RESPONSE.fields, BUYING_OPTION))
-PURCHASE_RESPONSE = Layout(
-    "purchase response",
-    48,
-    (
-        SWITCHER_ID,
-        METER_NUMBER,
-        CUSTOMER_ID,
-        FLAG,
-        PLN_REFERENCE,
-        SWITCHER_REFERENCE,
-        SubField("vending_receipt", 8, _T),
-        CUSTOMER_NAME,
-        TARIFF,
-        POWER_VA,
-        BUYING_OPTION,
-        _money("admin_fee"),
-        _money("stamp_duty"),
-        _money("vat"),
-        _money("ppj"),
-        _money("instalment"),
-        _money("power_purchase", 13),
-        _money("kwh", 11, minor=2),
-        TOKEN,
-    ),
-)
-#: The meter's verdict on a token, reported to P2APST in an administrative advice (2620).
-TOKEN_REPORT = Layout(
-    "token report",
-    48,
-    (
-        SWITCHER_ID,
-        METER_NUMBER,
-        SubField("report_id", 32, _T),
-        SWITCHER_REFERENCE,
-        TOKEN,
-        SubField("accepted", 1, _D),  # 1 accepted, 0 rejected
-        SubField("reason", 2, _D),  # TokenReason
-        SubField("event_time", 14, _D),  # meter clock, YYYYMMDDhhmmss
-        _money("credit_kwh", 11, minor=2),
-    ),
-)
-
-# --- bit 56 ------------------------------------------------------------------------------
-ORIGINAL_DATA = Layout(
-    "original data",
-    56,
-    (
-        SubField("original_mti", 4, _D),
-        SubField("original_stan", 12, _D),
-        SubField("original_datetime", 14, _D),
-        SubField("original_bank_code", 7, _D),
-    ),
-)
-
-# --- bit 62 ------------------------------------------------------------------------------
-PRIVATE_DATA_2 = Layout(
-    "private data 2",
-    62,
-    (
-        SubField("distribution_code", 2, _D),
-        SubField("service_unit", 5, _D),
-        SubField("service_unit_phone", 15, _T),
-        SubField("max_kwh", 5, _N),
-        SubField("total_repeat", 1, _N),
-    ),
-    repeat=_money("unsold_amounts"),
-    count="total_repeat",
-)
-
-#: Bit 48 layouts by MTI, most specific first. An error response carries the request's
-#: bit 48 back, so responses also accept the request layout (chosen by length).
-BIT48_LAYOUTS: Mapping[Mti, tuple[Layout, ...]] = {
-    Mti.INQUIRY_REQUEST: (INQUIRY_REQUEST,),
-    Mti.INQUIRY_RESPONSE: (INQUIRY_RESPONSE, INQUIRY_REQUEST),
-    Mti.PURCHASE_REQUEST: (PURCHASE_REQUEST,),
-    Mti.PURCHASE_RESPONSE: (PURCHASE_RESPONSE, PURCHASE_REQUEST),
-    Mti.ADVICE: (PURCHASE_REQUEST,),
-    Mti.ADVICE_REPEAT: (PURCHASE_REQUEST,),
-    Mti.ADVICE_RESPONSE: (PURCHASE_RESPONSE, PURCHASE_REQUEST),
-    Mti.ADVICE_REPEAT_RESPONSE: (PURCHASE_RESPONSE, PURCHASE_REQUEST),
-    Mti.REPORT_ADVICE: (TOKEN_REPORT,),
-    Mti.REPORT_ADVICE_REPEAT: (TOKEN_REPORT,),
-    Mti.REPORT_RESPONSE: (TOKEN_REPORT,),
-    Mti.REPORT_REPEAT_RESPONSE: (TOKEN_REPORT,),
-}
-
-
-def bit48_layout(mti: str, text: str) -> Layout:
-    """The layout of a bit 48 value in a message of type `mti`."""
-    try:
-        candidates = BIT48_LAYOUTS[Mti(mti)]
-    except (ValueError, KeyError):
-        raise IsoError(f"message type {mti} has no bit 48 layout", field="48") from None
-    for layout in candidates:
-        if len(text) == layout.width:
-            return layout
-    return candidates[0]
-
-
-def decode_bit48(mti: str, text: str) -> dict[str, object]:
-    return bit48_layout(mti, text).decode(text)

@@ -4,6 +4,8 @@ failures that must not end a bridge or a hub session."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -16,6 +18,7 @@ from typing import TypeVar
 import aiomqtt
 import pytest
 
+from gateway import payload
 from gateway.mqtt import GatewayBridge, MqttSettings, MqttTransport, Topics
 from gateway.mqtt.topics import parse_ack
 from gateway.spool import Spool
@@ -431,3 +434,95 @@ async def test_with_no_gateway_online_a_new_message_has_no_route(settings: MqttS
     async with MqttTransport(settings) as hub:
         await within("connected", hub.connected.wait())
         assert hub.route_for("msg-1") is None
+
+
+async def _sends_seen(
+    settings: MqttSettings, tmp_path: Path, count: int
+) -> tuple[list[bool], list[int], list[str]]:
+    """`count` SMS sent at once (as the dispatcher does) to one gateway: what `send`
+    answered, the number of SMS in each bus message on the send topic, and the SMS the
+    gateway's carrier submitted."""
+    sizes: list[int] = []
+    async with (
+        MqttTransport(settings) as hub,
+        gateway_node(settings, tmp_path, "gw-a") as node,
+        aiomqtt.Client(settings.host, settings.port) as spy,
+    ):
+        await spy.subscribe(settings.topics.send("gw-a"), qos=1)
+        await hub.wait_for_gateway("gw-a")
+        sms = [OutboundSms(f"msg-{n}", METER, data=bytes([n])) for n in range(count)]
+        answers = await asyncio.gather(*(hub.send(s) for s in sms))
+
+        async def all_seen() -> None:
+            async for message in spy.messages:
+                assert isinstance(message.payload, bytes)
+                sizes.append(len(payload.loads_many(message.payload)))
+                if sum(sizes) >= count:
+                    return
+
+        async def all_submitted() -> None:
+            while len(node.carrier.submitted) < count:  # noqa: ASYNC110 (the carrier)
+                await asyncio.sleep(0.01)
+
+        await within("every send on the bus", all_seen())
+        await within("every send submitted by the gateway", all_submitted())
+        return list(answers), sizes, [s.message_id for s in node.carrier.submitted]
+
+
+async def test_sends_made_at_once_share_bus_messages_and_each_is_submitted_once(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    answers, sizes, submitted = await _sends_seen(settings, tmp_path, 40)
+    assert answers == [True] * 40
+    assert sum(sizes) == 40 and len(sizes) < 40  # batched, nothing lost or doubled
+    assert max(sizes) <= settings.sends_per_message
+    assert sorted(submitted) == sorted(f"msg-{n}" for n in range(40))
+
+
+async def test_one_sms_a_message_when_send_batches_are_off(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    plain = dataclasses.replace(settings, sends_per_message=1)
+    answers, sizes, submitted = await _sends_seen(plain, tmp_path, 10)
+    assert answers == [True] * 10
+    assert sizes == [1] * 10  # each the plain document older gateways read
+    assert sorted(submitted) == sorted(f"msg-{n}" for n in range(10))
+
+
+async def test_a_send_batch_with_a_bad_item_takes_the_rest(
+    settings: MqttSettings, tmp_path: Path
+) -> None:
+    async with gateway_node(settings, tmp_path, "gw-a") as node:
+        good = [payload.to_document(OutboundSms(f"ok-{n}", METER, text="x")) for n in range(3)]
+        document = {"v": 1, "kind": "batch", "items": [good[0], {"kind": "nonsense"}, *good[1:]]}
+        async with aiomqtt.Client(settings.host, settings.port) as hub:
+            await hub.publish(settings.topics.send("gw-a"), json.dumps(document).encode(), qos=1)
+
+            async def submitted() -> None:
+                while len(node.carrier.submitted) < 3:  # noqa: ASYNC110 (the carrier)
+                    await asyncio.sleep(0.01)
+
+            await within("the valid sends submitted", submitted())
+        assert sorted(s.message_id for s in node.carrier.submitted) == ["ok-0", "ok-1", "ok-2"]
+
+
+async def test_sends_not_yet_published_at_shutdown_are_refused_not_lost(
+    settings: MqttSettings,
+) -> None:
+    hub = MqttTransport(settings)
+    loop = asyncio.get_running_loop()
+    cancelled: asyncio.Future[bool] = loop.create_future()
+    waiting: asyncio.Future[bool] = loop.create_future()
+    async with hub:
+        await hub.connected.wait()
+        # A flush cancelled before it published anything...
+        hub._sends["gw-a"] = [(OutboundSms("early", METER, text="x"), cancelled)]
+        flush = asyncio.create_task(hub._flush_sends())
+        await asyncio.sleep(0)  # it starts, and is cancelled at its first await
+        flush.cancel()
+        await asyncio.gather(flush, return_exceptions=True)
+        # ...and a send queued when the transport closes, its flush never started.
+        hub._sends["gw-a"] = [(OutboundSms("late", METER, text="x"), waiting)]
+    # Both refused (False), so the hub's outbox offers them again; neither caller hangs.
+    assert cancelled.done() and waiting.done()
+    assert waiting.result() is False

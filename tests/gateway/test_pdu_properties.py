@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 from io import StringIO
 
+import pytest
 from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,8 +17,10 @@ from gateway import pdu
 from gateway.pdu import gsm7
 
 # python-gsmmodem's GSM-7 table has '`' where 0x5F is '§', and no '\f' in its extension
-# table; texts compared against it leave those out.
-_GSMMODEM_WRONG = {"§", "`", "\f"}
+# table, where it has 'ÿ' mapped to the int 10 instead (its encoder then raises TypeError on
+# any text with a 'ÿ', which GSM-7 cannot carry at all); texts compared against it leave
+# those out (test_gsmmodem_still_breaks_on_y_diaeresis notices when it is fixed).
+_GSMMODEM_WRONG = {"§", "`", "\f", "ÿ"}
 GSM7_CHARS = [c for c in gsm7.BASIC if c != "\x1b"] + list(gsm7.EXTENSION.values())
 gsm7_text = st.text(alphabet=[c for c in GSM7_CHARS if c not in _GSMMODEM_WRONG], max_size=400)
 
@@ -56,6 +59,13 @@ def _gsmmodem_text(text: str) -> str:
     """The text as python-gsmmodem decodes it: one character per UTF-16 unit."""
     units = text.encode("utf-16-be")
     return "".join(chr(units[i] << 8 | units[i + 1]) for i in range(0, len(units), 2))
+
+
+def test_gsmmodem_still_breaks_on_y_diaeresis() -> None:
+    """The library bug the comparisons work around; when it is fixed, take 'ÿ' back in."""
+    with pytest.raises(TypeError):
+        encodeSmsSubmitPdu("+6281100000001", "ÿ", reference=1)
+    assert pdu.encode_submit("+6281100000001", text="ÿ")  # ours: UCS-2
 
 
 @settings(max_examples=60)

@@ -143,8 +143,9 @@ async def test_inline_a_unit_hands_over_only_what_may_wait(store: Store, trips: 
             await conn.execute(insert(items).values(name=f"x{n}"))
         rows = (await conn.execute(select(items.c.name))).all()
     assert len(rows) == 8
-    # The write lock is taken, and the commit flushed, in the thread; nothing else is.
-    assert trips == ["BEGIN", "commit"]
+    # The write lock was free, so it was taken inline; only the commit, which flushes,
+    # went to the thread.
+    assert trips == ["commit"]
 
 
 def test_what_may_wait() -> None:
@@ -155,7 +156,7 @@ def test_what_may_wait() -> None:
 
 
 async def test_inline_a_writer_elsewhere_never_blocks_the_event_loop(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, trips: list[str]
 ) -> None:
     """Another process holds the write lock: the hub's unit waits for it in the thread
     while the event loop goes on (here: another task gets to run and releases the lock)."""
@@ -176,6 +177,68 @@ async def test_inline_a_writer_elsewhere_never_blocks_the_event_loop(
     other.execute("COMMIT")  # runs only because the loop is free
     other.close()
     await task
+    assert "BEGIN" in trips  # the inline attempt found the lock taken: waited in the thread
     async with store.read() as conn:
         names = set((await conn.execute(select(items.c.name))).scalars())
     assert {"theirs", "ours"} <= names
+    # The connection kept its busy timeout after the inline attempt that found it locked.
+    async with store.begin() as conn:
+        busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+    assert busy == store.busy_timeout_ms
+
+
+async def test_inline_a_read_unit_hands_nothing_over(store: Store, trips: list[str]) -> None:
+    """A deferred BEGIN takes no lock and the COMMIT of a unit that only read flushes
+    nothing: a read unit runs wholly on the event loop."""
+    await _fill(store, 3)
+    trips.clear()
+    async with store.read() as conn:
+        rows = (await conn.execute(select(items.c.name))).all()
+        again = (await conn.execute(select(items.c.name))).all()
+    assert len(rows) == len(again) == 3
+    assert trips == []
+
+
+async def test_inline_a_read_unit_keeps_its_snapshot_while_a_writer_commits(
+    store: Store, tmp_path: Path
+) -> None:
+    await _fill(store, 2)
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    async with store.read() as conn:
+        before = (await conn.execute(select(items.c.name))).all()
+        other.execute("INSERT INTO items (name) VALUES ('theirs')")  # commits at once
+        during = (await conn.execute(select(items.c.name))).all()
+    other.close()
+    assert during == before  # one snapshot for the whole unit, as in the thread
+    async with store.read() as conn:
+        after = set((await conn.execute(select(items.c.name))).scalars())
+    assert "theirs" in after
+
+
+async def test_a_unit_begun_deferred_that_writes_commits_in_the_thread(
+    store: Store, trips: list[str]
+) -> None:
+    """A read unit is meant to read; one that writes anyway still has its COMMIT (which
+    may flush) handed to the thread, and its write is durable."""
+    await _fill(store, 1)
+    trips.clear()
+    async with store.read() as conn:
+        await conn.execute(insert(items).values(name="written"))
+    assert trips == ["commit"]
+    async with store.read() as conn:
+        names = set((await conn.execute(select(items.c.name))).scalars())
+    assert "written" in names
+
+
+async def test_a_read_unit_that_fails_is_rolled_back_and_the_connection_goes_on(
+    store: Store, trips: list[str]
+) -> None:
+    await _fill(store, 2)
+    trips.clear()
+    with pytest.raises(RuntimeError):
+        async with store.read() as conn:
+            await conn.execute(select(items.c.name))
+            raise RuntimeError("the caller gave up")
+    async with store.read() as conn:
+        assert len((await conn.execute(select(items.c.name))).all()) == 2
+    assert trips == []

@@ -402,6 +402,13 @@ def _volume_chart(dashboard: dict[str, Any], request: Request) -> Any:
     return charts.bar_chart(labels, [d["sms"] for d in dashboard["daily"]], t["sms_volume"])
 
 
+def target_text(target_ms: int) -> str:
+    """A stage's target as read on the SLA page: '20 s', '300 s', '24 h'."""
+    if target_ms % 3_600_000 == 0:
+        return f"{target_ms // 3_600_000} h"
+    return f"{target_ms / 1000:g} s"
+
+
 @router.get("/sla")
 async def sla_page(request: Request, ctx: Ctx, principal: Viewer) -> HTMLResponse:
     dashboard = await views.sla_dashboard(ctx, days=14)
@@ -414,6 +421,7 @@ async def sla_page(request: Request, ctx: Ctx, principal: Viewer) -> HTMLRespons
         {
             "d": dashboard,
             "wib": wib,
+            "target": target_text,
             "volume_chart": _volume_chart(dashboard, request),
             "sla_chart": charts.line_chart(
                 labels, [d["sla_percent"] for d in dashboard["daily"]], t["sla_over_time"]
