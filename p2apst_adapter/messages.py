@@ -16,17 +16,19 @@ from p2apst_adapter.dialect import (
     INQUIRY_RESPONSE,
     MERCHANT_CATEGORY,
     ORIGINAL_DATA,
+    P2APST,
     PRIVATE_DATA_2,
     PURCHASE_REQUEST,
     PURCHASE_RESPONSE,
     TOKEN_REPORT,
+    Dialect,
     IsoError,
     IsoMessage,
+    Layout,
     Mti,
     NetworkCode,
     ProductCode,
     ResponseCode,
-    bit48_layout,
 )
 from p2apst_adapter.model import (
     InquiryResult,
@@ -38,6 +40,13 @@ from p2apst_adapter.model import (
     local_time,
     parse_local_time,
 )
+
+
+def _layout(dialect: Dialect, shipped: Layout) -> Layout:
+    """`dialect`'s layout of the same name as the shipped `shipped` (a switcher's dialect
+    file may change a layout's sub-fields, never its name or what it is for)."""
+    return shipped if dialect is P2APST else dialect.layout(shipped.name)
+
 
 #: Fields a response copies from its request.
 ECHOED_BITS = (2, 4, 11, 12, 26, 32, 33, 41, 48, 56)
@@ -75,10 +84,11 @@ def inquiry_request(
     *,
     meter_number: str | None = None,
     customer_id: str | None = None,
+    dialect: Dialect = P2APST,
 ) -> IsoMessage:
     if (meter_number is None) == (customer_id is None):
         raise ValueError("look a customer up by meter_number or by customer_id, not both")
-    bit48 = INQUIRY_REQUEST.encode(
+    bit48 = _layout(dialect, INQUIRY_REQUEST).encode(
         {
             "switcher_id": identity.switcher_id,
             "meter_number": meter_number or "0",
@@ -90,8 +100,10 @@ def inquiry_request(
     return IsoMessage(Mti.INQUIRY_REQUEST, fields)
 
 
-def purchase_bit48(identity: LinkIdentity, request: PurchaseRequest) -> str:
-    return PURCHASE_REQUEST.encode(
+def purchase_bit48(
+    identity: LinkIdentity, request: PurchaseRequest, dialect: Dialect = P2APST
+) -> str:
+    return _layout(dialect, PURCHASE_REQUEST).encode(
         {
             "switcher_id": identity.switcher_id,
             "meter_number": request.meter_number,
@@ -109,13 +121,17 @@ def purchase_bit48(identity: LinkIdentity, request: PurchaseRequest) -> str:
 
 
 def purchase_request(
-    identity: LinkIdentity, request: PurchaseRequest, stan: str, when: datetime
+    identity: LinkIdentity,
+    request: PurchaseRequest,
+    stan: str,
+    when: datetime,
+    dialect: Dialect = P2APST,
 ) -> IsoMessage:
     fields = {
         2: ProductCode.PREPAID.value,
         4: amount_field(request.amount),
         **_common(identity, stan, when),
-        48: purchase_bit48(identity, request),
+        48: purchase_bit48(identity, request, dialect),
     }
     return IsoMessage(Mti.PURCHASE_REQUEST, fields)
 
@@ -129,10 +145,11 @@ def advice(
     when: datetime,
     original_stan: str,
     original_time: datetime,
+    dialect: Dialect = P2APST,
 ) -> IsoMessage:
     """2220 (or 2221): "give me the result of this purchase"; bit 56 names the 2200."""
-    message = purchase_request(identity, request, stan, when)
-    bit56 = ORIGINAL_DATA.encode(
+    message = purchase_request(identity, request, stan, when, dialect)
+    bit56 = _layout(dialect, ORIGINAL_DATA).encode(
         {
             "original_mti": Mti.PURCHASE_REQUEST.value,
             "original_stan": original_stan,
@@ -145,9 +162,15 @@ def advice(
 
 
 def token_report(
-    identity: LinkIdentity, report: TokenReport, *, repeat: bool, stan: str, when: datetime
+    identity: LinkIdentity,
+    report: TokenReport,
+    *,
+    repeat: bool,
+    stan: str,
+    when: datetime,
+    dialect: Dialect = P2APST,
 ) -> IsoMessage:
-    bit48 = TOKEN_REPORT.encode(
+    bit48 = _layout(dialect, TOKEN_REPORT).encode(
         {
             "switcher_id": identity.switcher_id,
             "meter_number": report.meter_number,
@@ -201,13 +224,14 @@ def _decimal(value: object) -> Decimal:
     return value
 
 
-def read_inquiry_response(message: IsoMessage) -> InquiryResult:
+def read_inquiry_response(message: IsoMessage, dialect: Dialect = P2APST) -> InquiryResult:
     bit48 = message.get(48) or ""
     code = message.response_code or ResponseCode.OTHER_ERROR
-    layout = bit48_layout(message.mti, bit48) if bit48 else None
+    layout = dialect.bit48_layout(message.mti, bit48) if bit48 else None
     values = layout.decode(bit48) if layout is not None else {}
-    private = PRIVATE_DATA_2.decode(message.fields[62]) if 62 in message.fields else {}
-    if layout is not INQUIRY_RESPONSE:
+    private_data = _layout(dialect, PRIVATE_DATA_2)
+    private = private_data.decode(message.fields[62]) if 62 in message.fields else {}
+    if layout is None or layout.name != INQUIRY_RESPONSE.name:
         return InquiryResult(
             code, str(values.get("meter_number", "")), str(values.get("customer_id", ""))
         )
@@ -228,14 +252,18 @@ def read_inquiry_response(message: IsoMessage) -> InquiryResult:
 
 
 def read_purchase_response(
-    message: IsoMessage, request: PurchaseRequest, *, via_advice: bool
+    message: IsoMessage,
+    request: PurchaseRequest,
+    *,
+    via_advice: bool,
+    dialect: Dialect = P2APST,
 ) -> PurchaseResult:
     """The result a 2210/2230/2231 carries; a token only with code 0000 and the full layout."""
     code = message.response_code or ResponseCode.OTHER_ERROR
     bit48 = message.get(48) or ""
     info = (message.get(63) or "").strip()
-    layout = bit48_layout(message.mti, bit48) if bit48 else None
-    if code != ResponseCode.SUCCESS or layout is not PURCHASE_RESPONSE:
+    layout = dialect.bit48_layout(message.mti, bit48) if bit48 else None
+    if code != ResponseCode.SUCCESS or layout is None or layout.name != PURCHASE_RESPONSE.name:
         if code == ResponseCode.SUCCESS:
             raise IsoError(f"{message.mti} 0000 without a purchase-response bit 48", field="48")
         return PurchaseResult(

@@ -77,6 +77,7 @@ def client_settings(settings: Settings) -> ClientSettings:
         resume_pending=False,  # the hub's sweep resumes purchases (one resumer)
         tls=p.tls_context(),
         tls_server_name=p.tls_server_name,
+        dialect=p.dialect(),
     )
 
 

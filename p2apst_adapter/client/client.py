@@ -18,7 +18,15 @@ from p2apst_adapter import messages
 from p2apst_adapter.client.journal import JournalEntry, PurchaseJournal, ReportOutbox
 from p2apst_adapter.client.link import Link, LinkLost
 from p2apst_adapter.client.stan import StanSource
-from p2apst_adapter.dialect import Framing, IsoError, IsoMessage, NetworkCode, ResponseCode
+from p2apst_adapter.dialect import (
+    P2APST,
+    Dialect,
+    Framing,
+    IsoError,
+    IsoMessage,
+    NetworkCode,
+    ResponseCode,
+)
 from p2apst_adapter.model import (
     WIB,
     InquiryResult,
@@ -66,6 +74,8 @@ class ClientSettings:
     tls: ssl.SSLContext | None = None
     #: The name P2APST's certificate must carry, when it is not the host connected to.
     tls_server_name: str | None = None
+    #: The switcher's ISO 8583 dialect (a dialect file's, `dialect.load_dialect`).
+    dialect: Dialect = P2APST
 
 
 def _now() -> datetime:
@@ -196,6 +206,7 @@ class P2apstClient:
                 self.settings.connect_timeout,
                 tls=self.settings.tls,
                 server_hostname=self.settings.tls_server_name,
+                dialect=self.settings.dialect,
             )
         except (OSError, TimeoutError) as error:
             log.info("p2apst: connect failed (%s); retry in %.2fs", error, delay)
@@ -278,8 +289,9 @@ class P2apstClient:
             self._clock(),
             meter_number=meter_number,
             customer_id=customer_id,
+            dialect=self.settings.dialect,
         )
-        return messages.read_inquiry_response(await self._unretried(message))
+        return messages.read_inquiry_response(await self._unretried(message), self.settings.dialect)
 
     async def _unretried(self, message: IsoMessage) -> IsoMessage:
         timeout = self.settings.response_timeout
@@ -320,7 +332,9 @@ class P2apstClient:
             return await self._chase(stored)
         if stored.result is not None:
             return stored.result
-        message = messages.purchase_request(self.identity, request, entry.stan, entry.sent_at)
+        message = messages.purchase_request(
+            self.identity, request, entry.stan, entry.sent_at, self.settings.dialect
+        )
         try:
             answer = await self._request(message, self.settings.response_timeout)
         except (TimeoutError, LinkLost) as error:
@@ -333,7 +347,9 @@ class P2apstClient:
     async def _settle(
         self, entry: JournalEntry, answer: IsoMessage, *, via_advice: bool
     ) -> PurchaseResult:
-        result = messages.read_purchase_response(answer, entry.request, via_advice=via_advice)
+        result = messages.read_purchase_response(
+            answer, entry.request, via_advice=via_advice, dialect=self.settings.dialect
+        )
         await self._journal.complete(entry.key, result)
         return result
 
@@ -361,6 +377,7 @@ class P2apstClient:
                 when=self._clock(),
                 original_stan=entry.stan,
                 original_time=entry.sent_at,
+                dialect=self.settings.dialect,
             )
             repeat = True
             try:
@@ -394,7 +411,9 @@ class P2apstClient:
 
     async def _resend(self, entry: JournalEntry) -> PurchaseResult | None:
         """The journalled 2200 again; its result, or None when advices must find it."""
-        message = messages.purchase_request(self.identity, entry.request, entry.stan, entry.sent_at)
+        message = messages.purchase_request(
+            self.identity, entry.request, entry.stan, entry.sent_at, self.settings.dialect
+        )
         try:
             answer = await self._request(message, self.settings.response_timeout)
         except (TimeoutError, LinkLost) as error:
@@ -479,7 +498,12 @@ class P2apstClient:
 
     async def _send_report(self, report: TokenReport, *, repeat: bool) -> bool:
         message = messages.token_report(
-            self.identity, report, repeat=repeat, stan=self._stan.next(), when=self._clock()
+            self.identity,
+            report,
+            repeat=repeat,
+            stan=self._stan.next(),
+            when=self._clock(),
+            dialect=self.settings.dialect,
         )
         try:
             answer = await self._request(message, self.settings.advice_timeout)

@@ -9,7 +9,9 @@ import logging
 import ssl
 
 from p2apst_adapter.dialect import (
+    P2APST,
     Deframer,
+    Dialect,
     Framing,
     IsoError,
     IsoMessage,
@@ -35,10 +37,12 @@ class Link:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         framing: Framing = Framing.LENGTH_PREFIX,
+        dialect: Dialect = P2APST,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._framing = framing
+        self._dialect = dialect
         self._waiters: dict[str, tuple[str, asyncio.Future[IsoMessage]]] = {}
         self.closed = asyncio.Event()
         self._task = asyncio.create_task(self._read_loop())
@@ -53,6 +57,7 @@ class Link:
         *,
         tls: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        dialect: Dialect = P2APST,
     ) -> Link:
         """Connects (and with `tls`, completes the handshake) within `within` seconds.
         Raises OSError (ssl.SSLError when the handshake is refused) or TimeoutError."""
@@ -64,7 +69,7 @@ class Link:
             ssl_handshake_timeout=within if tls is not None else None,
         )
         reader, writer = await asyncio.wait_for(connecting, within)
-        return cls(reader, writer, framing)
+        return cls(reader, writer, framing, dialect)
 
     @property
     def tls_version(self) -> str | None:
@@ -85,7 +90,7 @@ class Link:
         future: asyncio.Future[IsoMessage] = asyncio.get_running_loop().create_future()
         self._waiters[stan] = (Mti(message.mti).response().value, future)
         try:
-            self._writer.write(frame(encode(message), self._framing))
+            self._writer.write(frame(encode(message, self._dialect), self._framing))
             await self._writer.drain()
             return await asyncio.wait_for(future, within)
         except (ConnectionError, ssl.SSLError) as error:
@@ -120,7 +125,7 @@ class Link:
 
     def _dispatch(self, raw: bytes) -> None:
         try:
-            message = decode(raw)
+            message = decode(raw, self._dialect)
         except IsoError as error:
             log.warning("p2apst link: undecodable message dropped: %s", error)
             return
@@ -128,7 +133,7 @@ class Link:
             code = ResponseCode.SUCCESS
             if message.get(70) not in {code.value for code in NetworkCode}:
                 code = ResponseCode.INVALID_MESSAGE
-            self._writer.write(frame(encode(response(message, code)), self._framing))
+            self._writer.write(frame(encode(response(message, code), self._dialect), self._framing))
             return
         waiter = self._waiters.get(message.stan or "")
         if waiter is None or waiter[0] != message.mti:
