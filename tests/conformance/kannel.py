@@ -45,11 +45,18 @@ def require(program: str) -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: the probes stay bound until all are chosen, so the
+    kernel cannot hand the same port out twice (it did: Kannel's admin and smsbox ports
+    came out equal once, and bearerbox died with "Address already in use")."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +310,7 @@ name = "Generic Modem"
 def _config(directory: Path, smscs: str, web_port: int) -> Kannel:
     """Writes kannel.conf: core and smsbox on free ports, `smscs`, a sendsms user and a
     catch-all sms-service calling the test's web application."""
-    admin_port, smsbox_port, sendsms_port = free_port(), free_port(), free_port()
+    admin_port, smsbox_port, sendsms_port = free_ports(3)
     (directory / "kannel.conf").write_text(
         f"""\
 group = core
