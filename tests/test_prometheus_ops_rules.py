@@ -50,6 +50,12 @@ NEWEST_STATE = "topk by (gateway, modem) (1, pintar_modem_state_timestamp_second
             "max(pintar_p2apst_link_up) == 0",
         ),
         ("PintarAp2tOverdue", "max(pintar_ap2t_overdue) == 1", "max(pintar_ap2t_overdue) == 2"),
+        # Per worker lost: the worker whose store stalls is not named.
+        (
+            "PintarStoreDown",
+            "min by (instance) (pintar_store_up) == 0",
+            "min(pintar_store_up) == 0",
+        ),
         (
             "PintarOutboxBacklogAge",
             "max(pintar_outbox_oldest_age_seconds) > 900",
