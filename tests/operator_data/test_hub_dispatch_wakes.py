@@ -147,3 +147,71 @@ async def test_token_sent_is_stamped_when_the_gateway_sent_it_not_when_the_hub_h
         assert stamps[TransactionState.TOKEN_SENT.value] == max(issued, result.at)
         assert stamps[TransactionState.TOKEN_SENT.value] < rig.clock.now
         assert not [b for b in rig.breaches if b.metric.value == "token_to_network"]
+
+
+class HoldingFirstSend:
+    """The gateway, except that the first send waits until the test releases it (a slow
+    bus): meanwhile the hub queues more and wakes the dispatcher during its round."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.sending = asyncio.Event()
+        self.release = asyncio.Event()
+        self.first = True
+
+    async def send(self, sms: OutboundSms) -> bool:
+        if self.first:
+            self.first = False
+            self.sending.set()
+            await self.release.wait()
+        return await self.inner.send(sms)
+
+    async def events(self) -> AsyncIterator[TransportEvent]:
+        async for item in self.inner.events():
+            yield item
+
+    async def ack(self, event_id: str) -> None:
+        await self.inner.ack(event_id)
+
+
+DUE = "SELECT min(outbox.available_at)"
+
+
+async def test_a_round_woken_meanwhile_goes_on_without_reading_the_next_due_time(
+    store: Store, tmp_path: Path
+) -> None:
+    wrappers: list[HoldingFirstSend] = []
+
+    def wrap(inner: Transport) -> Transport:
+        wrappers.append(HoldingFirstSend(inner))
+        return wrappers[0]
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(CLAIM):
+            seen.append("claim")
+        elif statement.startswith(DUE):
+            seen.append("due")
+
+    async with running_rig(store, tmp_path, p2apst=False, wrap_transport=wrap) as rig:
+        held = wrappers[0]
+        rig.phone.text("BANTUAN")
+        await held.sending.wait()  # the first reply's round is under way, held in send()
+        rig.phone.text("BANTUAN")  # a second reply queued (and the dispatcher woken) meanwhile
+
+        async def second_reply_queued() -> bool:
+            return await rig.count(schema.outbox) == 2
+
+        await rig.until(second_reply_queued)
+        engine = store.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            held.release.set()
+            await rig.until(rig.inbox_has(2))
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    # The round that was woken meanwhile claimed the second reply at once: no read of
+    # the outbox's next due time came before that claim.
+    assert "claim" in seen
+    assert seen.index("claim") < (seen.index("due") if "due" in seen else len(seen))
