@@ -216,6 +216,14 @@ class PoolSection(_Section):
         ),
     )
 
+    signal_interval: Annotated[float, Field(ge=0)] = Field(
+        default=60.0,
+        description=(
+            "Per modem: seconds between re-reads of the signal (AT+CSQ, between sends) for "
+            "the hub's status page and alerts; 0 reads it at start-up only."
+        ),
+    )
+
     def pool_config(self) -> PoolConfig:
         return PoolConfig(
             min_interval=self.min_interval,
@@ -223,6 +231,7 @@ class PoolSection(_Section):
             retry_delay=self.retry_delay,
             reprobe_max=self.reprobe_max,
             stored_wait=self.stored_wait,
+            signal_interval=self.signal_interval,
         )
 
 

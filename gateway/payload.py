@@ -77,6 +77,23 @@ def _decode_value(cls: type[Any], name: str, value: Any) -> Any:
         return SendStatus(value)
     if name == "status" and cls is ModemStateChanged:
         return ModemStatus(value)
+    if cls is ModemStateChanged and name in _MODEM_INTS:
+        return _bounded_int(value, *_MODEM_INTS[name])
+    if cls is ModemStateChanged and name in _MODEM_TEXTS and not isinstance(value, str):
+        raise TypeError(f"expected a string, not {value!r}")
+    return value
+
+
+#: The optional modem-state figures (gateway.transport.ModemStateChanged) and their range.
+_MODEM_INTS = {"signal_rssi": (0, 31), "signal_percent": (0, 100)}
+_MODEM_TEXTS = frozenset({"operator", "imei"})
+
+
+def _bounded_int(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, not {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{value} is not {low}-{high}")
     return value
 
 

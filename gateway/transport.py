@@ -104,7 +104,16 @@ class ModemStateChanged:
     at: datetime
     detail: str = ""
     gateway: str = ""
+    # Optional, so that documents from older gateways still decode (None: not reported).
+    # A signal change alone comes as an event with the same status (detail "signal").
+    signal_rssi: int | None = None  # AT+CSQ <rssi>: 0-31 (99, unknown, is sent as None)
+    signal_percent: int | None = None  # rssi 0-31 as 0-100 %
+    operator: str | None = None
+    imei: str | None = None
 
+
+#: ModemStateChanged.detail of an event that only brings a new signal reading.
+SIGNAL_DETAIL = "signal"
 
 TransportEvent = InboundSms | SendResult | DeliveryReport | ModemStateChanged
 

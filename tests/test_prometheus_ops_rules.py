@@ -31,6 +31,21 @@ NEWEST_STATE = "topk by (gateway, modem) (1, pintar_modem_state_timestamp_second
             "[15m:1m]) == 1\n          and on (gateway, modem)",
             "[30s:1m]) == 1\n          and on (gateway, modem)",
         ),
+        # Every worker's reading counted, not the newest: a recovered modem keeps alerting
+        # by the weak reading an older worker holds (and a weak one hides behind a good).
+        (
+            "PintarModemWeakSignal",
+            "pintar_modem_signal_percent\n            and on (instance, gateway, modem)\n"
+            "            " + NEWEST_STATE,
+            "pintar_modem_signal_percent\n            and on (instance, gateway, modem)\n"
+            "            pintar_modem_state_timestamp_seconds",
+        ),
+        # A modem down alerts as weak too: two alerts for one fault.
+        (
+            "PintarModemWeakSignal",
+            "          ) < 10\n          and on (gateway, modem)",
+            "          ) < 10\n          or on (gateway, modem)",
+        ),
         # Summed across workers instead of the max: one fault, twice the size.
         (
             "PintarGatewaySpoolGrowth",
@@ -50,6 +65,17 @@ NEWEST_STATE = "topk by (gateway, modem) (1, pintar_modem_state_timestamp_second
             "max(pintar_p2apst_link_up) == 0",
         ),
         ("PintarAp2tOverdue", "max(pintar_ap2t_overdue) == 1", "max(pintar_ap2t_overdue) == 2"),
+        # A threshold moved: one overdue complaint no longer counts.
+        (
+            "PintarComplaintsOverdue",
+            "max(pintar_complaints_overdue) > 0",
+            "max(pintar_complaints_overdue) > 1",
+        ),
+        (
+            "PintarComplaintsPastMonthEnd",
+            "max(pintar_complaints_past_month_end) > 0",
+            "max(pintar_complaints_past_month_end) > 1",
+        ),
         # Per worker lost: the worker whose store stalls is not named.
         (
             "PintarStoreDown",

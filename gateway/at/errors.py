@@ -161,6 +161,9 @@ class CommandTimeout(ModemError):
         super().__init__(f"no {waiting_for} for {command!r} within {timeout:g} s")
         self.command = command
         self.timeout = timeout
+        # The command's own lines that did arrive: a Wavecom answers AT+CPIN? with
+        # `+CPIN: READY` and never a final OK, so the caller may take the line instead.
+        self.lines: tuple[str, ...] = ()
 
 
 class ModemHung(ModemError):

@@ -9,7 +9,7 @@ from enum import Enum
 
 from gateway.at.errors import Reaction
 from gateway.at.protocol import Urc
-from gateway.at.responses import StorageStatus
+from gateway.at.responses import Signal, StorageStatus
 from gateway.pdu import Deliver, StatusReport, Submit
 
 
@@ -52,6 +52,10 @@ class ModemStateChanged:
     state: ModemState
     reason: str = ""
     reaction: Reaction | None = None
+    # What the modem last said of itself (None: not read, refused or unreadable).
+    signal: Signal | None = None
+    operator: str | None = None
+    imei: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,9 +53,11 @@ from gateway.at.responses import (
     ResponseError,
     Signal,
     StorageStatus,
+    parse_cgsn,
     parse_cmgs,
     parse_cmgw,
     parse_cmss,
+    parse_cops,
     parse_cpms_query,
     parse_creg,
     parse_csq,
@@ -113,6 +115,11 @@ class Modem:
         self._port: AtPort | None = None
         self._state = ModemState.CLOSED
         self.info: ModemInfo | None = None
+        # What the hub shows of the modem: read at each start-up (IMEI, operator) and the
+        # signal again whenever the owner asks (`refresh_signal`); None while unknown.
+        self.imei: str | None = None
+        self.operator: str | None = None
+        self.signal_reading: Signal | None = None
         self._work: asyncio.Queue[_WorkItem] = asyncio.Queue()
         self._sweep_queued = False
         self._ready = asyncio.Event()
@@ -185,6 +192,8 @@ class Modem:
             self._port = port
             port.protocol.subscribe(self._on_urc)
             self.info = await StartUp(port.protocol, self.config).run()
+            self.signal_reading = self.info.signal
+            await self._read_details(port.protocol)
         except StartupError as exc:
             await self._close_port()
             self._set_state(ModemState.OUT_OF_SERVICE, str(exc), exc.reaction)
@@ -192,6 +201,32 @@ class Modem:
         self._set_state(ModemState.READY, "started")
         self._ready.set()
         self.request_sweep()  # whatever arrived while we were away is still in storage
+
+    async def _read_details(self, protocol: AtProtocol) -> None:
+        """IMEI (`AT+CGSN`) and operator (`AT+COPS?`) for the status page: a modem that
+        refuses either, or answers something unreadable, works all the same."""
+        self.imei = await self._detail(protocol, "AT+CGSN", (), lambda r: parse_cgsn(r.lines))
+        self.operator = await self._detail(
+            protocol, "AT+COPS?", ("+COPS:",), lambda r: parse_cops(r.first("+COPS:") or "")
+        )
+
+    async def _detail(
+        self,
+        protocol: AtProtocol,
+        command: str,
+        expect: tuple[Expect, ...],
+        parse: Callable[[Response], _T],
+    ) -> _T | None:
+        try:
+            response = await protocol.command(
+                command, time_limit=self.config.command_timeout, expect=expect
+            )
+            return parse(response)
+        except CommandTimeout as exc:  # as every start-up step: no answer is a hung modem
+            raise StartupError(command, str(exc), Reaction.HUNG) from exc
+        except (CommandError, ResponseError) as exc:
+            log.info("%s: %s gave nothing usable (%s); carrying on", self.name, command, exc)
+            return None
 
     async def reset(self) -> None:
         """Reboot the modem (`AT+CFUN=1,1`, answered or not), reopen the port, start up again.
@@ -220,7 +255,19 @@ class Modem:
             return
         self._state = state
         log.info("%s: %s (%s)", self.name, state.value, reason)
-        self._emit(ModemStateChanged(self.name, state, reason, reaction))
+        self._emit(self.state_event(reason, reaction))
+
+    def state_event(self, reason: str, reaction: Reaction | None = None) -> ModemStateChanged:
+        """The current state with what is known of the modem (signal, operator, IMEI)."""
+        return ModemStateChanged(
+            self.name,
+            self._state,
+            reason,
+            reaction,
+            signal=self.signal_reading,
+            operator=self.operator,
+            imei=self.imei,
+        )
 
     def _emit(self, event: ModemEvent) -> None:
         if self._on_event is None:
@@ -374,6 +421,18 @@ class Modem:
     async def signal(self) -> Signal:
         response = await self.command("AT+CSQ", ("+CSQ:",))
         return parse_csq(response.first("+CSQ:") or "")
+
+    async def refresh_signal(self) -> Signal | None:
+        """`AT+CSQ` again; the reading, kept in `signal_reading`. A modem that refuses it or
+        answers junk keeps working and its signal becomes unknown (None); a timeout marks
+        it hung as any command's does (and raises)."""
+        try:
+            reading: Signal | None = await self.signal()
+        except (CommandError, ResponseError) as exc:
+            log.info("%s: AT+CSQ gave nothing usable (%s)", self.name, exc)
+            reading = None
+        self.signal_reading = reading
+        return reading
 
     async def registration(self) -> RegistrationStatus:
         response = await self.command("AT+CREG?", (CREG_ANSWER,))

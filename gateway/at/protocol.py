@@ -332,7 +332,11 @@ class AtProtocol:
                 if body is not None and pending.prompt is not None:
                     await self._wait_prompt(pending, pending.prompt, body[1])
                     self._write(body[0].encode("ascii") + CTRL_Z.encode("ascii"))
-                final = await self._wait(pending.done, command, time_limit, "final result")
+                try:
+                    final = await self._wait(pending.done, command, time_limit, "final result")
+                except CommandTimeout as exc:
+                    exc.lines = tuple(pending.lines)
+                    raise
             finally:
                 self._pending = None
                 for future in (pending.done, pending.prompt):

@@ -61,13 +61,18 @@ class ListedPdu:
     pdu: str
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit takes "²" and other non-ASCII digits that int() refuses with ValueError.
+    return text.isascii() and text.isdigit()
+
+
 def _ints(text: str, command: str, names: tuple[str, ...]) -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) < len(names):
         raise ResponseError(f"{command}: expected {', '.join(names)} in {text!r}")
     values = []
     for name, part in zip(names, parts, strict=False):
-        if not part.isdigit():
+        if not _digits(part):
             raise ResponseError(f"{command}: field {name} is {part!r}, not a number, in {text!r}")
         values.append(int(part))
     return tuple(values)
@@ -118,6 +123,9 @@ def parse_cpms_query(text: str) -> StorageStatus:
     if len(parts) < 3:
         raise ResponseError(f"+CPMS: expected mem1,used1,total1 in {text!r}")
     storage = parts[0].strip('"')
+    if not parts[1] and not parts[2]:
+        # `+CPMS: ,,,,,,,,` (a Nokia N79, recorded): no readable storage; the sweep still lists.
+        return StorageStatus(storage, 0, 0)
     used, total = _ints(",".join(parts[1:3]), "+CPMS", ("used1", "total1"))
     return StorageStatus(storage, used, total)
 
@@ -176,7 +184,7 @@ def parse_index_urc(text: str, name: str) -> tuple[str, int]:
     """`+CMTI: "SM",<index>` / `+CDSI: "SM",<index>`."""
     storage, sep, index = text.rpartition(",")
     index = index.strip()
-    if not sep or not index.isdigit():
+    if not sep or not _digits(index):
         raise ResponseError(f"{name}: expected <mem>,<index> in {text!r}")
     return storage.strip().strip('"'), int(index)
 
@@ -187,11 +195,15 @@ def _header(text: str, command: str, with_index: bool) -> tuple[int | None, int,
     minimum = 3 if with_index else 2
     if len(parts) < minimum:
         raise ResponseError(f"{command}: too few fields in {text!r}")
-    fields = {"stat": parts[1 if with_index else 0], "length": parts[-1]}
+    # A ZTE answers `+CMGR: ,,27` (recorded): no stat; read as unread, as other drivers do.
+    fields = {
+        "stat": parts[1 if with_index else 0] or ("0" if not with_index else ""),
+        "length": parts[-1],
+    }
     if with_index:
         fields["index"] = parts[0]
     for name, value in fields.items():
-        if not value.isdigit():
+        if not _digits(value):
             raise ResponseError(f"{command}: field {name} is {value!r}, not a number")
     index = int(fields["index"]) if with_index else None
     return index, int(fields["stat"]), int(fields["length"])
@@ -213,3 +225,31 @@ def parse_pdu_listing(lines: tuple[str, ...], prefix: str) -> list[ListedPdu]:
         found.append(ListedPdu(index, stat, length, lines[position]))
         position += 1
     return found
+
+
+def parse_cops(text: str) -> str | None:
+    """`+COPS: <mode>[,<format>,"<oper>"[,<AcT>]]` (the answer to AT+COPS?): the operator's
+    name as the modem gives it; None when the modem is registered nowhere (mode alone)."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts[0].isdigit():
+        raise ResponseError(f"+COPS: field mode is {parts[0]!r}, not a number, in {text!r}")
+    if len(parts) == 1:
+        return None
+    if len(parts) < 3 or not parts[1].isdigit():
+        raise ResponseError(f"+COPS: expected mode,format,oper in {text!r}")
+    name = parts[2]
+    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
+        raise ResponseError(f"+COPS: operator {name!r} is not quoted in {text!r}")
+    return name[1:-1].strip() or None
+
+
+_IMEI = re.compile(r"\d{14,16}")
+
+
+def parse_cgsn(lines: tuple[str, ...]) -> str:
+    """The answer to AT+CGSN: one line of 15 digits (some modems add `+CGSN: ` or quotes)."""
+    for line in lines:
+        value = line.removeprefix("+CGSN:").strip().strip('"')
+        if _IMEI.fullmatch(value):
+            return value
+    raise ResponseError(f"AT+CGSN: no IMEI (14-16 digits) in {list(lines)!r}")

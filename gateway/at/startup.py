@@ -139,7 +139,7 @@ class StartUp:
     async def _cpin(self) -> str:
         for _ in range(self._config.pin_ready_attempts):
             try:
-                response = await self._cmd("AT+CPIN?", ("+CPIN:",), step="SIM")
+                response = await self._cpin_query()
             except BusyError:  # SIM busy while it initialises
                 await asyncio.sleep(self._config.pin_poll_interval)
                 continue
@@ -153,6 +153,21 @@ class StartUp:
                 raise StartupError("SIM", "AT+CPIN? gave no +CPIN: line", Reaction.NO_SIM)
             return parse_cpin(status)
         raise StartupError("SIM", "SIM busy for too long", Reaction.NO_SIM)
+
+    async def _cpin_query(self) -> Response:
+        try:
+            return await self._protocol.command(
+                "AT+CPIN?", time_limit=self._config.command_timeout, expect=("+CPIN:",)
+            )
+        except CommandTimeout as exc:
+            status = next((line for line in exc.lines if line.startswith("+CPIN:")), None)
+            if status is None:
+                raise StartupError("SIM", str(exc), Reaction.HUNG) from exc
+            # Old Wavecoms end `+CPIN: READY` with no final result: take the line, and
+            # clear the hung mark the timeout set, since the modem did answer.
+            log.info("%s: AT+CPIN? answered %r without a final result", self._name, status)
+            self._protocol.hung = False
+            return Response("AT+CPIN?", (status,), "")
 
     async def _registration(self) -> RegistrationStatus:
         loop = asyncio.get_running_loop()
@@ -190,7 +205,7 @@ class StartUp:
         return signal
 
     async def _smsc(self) -> str | None:
-        response = await self._optional("AT+CSCA?", ("+CSCA:",))
+        response = await self._when_not_busy("AT+CSCA?", ("+CSCA:",))
         answer = response.first("+CSCA:") if response is not None else None
         current = answer.split(",")[0].strip().strip('"') if answer else None
         wanted = self._config.smsc
@@ -203,6 +218,21 @@ class StartUp:
             )
             return current
         return wanted
+
+    async def _when_not_busy(self, command: str, expect: tuple[Expect, ...]) -> Response | None:
+        """`_optional`, retried with back-off while the SIM answers busy (+CME ERROR: 14, a
+        Qualcomm M6280 on AT+CSCA? just after start, recorded)."""
+        delay = self._config.pin_poll_interval
+        for _ in range(self._config.pin_ready_attempts - 1):
+            try:
+                return await self._cmd(command, expect)
+            except BusyError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except CommandError as exc:
+                log.info("%s: %s refused (%s); carrying on", self._name, command, exc.final)
+                return None
+        return await self._optional(command, expect)
 
     async def _csms(self) -> bool:
         response = await self._optional("AT+CSMS?", ("+CSMS:",))
@@ -225,8 +255,13 @@ class StartUp:
             except ResponseError as exc:
                 log.warning("%s: %s", self._name, exc)
         for storage in candidates:
-            command = "AT+CPMS=" + ",".join(f'"{storage}"' for _ in range(3))
-            response = await self._optional(command, ("+CPMS:",))
+            # Three memories first; a modem with only two (an old Wavecom, recorded) refuses
+            # that and takes the two-memory form.
+            for count in (3, 2):
+                command = "AT+CPMS=" + ",".join(f'"{storage}"' for _ in range(count))
+                response = await self._optional(command, ("+CPMS:",))
+                if response is not None:
+                    break
             if response is None:
                 continue
             answer = response.first("+CPMS:")

@@ -50,3 +50,11 @@ class PoolConfig:
     reprobe_max: float = 600.0  # ... doubling up to this
     reassembly_timeout: float = 600.0  # inbound multipart: give up on missing parts
     reassembly_check_interval: float = 30.0
+    # Per modem: seconds between AT+CSQ re-reads (between sends; 0: read at start-up only),
+    # and the shortest gap between two signal-only events (gateway/pool/signal.py).
+    signal_interval: float = 60.0
+    signal_min_gap: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.signal_interval < 0 or self.signal_min_gap < 0:
+            raise ValueError("signal_interval and signal_min_gap are seconds, 0 or more")

@@ -57,7 +57,9 @@ from gateway.at.multipart import AssembledMessage, Reassembler
 from gateway.pdu import Deliver, PduError, SubmitPart, encode_submit
 from gateway.pool.journal import JournalledPart, SendJournal, same_submit
 from gateway.pool.policy import RETRY_POLICY, Delay, PoolConfig
+from gateway.pool.signal import SignalThrottle, signal_percent, signal_rssi
 from gateway.transport import (
+    SIGNAL_DETAIL,
     DeliveryReport,
     InboundSms,
     ModemStatus,
@@ -139,6 +141,9 @@ class _Slot:
     sending: str | None = None  # message_id in flight
     resolve_due: bool = True  # READY again: settle the parts stored here before sending more
     marks_checked: bool = False
+    # Held by the sender for a whole send (all parts) or a resolve: the signal re-read
+    # takes it too, so that it only ever runs between sends.
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def name(self) -> str:
@@ -176,6 +181,7 @@ class ModemPool:
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._signal = SignalThrottle(self.config.signal_min_gap)
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -201,6 +207,10 @@ class ModemPool:
             self._tasks.append(
                 asyncio.create_task(self._supervisor(slot), name=f"{slot.name}-supervise")
             )
+            if self.config.signal_interval > 0:
+                self._tasks.append(
+                    asyncio.create_task(self._signal_watch(slot), name=f"{slot.name}-signal")
+                )
         self._tasks.append(asyncio.create_task(self._expire_multipart(), name="pool-multipart"))
         return self
 
@@ -277,7 +287,8 @@ class ModemPool:
                 await slot.sender_wake.wait()
                 continue
             if slot.resolve_due and self._stores(slot):
-                await self._resolve(slot)
+                async with slot.busy:
+                    await self._resolve(slot)
                 continue
             delay = slot.next_start - loop.time()
             if delay > 0:
@@ -286,7 +297,8 @@ class ModemPool:
             if job is None:
                 continue
             slot.next_start = loop.time() + self.config.min_interval
-            await self._attempt(slot, job)
+            async with slot.busy:
+                await self._attempt(slot, job)
 
     async def _take(self, slot: _Slot) -> _Job | None:
         """The first message this modem may send; None when the modem stopped being READY."""
@@ -614,6 +626,53 @@ class ModemPool:
         except StartupError as exc:
             log.warning("%s: still out of service: %s", slot.name, exc)
 
+    # -- signal -------------------------------------------------------------------------------
+
+    async def _signal_watch(self, slot: _Slot) -> None:
+        # asyncio.sleep, not the injectable one: tests that make waits instant would spin here.
+        while True:
+            await asyncio.sleep(self.config.signal_interval)
+            await self.poll_signal(slot.name)
+
+    async def poll_signal(self, modem: str) -> bool:
+        """Re-read one modem's signal between sends; True when the reading was published
+        (a modem-state event with the same status). A modem not READY is skipped."""
+        slot = self._by_name.get(modem)
+        if slot is None:
+            raise KeyError(f"no modem {modem!r} in the pool")
+        async with slot.busy:
+            if slot.modem.state is not ModemState.READY:
+                return False
+            try:
+                reading = await slot.modem.refresh_signal()
+            except AtError as exc:  # a timeout has marked it HUNG: the supervisor resets it
+                log.warning("%s: signal re-read failed: %s", modem, exc)
+                return False
+        now = asyncio.get_running_loop().time()
+        if not self._signal.due(modem, signal_percent(reading), now):
+            return False
+        self._emit(self._state_event(slot.modem.state_event(SIGNAL_DETAIL)))
+        return True
+
+    def _state_event(
+        self, event: ModemStateChanged, status: ModemStatus | None = None
+    ) -> TransportModemState:
+        """The transport's modem-state event, with the signal, operator and IMEI the modem
+        last reported; counts as the signal published."""
+        percent = signal_percent(event.signal)
+        self._signal.published(event.modem, percent, asyncio.get_running_loop().time())
+        return TransportModemState(
+            event_id=f"modem:{uuid.uuid4()}",
+            modem=event.modem,
+            status=status or _STATUS[event.state],
+            at=self._clock(),
+            detail=event.reason,
+            signal_rssi=signal_rssi(event.signal),
+            signal_percent=percent,
+            operator=event.operator,
+            imei=event.imei,
+        )
+
     def _modem_event(self, event: ModemEvent) -> None:
         if isinstance(event, ModemStateChanged):
             slot = self._by_name.get(event.modem)
@@ -622,15 +681,7 @@ class ModemPool:
                     slot.resolve_due = True
                 slot.sender_wake.set()
                 slot.supervisor_wake.set()
-            self._emit(
-                TransportModemState(
-                    event_id=f"modem:{uuid.uuid4()}",
-                    modem=event.modem,
-                    status=_STATUS[event.state],
-                    at=self._clock(),
-                    detail=event.reason,
-                )
-            )
+            self._emit(self._state_event(event))
             # Wake senders waiting on the job list so they notice the state change.
             task = asyncio.get_running_loop().create_task(self._notify_jobs())
             self._background.add(task)
@@ -640,15 +691,11 @@ class ModemPool:
             if slot is not None:
                 slot.resolve_due = True  # leftover stored messages go first
                 slot.sender_wake.set()
-            self._emit(
-                TransportModemState(
-                    f"modem:{uuid.uuid4()}",
-                    event.modem,
-                    ModemStatus.SIM_FULL,
-                    self._clock(),
-                    event.reason,
-                )
-            )
+            if slot is None:
+                current = ModemStateChanged(event.modem, ModemState.READY)
+            else:
+                current = slot.modem.state_event(event.reason)
+            self._emit(self._state_event(current, ModemStatus.SIM_FULL))
         elif isinstance(event, StatusReportReceived):
             report = event.report
             self._emit(

@@ -89,6 +89,10 @@ class ModemEmulator:
         self.identity = identity or Identity()
         self.settings = _Settings()
         self.smsc = network.smsc_address
+        # The radio side, set by tests to move the signal or change network: +CSQ <rssi>
+        # (0-31, 99 not known) and the operator +COPS? names (long alphanumeric format).
+        self.rssi = 20
+        self.operator = "TELKOMSEL"
         self._random = random.Random(seed)
         self._sleep = sleep
         self._input: asyncio.Queue[bytes] = asyncio.Queue()
@@ -369,7 +373,19 @@ class ModemEmulator:
     async def csq(self, kind: str, args: str) -> list[str]:
         if kind == "test":
             return ["+CSQ: (0-31,99),(0-7,99)"]
-        return ["+CSQ: 20,99"]
+        if kind != "action":
+            raise _CommandError()
+        return [f"+CSQ: {self.rssi},99"]
+
+    async def cops(self, kind: str, args: str) -> list[str]:
+        """27.007 §7.3: registered automatically on `operator`, shown in the long format."""
+        if kind == "read":
+            return [f'+COPS: 0,0,"{self.operator}",2']
+        if kind == "test":
+            return [f'+COPS: (2,"{self.operator}","{self.operator[:8]}","51010",2),,(0-4),(0-2)']
+        if kind == "set" and args.split(",")[0].strip() in ("0", "3"):
+            return []  # automatic selection, or the name format: the emulator keeps long
+        raise _CommandError("CME", _CME_NOT_ALLOWED)
 
     async def cfun(self, kind: str, args: str) -> list[str]:
         if kind == "read":
@@ -690,6 +706,7 @@ _EXTENDED: dict[str, _Handler] = {
     "+CREG": ModemEmulator.creg,
     "+CPIN": ModemEmulator.cpin,
     "+CSQ": ModemEmulator.csq,
+    "+COPS": ModemEmulator.cops,
     "+CFUN": ModemEmulator.cfun,
     "+CSCS": ModemEmulator.cscs,
     "+CSMS": ModemEmulator.csms,

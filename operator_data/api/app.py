@@ -6,14 +6,15 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from operator_data.api import helpdesk_texts, i18n
-from operator_data.api.auth import Accounts
-from operator_data.api.deps import TEMPLATES_DIR, AppContext, language_of
+from operator_data.api import complaint_texts, helpdesk_texts, i18n, ops_texts
+from operator_data.api.auth import Accounts, Role
+from operator_data.api.deps import TEMPLATES_DIR, AppContext, language_of, resolve_principal
 from operator_data.api.metrics import AppMetrics
 from operator_data.api.present import wib
 from operator_data.api.providers import (
@@ -32,6 +33,8 @@ from operator_data.api.routers import (
     api_docs,
     charge_pages,
     charges,
+    complaint_pages,
+    complaints,
     customers,
     health,
     incident_pages,
@@ -40,7 +43,10 @@ from operator_data.api.routers import (
     meter_history,
     meter_pages,
     meters,
+    ops_api,
+    ops_pages,
     pages,
+    sim_swap_pages,
     sla,
     transactions,
     user_pages,
@@ -99,6 +105,7 @@ def create_app(
         customers.router,
         charges.router,
         incidents.router,
+        complaints.router,
         transactions.router,
         status_router.router,
         sla.router,
@@ -109,7 +116,11 @@ def create_app(
         incident_pages.router,
         meter_pages.router,
         charge_pages.router,
+        complaint_pages.router,
+        sim_swap_pages.router,
         api_docs.router,
+        *ops_api.routers,
+        ops_pages.router,
         *extra_routers,
     ):
         app.include_router(router)
@@ -127,37 +138,57 @@ def _templates() -> Jinja2Templates:
     templates.env.globals["wib"] = wib
     # The menu's labels of the incident and charges pages, on every page's base template.
     templates.env.globals["nav_texts"] = helpdesk_texts.nav_texts
+    # v(group, value): a stored state, flow, kind or stage in the page's language.
+    templates.env.globals["v"] = helpdesk_texts.template_value_label
+    templates.env.globals["complaints_nav"] = complaint_texts.nav_label
+    templates.env.globals["ops_nav"] = ops_texts.nav_texts  # outbox, gateways, find
     return templates
 
 
 def _is_page(request: Request) -> bool:
-    """Errors of our HTML pages render as pages; everything else (the API, routers the
-    hub mounts, unknown paths) keeps FastAPI's JSON errors."""
+    """Errors of our HTML pages render as pages, and so does an unknown path a browser
+    asks for (Accept: text/html, outside /api); everything else (the API, routers the
+    hub mounts, scripts) keeps FastAPI's JSON errors."""
     endpoint = request.scope.get("endpoint")
+    if endpoint is None:
+        wants_html = "text/html" in request.headers.get("accept", "")
+        return wants_html and not request.url.path.startswith(("/api/", "/static/", "/docs-"))
     return getattr(endpoint, "__module__", None) in _PAGE_MODULES
 
 
 _PAGE_MODULES = frozenset(
-    module.__name__ for module in (pages, user_pages, incident_pages, meter_pages, charge_pages)
+    module.__name__
+    for module in (
+        pages,
+        user_pages,
+        incident_pages,
+        meter_pages,
+        charge_pages,
+        complaint_pages,
+        ops_pages,
+        sim_swap_pages,
+    )
 )
 
 
-def _error(request: Request, code: int, detail: str) -> Response:
+async def _error(request: Request, code: int, detail: str) -> Response:
     if not _is_page(request):
         return JSONResponse({"detail": detail}, status_code=code)
     ctx: AppContext = request.app.state.ctx
     lang = language_of(request)
+    # The menu stays on an error page: whoever is logged in gets it, as on any page.
+    principal = await resolve_principal(request, ctx)
     return ctx.templates.TemplateResponse(
         request,
         "error.html",
         {
             "t": i18n.texts(lang),
             "lang": lang,
-            "principal": None,
+            "principal": principal,
             "code": code,
             "detail": detail,
-            "csrf": "",
-            "is_supervisor": False,
+            "csrf": principal.csrf_token() if principal is not None else "",
+            "is_supervisor": principal is not None and principal.role.allows(Role.SUPERVISOR),
             "path": request.url.path,
         },
         status_code=code,
@@ -171,29 +202,30 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
-        return _error(request, status.HTTP_404_NOT_FOUND, str(exc))
+        return await _error(request, status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(BadCursor)
     async def _bad_cursor(request: Request, exc: BadCursor) -> Response:
-        return _error(request, status.HTTP_400_BAD_REQUEST, str(exc))
+        return await _error(request, status.HTTP_400_BAD_REQUEST, str(exc))
 
     @app.exception_handler(RegistryError)
     async def _registry(request: Request, exc: RegistryError) -> Response:
         code = 409 if isinstance(exc, Conflict) else 422
-        return _error(request, code, str(exc))
+        return await _error(request, code, str(exc))
 
     @app.exception_handler(IllegalTransition)
     async def _illegal(request: Request, exc: IllegalTransition) -> Response:
-        return _error(request, status.HTTP_409_CONFLICT, str(exc))
+        return await _error(request, status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(ActionUnavailable)
     async def _unavailable(request: Request, exc: ActionUnavailable) -> Response:
-        return _error(request, status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
+        return await _error(request, status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
-        if _is_page(request) and exc.status_code in (401, 403, 404):
-            return _error(request, exc.status_code, str(exc.detail))
+    # Starlette's own (unknown path 404, wrong method 405) as well as FastAPI's.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_page(request) and exc.status_code in (401, 403, 404, 405):
+            return await _error(request, exc.status_code, str(exc.detail))
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )

@@ -627,8 +627,8 @@ async def _record(
     `detail` never holds a secret."""
     if isinstance(actor, Principal):
         name, how = actor.name, {"via": actor.via, "role": actor.role.value}
-    else:
-        name, how = actor, {"via": actor}
+    else:  # a command-line actor, `cli:<os user>`: via says how, actor who
+        name, how = actor, {"via": "cli" if actor.startswith("cli") else actor}
     record = {
         **how,
         **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in detail.items()},

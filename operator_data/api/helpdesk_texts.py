@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
 from operator_data.api import i18n
 
 _TEXTS: dict[str, tuple[str, str]] = {
@@ -130,6 +133,74 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "A customer ID is 12 digits.",
     ),
     "open": ("Buka", "Open"),
+    # list filters refused (operator_data/api/list_filters.py)
+    "bad_filter_values": (
+        "Saringan tidak sah: {names}. Tidak ada data yang ditampilkan.",
+        "Invalid filter: {names}. Nothing is shown.",
+    ),
+    "filter_msisdn": ("no. HP", "phone number"),
+    "filter_meter_number": ("no. meter (11 digit)", "meter number (11 digits)"),
+    "filter_customer_id": ("ID pelanggan (12 digit)", "customer ID (12 digits)"),
+    "filter_state": ("status", "state"),
+    "filter_flow": ("alur", "flow"),
+    "filter_direction": ("arah", "direction"),
+    # SIM swaps
+    "sim_swaps": ("Ganti SIM", "SIM swaps"),
+    "swap_rule": (
+        "Helpdesk mengajukan; orang lain (supervisor) menyetujui atau menolak.",
+        "The helpdesk requests; someone else (a supervisor) approves or rejects.",
+    ),
+    "swap_state_requested": ("Diajukan", "Requested"),
+    "swap_state_approved": ("Disetujui", "Approved"),
+    "swap_state_rejected": ("Ditolak", "Rejected"),
+    "swap_old_sim": ("SIM lama", "Old SIM"),
+    "swap_new_sim": ("SIM baru", "New SIM"),
+    "swap_requested": ("Diajukan (WIB)", "Requested (WIB)"),
+    "swap_decided": ("Diputuskan (WIB)", "Decided (WIB)"),
+    "swap_reason": ("Alasan", "Reason"),
+    "swap_request": ("Ajukan ganti SIM", "Request a SIM swap"),
+    "swap_approve": ("Setujui", "Approve"),
+    "swap_reject": ("Tolak", "Reject"),
+    "swap_done_requested": (
+        "Permintaan ganti SIM tercatat; menunggu persetujuan orang lain.",
+        "SIM swap requested; it waits for someone else's approval.",
+    ),
+    "swap_done_approved": (
+        "Ganti SIM disetujui: SIM baru terpasang.",
+        "Approved: the new SIM is bound.",
+    ),
+    "swap_done_rejected": ("Ganti SIM ditolak.", "SIM swap rejected."),
+    "swap_problem_bad_meter": ("No. meter harus 11 digit angka.", "A meter number is 11 digits."),
+    "swap_problem_bad_number": (
+        "No. SIM baru tidak sah.",
+        "The new SIM's number is not a valid phone number.",
+    ),
+    "swap_problem_not_found": (
+        "Meter, SIM atau permintaan itu tidak terdaftar.",
+        "That meter, SIM or request is not registered.",
+    ),
+    "swap_problem_conflict": (
+        "Tidak bisa: SIM itu sudah terpasang di meter lain, atau meter ini sudah punya "
+        "permintaan yang menunggu.",
+        "Not possible: that SIM is bound to another meter, or this meter already has a "
+        "request waiting.",
+    ),
+    "swap_problem_own_request": (
+        "Permintaan sendiri tidak boleh disetujui sendiri (empat mata).",
+        "A request cannot be approved by the one who made it (four eyes).",
+    ),
+    "swap_problem_decided": (
+        "Permintaan itu sudah diputuskan.",
+        "That request has already been decided.",
+    ),
+    "swap_problem_long_text": (
+        "Alasan atau catatan paling banyak 500 karakter.",
+        "A reason or note is at most 500 characters.",
+    ),
+    "swap_problem_bad_filter": (
+        "Status tidak dikenal; tidak ada data yang ditampilkan.",
+        "Unknown state; nothing is shown.",
+    ),
 }
 
 #: Plain-language meaning of each alarm code the meter firmware sends
@@ -184,7 +255,8 @@ def texts(language: str) -> Mapping[str, str]:
 def nav_texts(language: str) -> Mapping[str, str]:
     """The menu's labels for these pages (the base template renders them on every page)."""
     own = _OWN[i18n.pick_language(language)]
-    return {key: own[key] for key in ("incidents", "charges", "readings", "readings_and_credit")}
+    keys = ("incidents", "charges", "readings", "readings_and_credit", "sim_swaps")
+    return {key: own[key] for key in keys}
 
 
 def alarm_meaning(code: str, language: str) -> str:
@@ -192,3 +264,100 @@ def alarm_meaning(code: str, language: str) -> str:
     if pair is None:
         return ""
     return pair[i18n.LANGUAGES.index(i18n.pick_language(language))]
+
+
+#: What the pages show for a stored value (a state, flow, direction, message kind, SLA
+#: stage): (group, value) -> (Bahasa Indonesia, English). The stored value itself stays in
+#: the API and in data-* attributes; a value not listed here is shown as it is stored.
+VALUE_LABELS: dict[tuple[str, str], tuple[str, str]] = {
+    # transaction states (store.states.TransactionState)
+    ("tx", "requested"): ("diminta", "requested"),
+    ("tx", "submitted"): ("dikirim ke P2APST", "sent to P2APST"),
+    ("tx", "advising"): ("advice ke P2APST", "advising P2APST"),
+    ("tx", "token_issued"): ("token terbit", "token issued"),
+    ("tx", "declined"): ("ditolak P2APST", "declined by P2APST"),
+    ("tx", "token_sent"): ("token terkirim ke meter", "token sent to the meter"),
+    ("tx", "applied"): ("token diterima meter", "token applied"),
+    ("tx", "meter_rejected"): ("token ditolak meter", "token refused by the meter"),
+    ("tx", "meter_timeout"): ("meter tidak menjawab", "no answer from the meter"),
+    ("tx", "reported"): ("dilaporkan ke P2APST", "reported to P2APST"),
+    # message states (MessageState)
+    ("msg", "queued"): ("antre", "queued"),
+    ("msg", "submitted"): ("diserahkan ke modem", "handed to the modem"),
+    ("msg", "sent"): ("diterima jaringan", "accepted by the network"),
+    ("msg", "delivered"): ("sampai", "delivered"),
+    ("msg", "failed"): ("gagal", "failed"),
+    ("msg", "expired"): ("kedaluwarsa", "expired"),
+    ("msg", "received"): ("diterima", "received"),
+    ("msg", "processed"): ("diproses", "processed"),
+    ("msg", "rejected"): ("ditolak", "rejected"),
+    # meter and customer states
+    ("meter", "requested"): ("diajukan", "requested"),
+    ("meter", "connected"): ("tersambung", "connected"),
+    ("meter", "active"): ("aktif", "active"),
+    ("meter", "suspended"): ("ditangguhkan", "suspended"),
+    ("meter", "removed"): ("dicabut", "removed"),
+    ("customer", "active"): ("aktif", "active"),
+    ("customer", "inactive"): ("tidak aktif", "inactive"),
+    # AP2T batches
+    ("batch", "sent"): ("terkirim", "sent"),
+    ("batch", "acknowledged"): ("dikonfirmasi", "acknowledged"),
+    ("batch", "failed"): ("gagal", "failed"),
+    # SMS flows and directions
+    ("flow", "hub_to_customer"): ("hub → pelanggan", "hub → customer"),
+    ("flow", "hub_to_meter"): ("hub → meter", "hub → meter"),
+    ("flow", "meter_to_hub"): ("meter → hub", "meter → hub"),
+    ("flow", "meter_to_customer"): ("meter → pelanggan", "meter → customer"),
+    ("flow", "customer_to_hub"): ("pelanggan → hub", "customer → hub"),
+    ("direction", "in"): ("masuk", "in"),
+    ("direction", "out"): ("keluar", "out"),
+    # message kinds: frame types and customer messages
+    ("kind", "token_delivery"): ("kirim token", "token delivery"),
+    ("kind", "token_result"): ("hasil token", "token result"),
+    ("kind", "balance_query"): ("tanya saldo", "balance query"),
+    ("kind", "balance_reply"): ("jawaban saldo", "balance reply"),
+    ("kind", "telemetry"): ("telemetri", "telemetry"),
+    ("kind", "alarm"): ("alarm", "alarm"),
+    ("kind", "read_request"): ("minta pembacaan", "read request"),
+    ("kind", "set_config"): ("ubah konfigurasi", "set configuration"),
+    ("kind", "config_ack"): ("konfirmasi konfigurasi", "configuration ack"),
+    ("kind", "ping"): ("ping", "ping"),
+    ("kind", "pong"): ("pong", "pong"),
+    ("kind", "load_profile"): ("profil beban", "load profile"),
+    ("kind", "receipt"): ("struk pembelian", "receipt"),
+    ("kind", "reply"): ("balasan", "reply"),
+    ("kind", "balance"): ("saldo", "balance"),
+    ("kind", "incident"): ("insiden", "incident"),
+    ("kind", "beli"): ("BELI (pembelian)", "BELI (purchase)"),
+    ("kind", "saldo"): ("SALDO (cek kredit)", "SALDO (credit check)"),
+    # timeline entries of the meter and customer pages
+    ("category", "sms"): ("SMS", "SMS"),
+    ("category", "transaction"): ("transaksi", "transaction"),
+    ("category", "alarm"): ("alarm", "alarm"),
+    # SLA stages (operator_data.sla.stages) and the transaction page's metrics
+    ("stage", "p2apst_response"): ("jawaban P2APST", "P2APST response"),
+    ("stage", "token_to_network"): ("token → jaringan", "token → network"),
+    ("stage", "meter_answer"): ("jawaban meter", "meter answer"),
+    ("stage", "report_to_p2apst"): ("laporan ke P2APST", "report to P2APST"),
+    ("stage", "receipt_to_customer"): ("struk → pelanggan", "receipt → customer"),
+    ("stage", "ap2t_batch_interval"): ("jeda batch AP2T", "AP2T batch interval"),
+}
+
+
+def value_label(group: str, value: object, language: str) -> str:
+    """The shown label of a stored value; the value as stored when it has none ('' for
+    None). Kinds are matched case-insensitively (frame types are stored in capitals)."""
+    if value is None:
+        return ""
+    text = str(value)
+    key = text.lower() if group == "kind" else text
+    pair = VALUE_LABELS.get((group, key))
+    if pair is None:
+        return text
+    return pair[i18n.LANGUAGES.index(i18n.pick_language(language))]
+
+
+@pass_context
+def template_value_label(context: Context, group: str, value: object) -> str:
+    """`v(group, value)` in a template: the label in the page's language (`lang`)."""
+    return value_label(group, value, str(context.get("lang") or i18n.DEFAULT_LANGUAGE))

@@ -183,8 +183,28 @@ _TEXTS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# The error page's heading per HTTP status; the technical detail stays below it.
+_ERRORS: dict[str, tuple[str, str]] = {
+    "error_400": ("Permintaan tidak sah.", "The request is not valid."),
+    "error_401": ("Silakan masuk terlebih dahulu.", "Please log in first."),
+    "error_403": ("Akses ditolak untuk peran Anda.", "Your role may not do this."),
+    "error_404": ("Tidak ditemukan.", "Not found."),
+    "error_405": (
+        "Cara akses ini tidak diizinkan untuk alamat ini.",
+        "This address does not accept this kind of request.",
+    ),
+    "error_409": (
+        "Tidak dapat dilakukan pada keadaan saat ini.",
+        "Not possible in the current state.",
+    ),
+    "error_422": ("Masukan tidak sah.", "The input is not valid."),
+    "error_503": ("Layanan ini tidak tersedia di sini.", "This service is not available here."),
+    "error_detail": ("Rincian teknis", "Technical detail"),
+}
+
 CATALOGUE: Mapping[str, Mapping[str, str]] = {
-    lang: {key: pair[index] for key, pair in _TEXTS.items()} for index, lang in enumerate(LANGUAGES)
+    lang: {key: pair[index] for key, pair in {**_TEXTS, **_ERRORS}.items()}
+    for index, lang in enumerate(LANGUAGES)
 }
 
 

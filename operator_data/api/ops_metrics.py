@@ -24,6 +24,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import select
 
 from operator_data.ap2t_source import ap2t_late, last_daily_acknowledgement
+from operator_data.complaints.calendar import default as complaint_calendar
+from operator_data.complaints.clock import complaint_clock
 from operator_data.store import schema
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ class ModemReading:
     up: bool  # serving: it can send and receive
     no_network: bool  # out of service because it could not register on the network
     since: datetime  # when the gateway reported this state
+    signal_percent: int | None = None  # None: not reported (older gateway, AT+CSQ refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,12 @@ class OpsGauges:
         self.modem_no_network = Gauge(
             "pintar_modem_no_network",
             "1 while the modem is out of service because it could not register on the network",
+            ["gateway", "modem"],
+            registry=registry,
+        )
+        self.modem_signal_percent = Gauge(
+            "pintar_modem_signal_percent",
+            "The modem's signal (AT+CSQ rssi 0-31 as 0-100 %); no series while unknown",
             ["gateway", "modem"],
             registry=registry,
         )
@@ -127,6 +136,21 @@ class OpsGauges:
             "How long the oldest outbound SMS in the outbox has waited since it was queued",
             registry=registry,
         )
+        self.complaints_open = Gauge(
+            "pintar_complaints_open",
+            "Complaints not yet resolved (open or assigned)",
+            registry=registry,
+        )
+        self.complaints_overdue = Gauge(
+            "pintar_complaints_overdue",
+            "Unresolved complaints past their 15-working-day due day (third-party ones left out)",
+            registry=registry,
+        )
+        self.complaints_past_month_end = Gauge(
+            "pintar_complaints_past_month_end",
+            "Unresolved complaints past the last working day of their due day's month",
+            registry=registry,
+        )
 
 
 #: `created_at` of the row first in the queue: the first entry of the primary key (ids
@@ -151,7 +175,8 @@ def refresh_worker_view(ctx: AppContext, gauges: OpsGauges) -> None:
 
 
 async def refresh_ops_store(ctx: AppContext, gauges: OpsGauges) -> None:
-    """The series from the database: two bounded reads."""
+    """The series from the database: bounded reads (the complaint clock reads the
+    working queue only)."""
     now = ctx.clock()
     last = await last_daily_acknowledgement(ctx.store)
     last_at = None if last is None else last[1]
@@ -160,17 +185,30 @@ async def refresh_ops_store(ctx: AppContext, gauges: OpsGauges) -> None:
     gauges.ap2t_overdue.set(1 if ap2t_late(last_at, now, interval) else 0)
     queued = await outbox_oldest_queued_at(ctx)
     gauges.outbox_oldest_age.set(0 if queued is None else max(0.0, (now - queued).total_seconds()))
+    async with ctx.store.read() as conn:
+        clock = await complaint_clock(conn, complaint_calendar(), now)
+    gauges.complaints_open.set(clock.open)
+    gauges.complaints_overdue.set(clock.overdue)
+    gauges.complaints_past_month_end.set(clock.past_month_end)
 
 
 def _refresh_worker(view: WorkerView, gauges: OpsGauges) -> None:
     # Cleared first: a modem or gateway no longer known leaves no stale series behind.
-    for gauge in (gauges.modem_up, gauges.modem_no_network, gauges.modem_state_timestamp):
+    modem_gauges = (
+        gauges.modem_up,
+        gauges.modem_no_network,
+        gauges.modem_signal_percent,
+        gauges.modem_state_timestamp,
+    )
+    for gauge in modem_gauges:
         gauge.clear()
     for modem in view.modem_readings():
         labels = (modem.gateway, modem.modem)
         gauges.modem_up.labels(*labels).set(1 if modem.up else 0)
         gauges.modem_no_network.labels(*labels).set(1 if modem.no_network else 0)
         gauges.modem_state_timestamp.labels(*labels).set(modem.since.timestamp())
+        if modem.signal_percent is not None:
+            gauges.modem_signal_percent.labels(*labels).set(modem.signal_percent)
     gauges.p2apst_link_up.clear()
     gauges.p2apst_link_down_seconds.clear()
     link = view.p2apst_link()

@@ -29,6 +29,7 @@ class ModemStatus:
     queue_depth: int = 0
     last_seen: datetime | None = None
     detail: str | None = None
+    imei: str | None = None  # as the gateway reports it (None: not reported)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "SMS cost data for the mobile operator, per customer and flow (0066 art. 6(4)).",
         DATA,
     ),
+    "complaints": LazyCommand(
+        "complaints_cmd",
+        "app",
+        "Complaint figures: the 15-working-day target, disruption, annual summary.",
+        DATA,
+    ),
     "retention": LazyCommand(
         "retention_cmd", "app", "Data retention (5/2021 art. 168, 222(m); QoS art. 4(6)).", DATA
     ),

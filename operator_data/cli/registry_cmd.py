@@ -191,3 +191,9 @@ def apply_ledger(
     finally:
         ledger.close()
     emit({"ledger": str(ledger.path), "meters_moved": moved})
+
+
+# Imported here, not at the top: only `pintar registry ...` pays for the API modules.
+from operator_data.cli.sim_swap_cmd import app as _sim_swap_app  # noqa: E402
+
+app.add_typer(_sim_swap_app, name="sim-swap")

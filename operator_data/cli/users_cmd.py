@@ -1,31 +1,60 @@
 """`pintar users`: helpdesk accounts (the first admin is created here) and API keys.
 
-Changes are audited with the actor `cli`; the rules that keep an active admin hold here
-too (`Accounts`), so the last one cannot be demoted from the command line either."""
+Every change writes the audit row the same change made on the users page writes (same
+action, subject and detail), with the actor `cli:<os user>`: the log says who ran it.
+The rules that keep an active admin hold here too (`Accounts`), so the last one cannot
+be demoted from the command line either."""
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any
 
 import typer
 
-from operator_data.api.auth import Accounts, ApiKey, AuthError, Role, User
+from operator_data.api.auth import API_KEY_PREFIX, Accounts, ApiKey, AuthError, Role, User
 from operator_data.cli.output import FormatOption, emit, emit_rows, fail, parse_format
 from operator_data.cli.store_options import ConfigOption, DataDirOption, settings_or_fail
 from operator_data.settings import Settings
-from operator_data.store import Store
+from operator_data.store import Store, schema
 from operator_data.store.types import utcnow
 
 app = typer.Typer(help="Helpdesk users (roles helpdesk, supervisor, admin) and API keys.")
+
+
+def cli_actor() -> str:
+    """The audit actor of a change made here: `cli:` and the OS user who ran it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        who = "unknown"
+    return f"cli:{who}"
+
+
+async def _audit(store: Store, action: str, username: str, detail: dict[str, Any]) -> None:
+    """The row `operator_data.api.deps.audit` writes for the same change on the page,
+    with `via` = cli instead of the page's session or API key."""
+    async with store.begin() as conn:
+        await conn.execute(
+            schema.audit_log.insert().values(
+                at=utcnow(),
+                actor=cli_actor(),
+                action=action,
+                subject_type="user",
+                subject_id=username,
+                detail={"via": "cli", **detail},
+            )
+        )
 
 
 async def _add(settings: Settings, name: str, role: Role, password: str) -> dict[str, Any]:
     async with Store.from_settings(settings) as store:
         await store.migrate()
         user = await Accounts(store).create_user(name, role, password)
+        await _audit(store, "user.create", user.username, {"role": user.role.value})
     return {"username": user.username, "role": user.role.value, "created": True}
 
 
@@ -52,13 +81,16 @@ async def _key(settings: Settings, name: str, label: str) -> str | None:
         user = await accounts.user_by_name(name)
         if user is None:
             return None
-        return await accounts.create_api_key(user, label)
+        key = await accounts.create_api_key(user, label)
+        key_id = key.removeprefix(API_KEY_PREFIX).split("_")[0]  # public, never the secret
+        await _audit(store, "api_key.create", name, {"label": label, "key_id": key_id})
+        return key
 
 
 async def _unlock(settings: Settings, name: str) -> dict[str, Any]:
     async with Store.from_settings(settings) as store:
         await store.migrate()
-        was = await Accounts(store).unlock(name, actor="cli")
+        was = await Accounts(store).unlock(name, actor=cli_actor())
     return {
         "username": name,
         "unlocked": True,
@@ -73,9 +105,6 @@ def _read_password(from_stdin: bool) -> str:
     return value
 
 
-CLI = "cli"  # the audit actor for changes made here
-
-
 async def _user(settings: Settings, name: str) -> User | None:
     async with Store.from_settings(settings) as store:
         await store.migrate()
@@ -85,19 +114,19 @@ async def _user(settings: Settings, name: str) -> User | None:
 async def _set_active(settings: Settings, name: str, active: bool) -> User | None:
     async with Store.from_settings(settings) as store:
         await store.migrate()
-        return await Accounts(store).set_active(name, active, actor=CLI)
+        return await Accounts(store).set_active(name, active, actor=cli_actor())
 
 
 async def _role(settings: Settings, name: str, role: Role) -> User | None:
     async with Store.from_settings(settings) as store:
         await store.migrate()
-        return await Accounts(store).set_role(name, role, actor=CLI)
+        return await Accounts(store).set_role(name, role, actor=cli_actor())
 
 
 async def _password(settings: Settings, name: str, password: str) -> User | None:
     async with Store.from_settings(settings) as store:
         await store.migrate()
-        return await Accounts(store).reset_password(name, password, actor=CLI)
+        return await Accounts(store).reset_password(name, password, actor=cli_actor())
 
 
 async def _keys(settings: Settings, name: str) -> list[ApiKey] | None:
@@ -112,7 +141,7 @@ async def _keys(settings: Settings, name: str) -> list[ApiKey] | None:
 async def _revoke(settings: Settings, name: str, key_id: str) -> ApiKey | None:
     async with Store.from_settings(settings) as store:
         await store.migrate()
-        return await Accounts(store).revoke_api_key(name, key_id, actor=CLI)
+        return await Accounts(store).revoke_api_key(name, key_id, actor=cli_actor())
 
 
 def _shown(user: User) -> dict[str, Any]:

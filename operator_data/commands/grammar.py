@@ -5,6 +5,7 @@
     STATUS [meter]                 the last purchase and the meter's state
     BANTUAN                        help
     STOP / MULAI                   withdraw / give consent to service notices
+    ADUAN <teks>                   a complaint, answered with its ticket number
 
 Words may be separated by spaces, '#', ',' or '*' (as customers type on feature phones).
 `parse` takes any bytes or text and returns a command or raises CommandError with a reason
@@ -31,6 +32,7 @@ class Problem(StrEnum):
     BAD_PIN = "bad-pin"
     TOO_MANY_WORDS = "too-many-words"
     TOO_LONG = "too-long"
+    MISSING_TEXT = "missing-text"
 
 
 class CommandError(ValueError):
@@ -76,7 +78,12 @@ class Start:
     pass
 
 
-Command = Buy | Balance | Status | Help | Stop | Start
+@dataclass(frozen=True, slots=True)
+class Complain:
+    text: str  # the customer's words after the keyword, as typed (PIN-like runs masked)
+
+
+Command = Buy | Balance | Status | Help | Stop | Start | Complain
 
 _KEYWORDS: dict[str, str] = {
     "BELI": "BELI", "BUY": "BELI", "ISI": "BELI", "TOKEN": "BELI",
@@ -85,6 +92,7 @@ _KEYWORDS: dict[str, str] = {
     "BANTUAN": "BANTUAN", "HELP": "BANTUAN", "INFO": "BANTUAN", "?": "BANTUAN", "MENU": "BANTUAN",
     "STOP": "STOP", "BERHENTI": "STOP", "UNREG": "STOP",
     "MULAI": "MULAI", "START": "MULAI", "REG": "MULAI",
+    "ADUAN": "ADUAN", "KELUHAN": "ADUAN", "COMPLAINT": "ADUAN",
 }  # fmt: skip
 _SEPARATORS = re.compile(r"[\s#,*]+")
 _METER = re.compile(r"[0-9]{11}")
@@ -141,6 +149,18 @@ def _buy(args: list[str]) -> Buy:
     return Buy(amount_rp=amount, meter=meter, pin=pin)
 
 
+def _complain(raw: bytes | str) -> Complain:
+    # Free text: the customer's own words after the keyword, case and punctuation kept.
+    # A complaint often quotes the failed purchase ("BELI 100rb 1234 tidak masuk"), so
+    # PIN-like digit runs are masked before the text goes anywhere.
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    words = list(_WORD.finditer(text))
+    rest = text[words[0].end() :].strip(" \t\r\n#,*") if words else ""
+    if not rest:
+        raise CommandError(Problem.MISSING_TEXT, "ADUAN")
+    return Complain(_PIN_LIKE.sub(_stars, rest))
+
+
 def parse(raw: bytes | str) -> Command:
     words = _words(raw)
     if not words:
@@ -156,6 +176,8 @@ def parse(raw: bytes | str) -> Command:
         return Balance(_meter(args, keyword))
     if keyword == "STATUS":
         return Status(_meter(args, keyword))
+    if keyword == "ADUAN":
+        return _complain(raw)
     if args:
         raise CommandError(Problem.TOO_MANY_WORDS, keyword)
     if keyword == "BANTUAN":
@@ -185,6 +207,8 @@ def mask_secrets(text: str) -> str:
     try:
         command = parse(text)
     except CommandError:
+        return _PIN_LIKE.sub(_stars, text)
+    if isinstance(command, Complain):
         return _PIN_LIKE.sub(_stars, text)
     if not isinstance(command, Buy):
         return text

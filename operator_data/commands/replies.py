@@ -67,6 +67,8 @@ class Reply(StrEnum):
     LOW_CREDIT = "low-credit"
     STOPPED = "stopped"
     STARTED = "started"
+    COMPLAINT_OPENED = "complaint-opened"
+    COMPLAINT_USAGE = "complaint-usage"
 
 
 _TEXTS: dict[Reply, dict[Lang, str]] = {
@@ -194,6 +196,16 @@ _TEXTS: dict[Reply, dict[Lang, str]] = {
         Lang.ID: "Info Listrik Pintar aktif kembali. Ketik STOP untuk berhenti.",
         Lang.EN: "Listrik Pintar notices are on again. Send STOP to end them.",
     },
+    Reply.COMPLAINT_OPENED: {
+        Lang.ID: "Aduan Anda diterima, no tiket {ticket}. Kami selesaikan paling lambat "
+        "{due} (15 hari kerja). Sebutkan no tiket bila menghubungi helpdesk.",
+        Lang.EN: "Complaint received, ticket {ticket}. We resolve it by {due} "
+        "(15 working days). Quote the ticket when you call the helpdesk.",
+    },
+    Reply.COMPLAINT_USAGE: {
+        Lang.ID: "Tulis aduan setelah kata ADUAN, contoh: ADUAN token tidak masuk ke meter",
+        Lang.EN: "Write the complaint after ADUAN, e.g. ADUAN token did not reach my meter",
+    },
 }
 
 #: Values at their longest, for checking that every reply fits one SMS.
@@ -213,6 +225,8 @@ LONGEST_VALUES: dict[str, str] = {
     "at": "31-12 23:59",
     "state": "AKTIF",
     "tx_state": "diproses",
+    "ticket": "ADU-ABCDEFGHJK",
+    "due": "31-12-2026",
 }
 
 
@@ -242,6 +256,7 @@ _PROBLEM_REPLIES = {
     Problem.BAD_PIN: Reply.BAD_PIN_FORMAT,
     Problem.TOO_MANY_WORDS: Reply.HELP,
     Problem.TOO_LONG: Reply.TOO_LONG,
+    Problem.MISSING_TEXT: Reply.COMPLAINT_USAGE,
 }
 
 

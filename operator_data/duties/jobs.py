@@ -7,6 +7,7 @@
 | retention.purge | `retention purge` | now |
 | sla.report | `sla report --from D --to D+1` written as JSON + CSV | the previous WIB day |
 | sms_costs.export | `sms-costs export --date D` | the previous WIB day |
+| complaints.report | `complaints report --month M` written as JSON | D's month, to date |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ AP2T_DEADLINE = "ap2t.deadline"
 RETENTION_PURGE = "retention.purge"
 SLA_REPORT = "sla.report"
 SMS_COSTS = "sms_costs.export"
+COMPLAINTS_REPORT = "complaints.report"
 AP2T_OVERDUE = "ap2t_overdue"  # helpdesk category of the deadline alarm
 
 
@@ -163,12 +165,39 @@ def sms_costs_daily(settings: Settings, store: Store, clock: DutyClock) -> Actio
     return action
 
 
+def complaints_monthly(settings: Settings, store: Store, clock: DutyClock) -> Action:
+    """The complaint report of the month the previous day is in, kept per month (QoS
+    rules: percentages kept at least 3 months): rewritten each day as the month goes on,
+    and final on the next month's first day, when the month's last day is covered."""
+    out_dir = _under(settings.data_dir, settings.duties.complaints_dir)
+
+    async def action(day: date, now: datetime) -> record.Summary:
+        from operator_data.complaints import calendar, figures  # only when it runs
+
+        async with store.read() as conn:
+            document = await figures.monthly(
+                conn, day.year, day.month, calendar.default(), as_of=now
+            )
+        stem = f"complaints-{day:%Y%m}"
+        text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+
+        def write() -> None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomically(out_dir / f"{stem}.json", text)
+
+        await asyncio.to_thread(write)
+        return {"file": f"{stem}.json"}
+
+    return action
+
+
 _FACTORIES = {
     AP2T_DELIVER: ("ap2t_deliver_at", ap2t_deliver),
     AP2T_DEADLINE: ("ap2t_deadline_at", ap2t_deadline),
     RETENTION_PURGE: ("retention_purge_at", retention_purge),
     SLA_REPORT: ("sla_report_at", sla_daily),
     SMS_COSTS: ("sms_costs_at", sms_costs_daily),
+    COMPLAINTS_REPORT: ("complaints_report_at", complaints_monthly),
 }
 
 

@@ -23,6 +23,7 @@ from operator_data.commands import (
     Buy,
     Command,
     CommandError,
+    Complain,
     Help,
     Start,
     Status,
@@ -30,6 +31,8 @@ from operator_data.commands import (
     parse,
 )
 from operator_data.commands.replies import Lang, Reply, render, reply_for_error
+from operator_data.complaints import sms as complaint_sms
+from operator_data.complaints import store as complaint_store
 from operator_data.crypto.sealing import SealError
 from operator_data.hub import reply_budget
 from operator_data.hub.charging import charge_many
@@ -95,6 +98,7 @@ class Answer:
     meter_number: str | None = None
     purchase: Purchase | None = None  # to record with the answer, then start
     incident: Incident | None = None  # to open with the answer
+    complaint: complaint_store.NewComplaint | None = None  # ADUAN: to record with the answer
 
 
 class _Refused(Exception):
@@ -182,6 +186,16 @@ async def _answer(
         return Answer(reply_for_error(command, ctx.lang, _denominations(ctx)), "help")
     if isinstance(command, Help):
         return Answer(render(Reply.HELP, ctx.lang), "help")
+    if isinstance(command, Complain):  # an unregistered phone may complain too
+        opened = complaint_sms.open_by_sms(
+            message_id=work.message.id,
+            msisdn=work.message.peer_msisdn,
+            customer_id=work.sender.customer_id if work.sender else None,
+            text=command.text,
+            received_at=work.message.created_at,
+            lang=ctx.lang,
+        )
+        return Answer(opened.reply, "complaint-opened", complaint=opened.complaint)
     if work.sender is None:
         return Answer(render(Reply.NOT_REGISTERED, ctx.lang), "not-registered")
     if isinstance(command, Stop | Start):
@@ -258,6 +272,8 @@ async def _reply(ctx: HubContext, answered: Sequence[_Answered]) -> list[str | T
                     customer_id=i.customer_id,
                     at=now,
                 )
+            if a.answer.complaint is not None:
+                await complaint_store.record(conn, a.answer.complaint)
         await charge_many(ctx, conn, [a.work.message.id for a in todo])
     return started
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from gateway.mqtt.topics import SpoolReport
-from gateway.transport import ModemStateChanged, ModemStatus, TransportEvent
+from gateway.transport import SIGNAL_DETAIL, ModemStateChanged, ModemStatus, TransportEvent
 from operator_data.api.ops_metrics import LinkReading, ModemReading, SpoolReading
 from operator_data.api.providers import GatewayStatus
 from operator_data.api.providers import ModemStatus as ModemView
@@ -44,6 +44,9 @@ class _Modem:
     status: ModemStatus
     at: datetime
     detail: str
+    signal_percent: int | None = None
+    operator: str | None = None
+    imei: str | None = None
 
 
 @dataclass
@@ -60,7 +63,9 @@ class ModemBoard:
         gateway = event.gateway or "local"
         self.last_seen[gateway] = now
         if isinstance(event, ModemStateChanged):
-            self.modems[(gateway, event.modem)] = _Modem(event.status, event.at, event.detail)
+            self.modems[(gateway, event.modem)] = _merged(
+                self.modems.get((gateway, event.modem)), event
+            )
 
     async def gateways(self) -> Sequence[GatewayStatus]:
         names = sorted(set(self.last_seen) | {gateway for gateway, _ in self.modems})
@@ -76,6 +81,9 @@ class ModemBoard:
                         registered=state.status in _SERVING,
                         last_seen=state.at,
                         detail=f"{state.status.value} {state.detail}".strip(),
+                        operator=state.operator,
+                        signal_percent=state.signal_percent,
+                        imei=state.imei,
                     )
                     for (gateway, modem), state in sorted(self.modems.items())
                     if gateway == name
@@ -95,6 +103,7 @@ class ModemBoard:
                 no_network=state.status is ModemStatus.OUT_OF_SERVICE
                 and _NO_NETWORK_STEP in state.detail,
                 since=state.at,
+                signal_percent=state.signal_percent,
             )
             for (gateway, modem), state in sorted(self.modems.items())
         ]
@@ -112,3 +121,19 @@ class ModemBoard:
             SpoolReading(gateway, dict(report.rows), report.at)
             for gateway, report in sorted(self.transport.spool_reports.items())
         ]
+
+
+def _merged(before: _Modem | None, event: ModemStateChanged) -> _Modem:
+    """The new state; a signal-only event keeps the reason shown, and what an older gateway
+    (or a modem that refused AT+CGSN / AT+COPS?) does not report stays as last known."""
+    detail = event.detail
+    if before is not None and event.detail == SIGNAL_DETAIL and event.status is before.status:
+        detail = before.detail
+    return _Modem(
+        event.status,
+        event.at,
+        detail,
+        signal_percent=event.signal_percent,
+        operator=event.operator or (before.operator if before else None),
+        imei=event.imei or (before.imei if before else None),
+    )

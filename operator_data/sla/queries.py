@@ -40,6 +40,8 @@ GRAINS = ("day", "month", "total")
 _SQLITE_FORMATS = {"day": "%Y-%m-%d", "month": "%Y-%m"}
 _PG_FORMATS = {"day": "YYYY-MM-DD", "month": "YYYY-MM"}
 PERCENTILES = (50, 95, 99)
+# messages.kind of the customer's receipt SMS (operator_data/hub/token_batch.py).
+RECEIPT_KIND = "receipt"
 
 
 def epoch_ms(dialect: str, column: ColumnElement[Any]) -> ColumnElement[int]:
@@ -70,13 +72,17 @@ def _history(point: StatePoint) -> Subquery:
             .subquery()
         )
     m, ms = schema.messages, schema.message_states
+    if point.source is Source.RECEIPT_MESSAGE:
+        which = and_(m.c.flow == Flow.HUB_TO_CUSTOMER.value, m.c.kind == RECEIPT_KIND)
+    else:
+        which = m.c.flow == Flow.HUB_TO_METER.value
     return (
         select(m.c.transaction_id.label("subject"), ms.c.state, ms.c.at)
         .select_from(ms.join(m, m.c.id == ms.c.message_id))
         .where(
             m.c.transaction_id.is_not(None),
             m.c.direction == Direction.OUT.value,
-            m.c.flow == Flow.HUB_TO_METER.value,
+            which,
             ms.c.state.in_(sorted(point.states)),
         )
         .subquery()

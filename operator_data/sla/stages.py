@@ -22,6 +22,7 @@ class Source(StrEnum):
 
     TRANSACTION = "transaction"  # transaction_states
     TOKEN_MESSAGE = "token_message"  # message_states of the outbound hub->meter SMS of a purchase
+    RECEIPT_MESSAGE = "receipt_message"  # message_states of the receipt SMS to the customer
 
 
 class StageKind(StrEnum):
@@ -52,6 +53,17 @@ class Stage:
 _T = TransactionState
 STAGES: tuple[Stage, ...] = (
     Stage(
+        # 0066 art. 4(2): the purchase goes to P2APST online, in real time; this is how long
+        # P2APST takes to answer it (token or decline), advices included.
+        name="p2apst_response",
+        description="purchase submitted to P2APST -> its answer (token_issued or declined)",
+        kind=StageKind.TRANSITION,
+        start=StatePoint(Source.TRANSACTION, frozenset({_T.SUBMITTED.value})),
+        end=StatePoint(Source.TRANSACTION, frozenset({_T.TOKEN_ISSUED.value, _T.DECLINED.value})),
+        target_field="p2apst_response_s",
+        target_unit_s=1.0,
+    ),
+    Stage(
         name="token_to_network",
         description="token issued by P2APST -> token SMS accepted by the network (sent)",
         kind=StageKind.TRANSITION,
@@ -78,6 +90,17 @@ STAGES: tuple[Stage, ...] = (
         ),
         end=StatePoint(Source.TRANSACTION, frozenset({_T.REPORTED.value})),
         target_field="report_to_p2apst_s",
+        target_unit_s=1.0,
+    ),
+    Stage(
+        # 0066 art. 4(2): transaction data goes to the customer (the receipt SMS) in real
+        # time; measured to the network's acceptance, as token_to_network is.
+        name="receipt_to_customer",
+        description="the meter applied the token -> receipt SMS accepted by the network (sent)",
+        kind=StageKind.TRANSITION,
+        start=StatePoint(Source.TRANSACTION, frozenset({_T.APPLIED.value})),
+        end=StatePoint(Source.RECEIPT_MESSAGE, frozenset({MessageState.SENT.value})),
+        target_field="receipt_to_customer_s",
         target_unit_s=1.0,
     ),
     Stage(

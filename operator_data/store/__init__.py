@@ -1,6 +1,7 @@
 """The hub's database: engine lifetime, schema, state machines, message log and outbox."""
 
 import operator_data.api.tables  # registers the helpdesk tables on schema.metadata
+import operator_data.complaints.tables  # registers the complaint tables on schema.metadata
 import operator_data.store.reporting_schema  # registers ap2t_batches on schema.metadata
 import operator_data.store.workflow_schema  # noqa: F401  (registers the hub workflow tables)
 from operator_data.store import schema

@@ -306,6 +306,8 @@ def standard_rules(device: AtDevice) -> None:
         (r"AT\+CNMI=\?", ["+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)", "OK"]),
         (r"AT\+CNMI=2,1,0,1,0", ["OK"]),
         (r"AT\+CMMS=2", ["OK"]),
+        (r"AT\+CGSN", ["356938035643809", "OK"]),
+        (r"AT\+COPS\?", ['+COPS: 0,0,"TELKOMSEL",2', "OK"]),
         (r"AT\+CMGL=(\d)", _cmgl),
         (r"AT\+CMGR=(\d+)", _cmgr),
         (r"AT\+CMGD=(\d+)", _cmgd),

@@ -54,6 +54,8 @@ STARTUP = [
     "AT+CNMI=?",
     "AT+CNMI=2,1,0,1,0",
     "AT+CMMS=2",
+    "AT+CGSN",
+    "AT+COPS?",
 ]
 SWEEP = ["AT+CPMS?", "AT+CMGL=4"]
 

@@ -22,8 +22,12 @@ pytestmark = pytest.mark.timeout(60)
 runner = CliRunner()
 
 
+OS_USER = "ops-ade"  # getpass.getuser() reads LOGNAME first
+CLI = f"cli:{OS_USER}"  # the audit actor of a change made with the CLI
+
+
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {"PINTAR_DATA_DIR": str(tmp_path)}
+    return {"PINTAR_DATA_DIR": str(tmp_path), "LOGNAME": OS_USER}
 
 
 def _store(tmp_path: Path) -> Store:
@@ -164,11 +168,11 @@ def test_deactivate_activate_and_role(tmp_path: Path) -> None:
         ("hana", "admin", True),
     ]
     assert [a for a in _audit(tmp_path, ()) if a[1] != "user.create"] == [
-        ("cli", "user.deactivate", "hana"),
-        ("cli", "user.activate", "hana"),
-        ("cli", "user.role", "hana"),
-        ("cli", "user.role", "hana"),
-        ("cli", "user.role", "ade"),
+        (CLI, "user.deactivate", "hana"),
+        (CLI, "user.activate", "hana"),
+        (CLI, "user.role", "hana"),
+        (CLI, "user.role", "hana"),
+        (CLI, "user.role", "ade"),
     ]
 
 
@@ -202,8 +206,8 @@ def test_password_reset_reads_the_password_from_a_prompt_or_stdin(tmp_path: Path
     assert "Password" not in missing.stderr  # refused before asking for a password
     secrets = tuple(f"kata-sandi-baru-{n}" for n in (1, 2, 3))
     assert [a for a in _audit(tmp_path, secrets) if a[1] == "user.password_reset"] == [
-        ("cli", "user.password_reset", "hana"),
-        ("cli", "user.password_reset", "hana"),
+        (CLI, "user.password_reset", "hana"),
+        (CLI, "user.password_reset", "hana"),
     ]
 
 
@@ -256,7 +260,7 @@ def test_api_keys_listed_without_secrets_and_revoked(tmp_path: Path) -> None:
         assert runner.invoke(app, ["users", *args], env=env).exit_code == 2
     missing = runner.invoke(app, ["users", "api-keys", "nobody"], env=env)
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
-    assert ("cli", "api_key.revoke", "ade") in _audit(tmp_path, tuple(keys))
+    assert (CLI, "api_key.revoke", "ade") in _audit(tmp_path, tuple(keys))
 
 
 def test_no_api_key_for_a_deactivated_user(tmp_path: Path) -> None:

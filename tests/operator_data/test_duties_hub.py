@@ -7,6 +7,7 @@ is set to each duty's time and the test awaits the duty's completion on the work
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -23,6 +24,7 @@ from operator_data.duties.clock import ManualClock
 from operator_data.duties.jobs import (
     AP2T_DEADLINE,
     AP2T_DELIVER,
+    COMPLAINTS_REPORT,
     RETENTION_PURGE,
     SLA_REPORT,
     SMS_COSTS,
@@ -104,7 +106,7 @@ async def test_two_workers_run_each_duty_once_a_day_for_two_days(
         assert len(runners) == 2
         schedules = {d.name: d.schedule for d in runners[0].duties}
         assert set(schedules) == {AP2T_DELIVER, AP2T_DEADLINE, RETENTION_PURGE, SLA_REPORT,
-                                  SMS_COSTS}  # fmt: skip
+                                  SMS_COSTS, COMPLAINTS_REPORT}  # fmt: skip
         ran: dict[tuple[str, date], str] = {}
         for day in DAYS:
             # Each duty's time on the day after `day`, in time order.
@@ -153,3 +155,6 @@ async def test_two_workers_run_each_duty_once_a_day_for_two_days(
         assert (sla_dir / f"sla-{stem}.json").is_file() and (sla_dir / f"sla-{stem}.csv").is_file()
         costs_dir = tmp_path / ran[(SMS_COSTS, day)] / "sms-costs"
         assert (costs_dir / f"sms-costs-{stem}.manifest.json").is_file()
+        reports = tmp_path / ran[(COMPLAINTS_REPORT, day)] / "reports" / "complaints"
+        monthly = json.loads((reports / f"complaints-{day:%Y%m}.json").read_text())
+        assert monthly["month"] == f"{day:%Y-%m}" and "disruption" in monthly

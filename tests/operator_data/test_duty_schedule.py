@@ -107,6 +107,12 @@ def test_the_shipped_hub_example_schedules_every_duty() -> None:
     example = Path(__file__).resolve().parents[2] / "deploy" / "hub.example.toml"
     duties = load_settings(example).duties
     assert duties.enabled and duties.alarm_after == 3
-    fields = ("sla_report_at", "sms_costs_at", "ap2t_deliver_at", "retention_purge_at")
+    fields = (
+        "sla_report_at",
+        "sms_costs_at",
+        "complaints_report_at",
+        "ap2t_deliver_at",
+        "retention_purge_at",
+    )
     assert all(duties.time_of(f) is not None for f in fields)
     assert duties.time_of("ap2t_deadline_at") == time(6, 0)

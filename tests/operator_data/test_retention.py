@@ -312,8 +312,9 @@ async def test_sla_measurements_outlive_the_message_log(store: Store) -> None:
     result = await purge(store, RetentionPolicy(), now=later, sla_targets=SlaTargets())
     assert result.counts["messages"] == 11
     # 11 purchases (incl. 4 March): 11 token, 11 meter (2 silent, overdue by July),
-    # 9 report; 3 AP2T intervals (the newest overdue).
-    assert result.counts["sla_events_recorded"] == 11 + 11 + 9 + 3
+    # 9 report; 3 AP2T intervals (the newest overdue); 11 P2APST answers; 8 receipts
+    # (applied, no receipt SMS: overdue).
+    assert result.counts["sla_events_recorded"] == 11 + 11 + 9 + 3 + 11 + 8
     ev = schema.sla_events
     async with store.read() as conn:
         kept = await conn.scalar(

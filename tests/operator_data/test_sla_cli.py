@@ -55,13 +55,14 @@ def test_sla_report_json_and_csv(tmp_path: Path) -> None:
     totals = {s["stage"]: s["total"] for s in doc["stages"]}
     assert totals["token_to_network"]["p50_ms"] == 5000
     assert totals["meter_answer"]["overdue"] == 1
-    assert len(doc["breaches"]) == 5  # 1 + 2 + 1 + 1 (see test_sla_report)
+    # 1 + 2 + 1 + 1 (see test_sla_report) + 8 receipts never sent (no receipt SMS there)
+    assert len(doc["breaches"]) == 13
     result = runner.invoke(app, [*args, "--format", "csv", "--group", "month"])
     assert result.exit_code == 0, result.output
     table = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["stage"], r["period"]) for r in table][:2] == [
-        ("token_to_network", "2026-03"),
-        ("token_to_network", "total"),
+        ("p2apst_response", "2026-03"),
+        ("p2apst_response", "total"),
     ]
 
 

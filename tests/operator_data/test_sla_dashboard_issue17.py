@@ -36,7 +36,14 @@ pytestmark = pytest.mark.timeout(120)
 
 NOW = datetime(2026, 3, 3, 16, 0, tzinfo=UTC)  # 23:00 WIB, 3 March 2026
 PASSWORD = "rahasia-sekali-123"
-STAGES = ("token_to_network", "meter_answer", "report_to_p2apst", "ap2t_batch_interval")
+STAGES = (
+    "p2apst_response",
+    "token_to_network",
+    "meter_answer",
+    "report_to_p2apst",
+    "receipt_to_customer",
+    "ap2t_batch_interval",
+)
 
 
 @pytest.fixture

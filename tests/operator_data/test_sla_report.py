@@ -264,7 +264,9 @@ async def test_record_events_writes_each_measurement_once(store: Store) -> None:
     ids = await scenario(store)
     start, end = datetime(2026, 3, 1, 17, tzinfo=UTC), datetime(2026, 3, 3, 17, tzinfo=UTC)
     added = await record_events(store, SlaTargets(), start, end, as_of=AS_OF)
-    assert added == 10 + 10 + 9 + 2  # completed or overdue, per stage
+    # completed or overdue, per stage; p2apst_response 10, receipt_to_customer 8 (applied,
+    # no receipt SMS in the scenario: overdue)
+    assert added == 10 + 10 + 9 + 2 + 10 + 8
     assert await record_events(store, SlaTargets(), start, end, as_of=AS_OF) == 0
     ev = schema.sla_events
     async with store.read() as conn:

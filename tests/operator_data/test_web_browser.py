@@ -114,8 +114,10 @@ def test_helpdesk_searches_a_meter_and_opens_a_stopped_transaction(
 
     page.click(f"ol.timeline a[href='/transactions/{server.seeded.stuck_txn}'] >> nth=0")
     page.wait_for_url(f"{server.base_url}/transactions/{server.seeded.stuck_txn}")
-    expect(page.locator("#state")).to_have_text("token_sent")
-    expect(page.locator("#outcome")).to_contain_text("Berhenti di tahap: token_sent")
+    # Shown in the page's language (issue 17 item 9); the stored value stays in data-state.
+    expect(page.locator("#state")).to_have_text("token terkirim ke meter")
+    expect(page.locator("#state")).to_have_attribute("data-state", "token_sent")
+    expect(page.locator("#outcome")).to_contain_text("Berhenti di tahap: token terkirim ke meter")
     expect(page.locator("#token")).to_have_text("5551 **** **** **** 9384")
     expect(page.locator("#stages li.todo")).to_have_count(2)  # applied, reported
     expect(page.locator("#sla")).to_contain_text("Terlampaui")

@@ -10,11 +10,19 @@ import re
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.msisdn import MsisdnError, normalise
-from operator_data.api import charts, i18n, queries, views
+from operator_data.api import (
+    charts,
+    helpdesk_texts,
+    i18n,
+    list_filters,
+    message_dates,
+    queries,
+    views,
+)
 from operator_data.api.auth import LoginGuard, LoginOk, LoginRefused, Principal, Role
 from operator_data.api.deps import (
     LANGUAGE_COOKIE,
@@ -246,14 +254,26 @@ async def messages_page(
     flow: str = "",
     direction: str = "",
     cursor: str = "",
+    from_: Annotated[str, Query(alias="from", max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
 ) -> HTMLResponse:
     error = None
     number = None
+    # Date range (WIB days, both inclusive): a range that cannot be read shows no rows.
+    span = message_dates.parse_range(from_, until)
+    # A filter that cannot be used is refused by name, and no rows are shown (item 11).
+    bad = list_filters.bad_message_filters(
+        meter_number=meter_number,
+        customer_id=customer_id,
+        state=state,
+        flow=flow,
+        direction=direction,
+    )
     if msisdn:
         try:
             number = normalise(msisdn[:32], mobile_only=False)
-        except MsisdnError as problem:
-            error = str(problem)
+        except MsisdnError:
+            bad.insert(0, "msisdn")
     where = queries.MessageFilter(
         msisdn=number,
         meter_number=meter_number if re.fullmatch(r"[0-9]{11}", meter_number) else None,
@@ -261,14 +281,27 @@ async def messages_page(
         state=state if state in MessageState.__members__.values() else None,
         flow=Flow(flow) if flow in Flow.__members__.values() else None,
         direction=Direction(direction) if direction in ("in", "out") else None,
+        since=None if span is None else span[0],
+        until=None if span is None else span[1],
     )
     try:
+        if span is None:
+            raise message_dates.BadDates
+        if bad:
+            raise list_filters.BadFilter(bad)
         page = await views.search(
             ctx, principal, where, limit=50, cursor=cursor or None, reason=None
         )
     except queries.BadCursor:
         page = queries.Page([], None)
-        error = "cursor"
+        error = helpdesk_texts.texts(language_of(request))["bad_cursor"]
+        bad.append("cursor")  # refused like a filter: 4xx, no rows
+    except message_dates.BadDates:
+        page = queries.Page([], None)
+        error = message_dates.bad_dates_text(language_of(request))
+    except list_filters.BadFilter as refused:
+        page = queries.Page([], None)
+        error = list_filters.refusal_text(refused.names, language_of(request))
     params = {
         k: v
         for k, v in {
@@ -278,6 +311,8 @@ async def messages_page(
             "state": state,
             "flow": flow,
             "direction": direction,
+            "from": from_,
+            "until": until,
         }.items()
         if v
     }
@@ -300,7 +335,9 @@ async def messages_page(
             "flows": [f.value for f in Flow],
             "states": [s.value for s in MessageState],
             "wib": wib,
+            "dates": message_dates.labels(language_of(request)),
         },
+        status_code=422 if span is None or bad else 200,
     )
 
 
