@@ -251,7 +251,11 @@ class P2apstClient:
     async def _keep_alive(self, link: Link) -> None:
         while not link.closed.is_set():
             try:
-                await asyncio.wait_for(link.closed.wait(), self.settings.echo_interval)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races the link closing, and the client's close() then waits for ever
+                # (seen: a hub test's teardown hung once in a dozen runs).
+                async with asyncio.timeout(self.settings.echo_interval):
+                    await link.closed.wait()
             except TimeoutError:
                 message = messages.network_request(
                     NetworkCode.ECHO, self._stan.next(), self._clock()
@@ -491,9 +495,8 @@ class P2apstClient:
                     break
             if failed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._reports_wake.wait(), self.settings.report_retry_interval
-                    )
+                    async with asyncio.timeout(self.settings.report_retry_interval):
+                        await self._reports_wake.wait()  # not wait_for: see _keep_alive
                 self._reports_wake.set()
 
     async def _send_report(self, report: TokenReport, *, repeat: bool) -> bool:

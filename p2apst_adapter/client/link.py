@@ -68,7 +68,8 @@ class Link:
             server_hostname=(server_hostname or host) if tls is not None else None,
             ssl_handshake_timeout=within if tls is not None else None,
         )
-        reader, writer = await asyncio.wait_for(connecting, within)
+        async with asyncio.timeout(within):  # not wait_for: see client._keep_alive
+            reader, writer = await connecting
         return cls(reader, writer, framing, dialect)
 
     @property
@@ -92,7 +93,8 @@ class Link:
         try:
             self._writer.write(frame(encode(message, self._dialect), self._framing))
             await self._writer.drain()
-            return await asyncio.wait_for(future, within)
+            async with asyncio.timeout(within):  # not wait_for: see client._keep_alive
+                return await future
         except (ConnectionError, ssl.SSLError) as error:
             raise LinkLost(str(error)) from error
         finally:
