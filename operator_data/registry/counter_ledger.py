@@ -29,13 +29,15 @@ The ledger also remembers every key a meter has had, so a key is never installed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +138,21 @@ def _alive(pid: int, started: str) -> bool:
     return not started or _started(pid) in ("", started)
 
 
+def _retrying(step: Callable[[], object], attempts: int = 100) -> None:
+    """`step` again while SQLite says the file is locked (another worker opening it), up
+    to `attempts` times 50 ms apart; any other error, or the last one, is raised."""
+    for attempt in range(attempts):
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.05)
+
+
 class CounterLedger:
     """The ledger file; safe to share between threads and processes (SQLite locking)."""
 
@@ -150,14 +167,19 @@ class CounterLedger:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Created 0600: fingerprints are not secret, but the file is the hub's state.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, timeout=10.0, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA busy_timeout=10000")
             # FULL: a ceiling must be on disk before a frame using a counter below it can
             # leave; WAL keeps concurrent readers (other hub workers) off the writer's back.
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Switching to WAL and creating the tables can meet another worker opening the
+            # same file at the same moment with SQLITE_BUSY at once (no busy wait for
+            # those): both are idempotent, so they are tried again.
+            _retrying(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
             for schema in (_SCHEMA, _RX_SCHEMA, _SESSIONS_SCHEMA):
-                self._db.execute(schema)
+                _retrying(functools.partial(self._db.execute, schema))
         except (OSError, sqlite3.Error) as error:
             raise LedgerError(f"counter ledger {path}: {error}") from None
 
